@@ -1,0 +1,3 @@
+"""Kollie: ephemeral test environments on Kubernetes with Flux."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,473 @@
+"""The HTTP front of the emulator: routing, content negotiation, and the API verbs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import yaml
+from aiohttp import web
+
+from kubesim import discovery, errors, tables
+from kubesim.errors import ApiError
+from kubesim.faults import Faults
+from kubesim.objects import PATCH_TYPES, ObjectApi, WriteOptions
+from kubesim.resources import NAMESPACE_GR, ResourceType
+from kubesim.selectors import parse_field_selector, parse_label_selector
+from kubesim.watch import Watch
+
+log = structlog.get_logger("kubesim.server")
+
+MAX_BODY = 3 * 1024 * 1024
+"""kube-apiserver's request body limit (3 MiB)."""
+DEFAULT_WATCH_TIMEOUT = 1800
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+@dataclass
+class ServerSettings:
+    bookmark_interval: float = 5.0
+    """Seconds between BOOKMARK events on idle watches that asked for them (real: ~1 minute)."""
+
+
+class ApiServer:
+    """Routes Kubernetes REST requests to an :class:`ObjectApi`."""
+
+    def __init__(self, api: ObjectApi, *, faults: Faults | None = None, settings: ServerSettings | None = None) -> None:
+        self.api = api
+        self.faults = faults or Faults()
+        self.settings = settings or ServerSettings()
+        self.watches: set[Watch] = set()
+        self.address = "127.0.0.1:0"
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/version", self._version),
+            web.get("/version/", self._version),
+            web.get("/healthz", self._ok),
+            web.get("/livez", self._ok),
+            web.get("/readyz", self._ok),
+            web.get("/openapi/v3", self._openapi_index),
+            web.get(r"/openapi/v3/{path:.+}", self._openapi_gv),
+            web.get("/openapi/v2", self._not_found_plain),
+            web.route("*", "/api", self._api_root),
+            web.route("*", "/api/{tail:.*}", self._dispatch_core),
+            web.route("*", "/apis", self._apis_root),
+            web.route("*", "/apis/{tail:.*}", self._dispatch_groups),
+        ]
+
+    # ------------------------------------------------------------- plumbing
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            if request.path.startswith("/api"):
+                await self.faults.before(request)
+            response: web.StreamResponse = await handler(request)
+            return response
+        except ApiError as e:
+            return _status_response(e)
+        except web.HTTPException:
+            raise
+        except Exception as e:
+            log.exception("request_failed", path=request.path, method=request.method)
+            return _status_response(ApiError(500, f"Internal error occurred: {e}"))
+
+    def close_watches(self) -> None:
+        for w in list(self.watches):
+            w.close()
+
+    async def _ok(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return _json(discovery.KUBE_VERSION)
+
+    async def _not_found_plain(self, request: web.Request) -> web.Response:
+        raise ApiError(404, "the server could not find the requested resource")
+
+    async def _openapi_index(self, request: web.Request) -> web.Response:
+        return _json(discovery.openapi_index(self.api.catalog))
+
+    async def _openapi_gv(self, request: web.Request) -> web.Response:
+        parts = request.match_info["path"].split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            group, version = "", parts[1]
+        elif parts[0] == "apis" and len(parts) == 3:
+            group, version = parts[1], parts[2]
+        else:
+            raise ApiError(404, "the server could not find the requested resource")
+        if version not in self.api.catalog.group_versions().get(group, []):
+            raise ApiError(404, "the server could not find the requested resource")
+        return _json(discovery.openapi_group_version(self.api.catalog, group, version))
+
+    async def _api_root(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_versions(self.address))
+
+    async def _apis_root(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_group_list(self.api.catalog))
+
+    async def _dispatch_core(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.match_info["tail"].split("/") if p]
+        if not parts:
+            return _json(discovery.api_versions(self.address))
+        return await self._dispatch(request, "", parts[0], parts[1:])
+
+    async def _dispatch_groups(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.match_info["tail"].split("/") if p]
+        if not parts:
+            return _json(discovery.api_group_list(self.api.catalog))
+        if len(parts) == 1:
+            doc = discovery.api_group(self.api.catalog, parts[0])
+            if doc is None:
+                raise ApiError(404, "the server could not find the requested resource")
+            return _json(doc)
+        if len(parts) < 2:
+            raise ApiError(404, "the server could not find the requested resource")
+        return await self._dispatch(request, parts[0], parts[1], parts[2:])
+
+    # ------------------------------------------------------------- routing
+    async def _dispatch(self, request: web.Request, group: str, version: str, rest: list[str]) -> web.StreamResponse:
+        if not rest:
+            doc = discovery.resource_list(self.api.catalog, group, version)
+            if doc is None:
+                raise ApiError(404, "the server could not find the requested resource")
+            return _json(doc)
+        watch_path = rest[0] == "watch"
+        if watch_path:
+            rest = rest[1:]
+        namespace: str | None = None
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            candidate = self.api.catalog.lookup(group, version, rest[2])
+            if candidate is not None and candidate.namespaced:
+                namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            raise ApiError(404, "the server could not find the requested resource")
+        rt = self.api.catalog.lookup(group, version, rest[0])
+        if rt is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        if rt.namespaced is False and namespace is not None:
+            raise ApiError(404, "the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if sub is not None and not (
+            (sub == "status" and rt.status_subresource) or (sub == "finalize" and rt.gr == NAMESPACE_GR)
+        ):
+            raise ApiError(404, "the server could not find the requested resource")
+        if rt.namespaced and name is not None and namespace is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        method = request.method
+        if watch_path or (method == "GET" and name is None and _flag(request, "watch")):
+            return await self._watch(request, rt, version, namespace, name)
+        if name is None:
+            if method == "GET":
+                return self._list(request, rt, version, namespace)
+            if method == "POST":
+                if namespace is None and rt.namespaced:
+                    raise ApiError(405, "the server does not allow this method on the requested resource")
+                return await self._create(request, rt, version, namespace or "")
+            if method == "DELETE":
+                return await self._delete_collection(request, rt, version, namespace)
+            raise ApiError(405, "the server does not allow this method on the requested resource")
+        ns = namespace or ""
+        if method == "GET":
+            obj = self.api.get(rt, ns, name)
+            return self._object_response(request, rt, version, obj)
+        if method == "PUT":
+            body = await _read_body(request)
+            opts = _write_options(request)
+            subresource = "status" if sub == "status" else None
+            if sub == "finalize":
+                body = {**body, "metadata": {**(body.get("metadata") or {})}} if isinstance(body, dict) else body
+            obj = self.api.update(rt, version, ns, name, body, opts, subresource=subresource)
+            return self._object_response(request, rt, version, obj, warnings=opts.warnings)
+        if method == "PATCH":
+            raw = await _read_raw(request)
+            opts = _write_options(request)
+            ctype = request.content_type
+            if PATCH_TYPES.get(ctype) == "apply" and not request.query.get("fieldManager"):
+                raise errors.invalid("PatchOptions", "meta.k8s.io", "", [{
+                    "reason": "FieldValueRequired", "field": "fieldManager",
+                    "message": "Required value: is required for apply patch"}],
+                    ["fieldManager: Required value: is required for apply patch"])
+            existed = self.api.store.get(rt.gr, ns, name) is not None
+            obj = self.api.patch(rt, version, ns, name, ctype, raw, opts, subresource=sub)
+            status = 201 if not existed and PATCH_TYPES.get(ctype) == "apply" else 200
+            return self._object_response(request, rt, version, obj, status=status, warnings=opts.warnings)
+        if method == "DELETE":
+            return await self._delete(request, rt, version, ns, name)
+        raise ApiError(405, "the server does not allow this method on the requested resource")
+
+    # ------------------------------------------------------------- verbs
+    def _object_response(
+        self, request: web.Request, rt: ResourceType, version: str, obj: dict[str, Any], *,
+        status: int = 200, warnings: list[str] | None = None,
+    ) -> web.Response:
+        served = self.api.served(rt, obj, version)
+        if _wants_table(request):
+            body = tables.to_table(rt, version, [served], resource_version=obj["metadata"].get("resourceVersion", ""),
+                                   include_object=request.query.get("includeObject", "Metadata"), now=self.api.clock())
+            return _json(body, status=status, warnings=warnings)
+        return _json(served, status=status, warnings=warnings)
+
+    def _list(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.Response:
+        q = request.query
+        labels = parse_label_selector(q.get("labelSelector", ""))
+        fields = parse_field_selector(q.get("fieldSelector", ""), rt.gr, rt.kind, rt.api_version(version))
+        try:
+            limit = int(q.get("limit") or 0)
+        except ValueError:
+            raise errors.bad_request(f"invalid limit: {q.get('limit')}") from None
+        result = self.api.list(rt, namespace, labels=labels, fields=fields, limit=max(limit, 0),
+                               continue_token=q.get("continue", ""))
+        items = [self.api.served(rt, o, version) for o in result.items]
+        if _wants_table(request):
+            body = tables.to_table(rt, version, items, resource_version=result.resource_version,
+                                   include_object=q.get("includeObject", "Metadata"),
+                                   continue_token=result.continue_token, now=self.api.clock())
+            return _json(body)
+        meta: dict[str, Any] = {"resourceVersion": result.resource_version}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+        if result.remaining is not None:
+            meta["remainingItemCount"] = result.remaining
+        return _json({"kind": rt.list_kind, "apiVersion": rt.api_version(version), "metadata": meta, "items": items})
+
+    async def _create(self, request: web.Request, rt: ResourceType, version: str, namespace: str) -> web.Response:
+        body = await _read_body(request)
+        opts = _write_options(request)
+        obj = self.api.create(rt, version, namespace, body, opts)
+        return self._object_response(request, rt, version, obj, status=201, warnings=opts.warnings)
+
+    async def _delete(self, request: web.Request, rt: ResourceType, version: str, namespace: str, name: str) -> web.Response:
+        options = await _delete_options(request)
+        obj, gone = self.api.delete(
+            rt, namespace, name,
+            propagation=options.get("propagationPolicy"),
+            preconditions=options.get("preconditions"),
+            dry_run=_dry_run(request, options),
+        )
+        if gone and not rt.returns_deleted_object:
+            return _json(_success(rt, obj))
+        return self._object_response(request, rt, version, obj)
+
+    async def _delete_collection(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.Response:
+        options = await _delete_options(request)
+        q = request.query
+        labels = parse_label_selector(q.get("labelSelector", ""))
+        fields = parse_field_selector(q.get("fieldSelector", ""), rt.gr, rt.kind, rt.api_version(version))
+        result = self.api.list(rt, namespace, labels=labels, fields=fields)
+        deleted = []
+        for obj in result.items:
+            meta = obj["metadata"]
+            with contextlib.suppress(ApiError):
+                final, _ = self.api.delete(rt, meta.get("namespace", ""), meta["name"],
+                                           propagation=options.get("propagationPolicy"),
+                                           dry_run=_dry_run(request, options))
+                deleted.append(self.api.served(rt, final, version))
+        if rt.returns_deleted_object:
+            return _json({"kind": rt.list_kind, "apiVersion": rt.api_version(version),
+                          "metadata": {"resourceVersion": str(self.api.store.resource_version)}, "items": deleted})
+        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+
+    async def _watch(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None,
+                     name: str | None) -> web.StreamResponse:
+        q = request.query
+        field_text = q.get("fieldSelector", "")
+        if name is not None:
+            field_text = ",".join(filter(None, [field_text, f"metadata.name={name}"]))
+        labels = parse_label_selector(q.get("labelSelector", ""))
+        fields = parse_field_selector(field_text, rt.gr, rt.kind, rt.api_version(version))
+        send_initial = _flag(request, "sendInitialEvents")
+        bookmarks = _flag(request, "allowWatchBookmarks")
+        if send_initial and q.get("resourceVersionMatch") != "NotOlderThan":
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", [{
+                "reason": "FieldValueForbidden", "field": "sendInitialEvents",
+                "message": "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan"}],
+                ["sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan"])
+        try:
+            timeout = float(q.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
+        except ValueError:
+            raise errors.bad_request(f"invalid timeoutSeconds: {q.get('timeoutSeconds')}") from None
+        watch = Watch(self.api.store, rt, version, namespace if rt.namespaced else None, labels, fields,
+                      on_close=self.watches.discard)
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        try:
+            watch.start(resource_version=q.get("resourceVersion", ""), send_initial_events=send_initial,
+                        bookmarks=bookmarks)
+        except ApiError as e:
+            if e.code != 410:
+                raise
+            await response.prepare(request)
+            await response.write((json.dumps({"type": "ERROR", "object": e.status()}) + "\n").encode())
+            await response.write_eof()
+            return response
+        self.watches.add(watch)
+        await response.prepare(request)
+        await self._stream(watch, response, duration=timeout, bookmarks=bookmarks)
+        return response
+
+    async def _stream(self, watch: Watch, response: web.StreamResponse, *, duration: float, bookmarks: bool) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + duration
+        sent = 0
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                wait = min(remaining, self.settings.bookmark_interval) if bookmarks else remaining
+                try:
+                    item = await asyncio.wait_for(watch.queue.get(), timeout=wait)
+                except TimeoutError:
+                    if bookmarks and deadline - loop.time() > 0:
+                        watch.bookmark()
+                    continue
+                if item is None:
+                    break
+                batch = [item]
+                limit = self.faults.watch_event_limit
+                ended = False
+                while not watch.queue.empty() and (not limit or sent + len(batch) < limit):
+                    nxt = watch.queue.get_nowait()
+                    if nxt is None:
+                        ended = True
+                        break
+                    batch.append(nxt)
+                await response.write(b"".join(batch))
+                sent += len(batch)
+                if ended or (limit and sent >= limit):
+                    break
+        except (ConnectionResetError, asyncio.CancelledError):
+            watch.close()
+            raise
+        finally:
+            watch.close()
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+
+
+# ----------------------------------------------------------------- helpers
+
+def _json(body: Any, *, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    response = web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(), status=status, content_type="application/json"
+    )
+    for w in warnings or []:
+        response.headers.add("Warning", f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"')
+    return response
+
+
+def _status_response(e: ApiError) -> web.Response:
+    response = _json(e.status(), status=e.code)
+    for k, v in e.headers.items():
+        response.headers[k] = v
+    return response
+
+
+def _success(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = {"name": obj["metadata"]["name"], "kind": rt.plural, "uid": obj["metadata"].get("uid")}
+    if rt.group:
+        details["group"] = rt.group
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter, parsed as Go's strconv.ParseBool does."""
+    value = request.query.get(name, "")
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("", "0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise errors.bad_request(f"invalid boolean value for {name}: {value!r}")
+
+
+def _wants_table(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "as=Table" in accept
+
+
+async def _read_raw(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, f"Request entity too large: limit is {MAX_BODY}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, f"Request entity too large: limit is {MAX_BODY}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_body(request: web.Request) -> Any:
+    raw = await _read_raw(request)
+    ctype = request.content_type
+    if ctype == PROTOBUF:
+        return _decode_protobuf(raw)
+    if "protobuf" in ctype or "cbor" in ctype:
+        raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
+                       "application/json, application/yaml")
+    if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise errors.bad_request(f"error converting YAML to JSON: {e}") from e
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from e
+
+
+def _decode_protobuf(raw: bytes) -> dict[str, Any]:
+    from kubesim import protobuf
+
+    try:
+        decoded: dict[str, Any] = protobuf.decode(raw)
+        return decoded
+    except protobuf.ProtobufError as e:
+        raise errors.bad_request(f"unable to decode protobuf body: {e}") from e
+
+
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    raw = await _read_raw(request) if request.can_read_body else b""
+    options: dict[str, Any] = {}
+    if raw and request.content_type == PROTOBUF:
+        options = _decode_protobuf(raw)
+    elif raw.strip():
+        try:
+            parsed = json.loads(raw)
+        except ValueError as e:
+            raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from e
+        if isinstance(parsed, dict):
+            options = parsed
+    q = request.query
+    if q.get("propagationPolicy"):
+        options["propagationPolicy"] = q["propagationPolicy"]
+    if options.get("orphanDependents") is True and "propagationPolicy" not in options:
+        options["propagationPolicy"] = "Orphan"
+    return options
+
+
+def _dry_run(request: web.Request, options: dict[str, Any] | None = None) -> bool:
+    values = request.query.getall("dryRun", [])
+    if options and options.get("dryRun"):
+        values = [*values, *options["dryRun"]]
+    for v in values:
+        if v != "All":
+            raise errors.bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+    return bool(values)
+
+
+def _write_options(request: web.Request) -> WriteOptions:
+    q = request.query
+    validation = q.get("fieldValidation", "Warn") or "Warn"
+    if validation not in ("Ignore", "Warn", "Strict"):
+        raise errors.bad_request(f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"')
+    manager = q.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0] or "unknown"
+    force = _flag(request, "force")
+    return WriteOptions(manager=manager, field_validation=validation, dry_run=_dry_run(request), force=force)
