@@ -84,7 +84,8 @@ class SimCluster:
         if flux:
             self.controllers.append(_flux_simulation(self.api, reconcile_delay))
         self._crd_files = list(crd_files)
-        self._namespaces = [*DEFAULT_NAMESPACES, *namespaces]
+        # A cluster with Flux has its flux-system namespace, where Flux's own sources live.
+        self._namespaces = [*DEFAULT_NAMESPACES, *(["flux-system"] if flux else []), *namespaces]
         self._runner: web.AppRunner | None = None
         self._seeded = False
 
