@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m kubesim --flux-crds --no-flux --port 0 --kubeconfig .kollie/kubeconfig
+	$(BIN)/python -m kubesim --demo --port 0 --kubeconfig .kollie/kubeconfig
 
 test: lint typecheck unit
 

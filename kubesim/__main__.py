@@ -12,6 +12,7 @@ from pathlib import Path
 import structlog
 
 from kubesim.cluster import PACKAGED_CRDS, SimCluster
+from kubesim.demo import seed_demo
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reconcile-delay", type=float, default=2.0,
                    help="seconds the simulated Flux controllers take per reconcile (default: 2)")
     p.add_argument("--namespace", action="append", default=[], help="create this namespace at start; repeatable")
+    p.add_argument("--demo", action="store_true",
+                   help="load demo content: Flux CRDs, a platform GitRepository, six ImageRepositories and images")
     return p
 
 
@@ -45,7 +48,7 @@ async def _run(args: argparse.Namespace) -> None:
     cluster = SimCluster(
         host=args.host,
         port=args.port,
-        crd_files=_crd_files(args.crds, args.flux_crds),
+        crd_files=_crd_files(args.crds, args.flux_crds or args.demo),
         flux=not args.no_flux,
         reconcile_delay=args.reconcile_delay,
         namespaces=args.namespace,
@@ -55,11 +58,20 @@ async def _run(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await cluster.start()
+    summary = seed_demo(cluster) if args.demo else {}
     if args.kubeconfig:
         cluster.write_kubeconfig(args.kubeconfig)
     print(f"kubesim serving on {cluster.url}", flush=True)
+    if args.demo:
+        print(f"demo: {len(summary['apps'])} apps ({', '.join(summary['apps'])}), {summary['tags']} image tags "
+              f"in the simulated registry {summary['registry']}", flush=True)
     if args.kubeconfig:
-        print(f"kubectl --kubeconfig {args.kubeconfig} get crds", flush=True)
+        kubectl = Path(sys.executable).parent / "kubectl"
+        print(f"try: {kubectl if kubectl.exists() else 'kubectl'} --kubeconfig {args.kubeconfig} "
+              "get gitrepositories,imagerepositories -A", flush=True)
+        print(f"push an image: curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: application/json' "
+              "-d '{\"image\": \"registry.example.com/acme/web\", \"tag\": \"feature-x-0123abc-1900000000\"}'",
+              flush=True)
     try:
         await stop.wait()
     finally:

@@ -51,11 +51,18 @@ def merge_key_for(rt: ResourceType) -> Callable[[tuple[str, ...]], str | None]:
     return _MERGE_KEYS.get
 
 
+def _name_label(ns: dict[str, Any]) -> dict[str, Any]:
+    """Namespaces carry `kubernetes.io/metadata.name`, set by the server (Kubernetes >= 1.21)."""
+    meta = dict(ns.get("metadata") or {})
+    meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta.get("name", "")}
+    return {**ns, "metadata": meta}
+
+
 def on_create(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     if rt.gr == NAMESPACE_GR:
         spec = dict(obj.get("spec") or {})
         spec.setdefault("finalizers", ["kubernetes"])
-        return {**obj, "spec": spec, "status": {"phase": "Active"}}
+        return _name_label({**obj, "spec": spec, "status": {"phase": "Active"}})
     if rt.gr == SECRETS_GR:
         return _fold_string_data({**obj, "type": obj.get("type") or "Opaque"})
     return obj
@@ -63,7 +70,7 @@ def on_create(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
 
 def on_update(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if rt.gr == NAMESPACE_GR:
-        return {**new, "spec": old.get("spec", {}), "status": new.get("status") or old.get("status", {})}
+        return _name_label({**new, "spec": old.get("spec", {}), "status": new.get("status") or old.get("status", {})})
     if rt.gr == SECRETS_GR:
         return _fold_string_data(new)
     return new
