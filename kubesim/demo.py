@@ -29,6 +29,7 @@ metadata:
   name: ${{environment}}
   annotations:
     downscaler/uptime: "${{downscaler_uptime:=always}}"
+    kustomize.toolkit.fluxcd.io/prune: disabled
 ---
 apiVersion: v1
 kind: ConfigMap

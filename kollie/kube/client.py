@@ -126,16 +126,14 @@ class KubeClient:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         queries: list[tuple[str, str]] = list((query or {}).items())
         await self._api.update_params_for_auth(headers, queries, ["BearerToken"])
-        data: bytes | None = None
-        if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        # The transport serialises JSON (and apply-patch) bodies itself.
         try:
             response: aiohttp.ClientResponse = await self._api.rest_client.request(
                 method,
                 self.host + path,
                 query_params=dict(queries),
                 headers=headers,
-                body=data,
+                body=body,
                 _preload_content=False,
                 _request_timeout=limits if limits is not None else self.request_timeout,
             )

@@ -18,6 +18,8 @@ from kubesim.objects import WriteOptions
 GROUP = "kustomize.toolkit.fluxcd.io"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
 NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
+PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
+"""`disabled` keeps an object when its Kustomization prunes it (shared namespaces, for one)."""
 
 
 class BuildFailed(Exception):
@@ -170,6 +172,9 @@ class KustomizationReconciler(Reconciler):
         ns, name, group, kind = str(entry.get("id", "")).split("_", 3)
         rt = self.api.catalog.by_kind(group, kind)
         if rt is None:
+            return
+        obj = self.api.store.get(rt.gr, ns, name)
+        if obj is None or (obj["metadata"].get("annotations") or {}).get(PRUNE_ANNOTATION) == "disabled":
             return
         try:
             self.api.delete(rt, ns, name)

@@ -1,0 +1,156 @@
+"""The in-memory view of Kollie's objects, fed by the informers, read by the API and the UI.
+
+Reads never call the API server. Each change is projected (see :mod:`kollie.projections`);
+when a projection actually changes, subscribers are told which environment it concerns.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from kollie import projections as proj
+
+KINDS = ("environments", "kustomizations", "imagepolicies", "gitrepositories", "ingresses")
+
+Listener = Callable[[str], None]
+"""Called with the name of an environment whose view changed ("" = everything may have)."""
+
+V = TypeVar("V")
+
+
+class _Table(Generic[V]):
+    """Projections of one kind by object key, with an index by environment."""
+
+    def __init__(self, project: Callable[[Mapping[str, Any]], V | None], env_of: Callable[[V], str]) -> None:
+        self.project = project
+        self.env_of = env_of
+        self.rows: dict[tuple[str, str], V] = {}
+        self.by_env: defaultdict[str, dict[tuple[str, str], V]] = defaultdict(dict)
+
+    def put(self, key: tuple[str, str], view: V | None) -> set[str]:
+        old = self.rows.get(key)
+        if view == old:
+            return set()
+        changed: set[str] = set()
+        if old is not None:
+            env = self.env_of(old)
+            self.by_env[env].pop(key, None)
+            if not self.by_env[env]:
+                del self.by_env[env]
+            changed.add(env)
+            del self.rows[key]
+        if view is not None:
+            env = self.env_of(view)
+            self.rows[key] = view
+            self.by_env[env][key] = view
+            changed.add(env)
+        return changed
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+@dataclass(frozen=True)
+class AppObjects:
+    """Everything the cache knows about one app of one environment."""
+
+    name: str
+    kustomization: proj.KustomizationView | None
+    policy: proj.ImagePolicyView | None
+    urls: tuple[str, ...]
+
+
+class Cache:
+    """Projections of every kind Kollie watches, and change notification."""
+
+    def __init__(self) -> None:
+        self.environments: _Table[proj.EnvironmentRecord] = _Table(proj.environment, lambda v: v.name)
+        self.kustomizations: _Table[proj.KustomizationView] = _Table(proj.kustomization, lambda v: v.env)
+        self.policies: _Table[proj.ImagePolicyView] = _Table(proj.image_policy, lambda v: v.env)
+        self.git_repositories: _Table[proj.GitRepositoryView] = _Table(proj.git_repository, lambda v: v.env)
+        self.ingresses: _Table[proj.IngressView] = _Table(proj.ingress, lambda v: v.env)
+        self._tables: dict[str, _Table[Any]] = {
+            "environments": self.environments,
+            "kustomizations": self.kustomizations,
+            "imagepolicies": self.policies,
+            "gitrepositories": self.git_repositories,
+            "ingresses": self.ingresses,
+        }
+        self._listeners: list[Listener] = []
+        self._versions: defaultdict[str, int] = defaultdict(int)
+        self._counter = itertools.count(1)
+        self.synced: set[str] = set()
+
+    # ----------------------------------------------------------- sink (informers)
+    def replace(self, kind: str, objects: list[dict[str, Any]]) -> None:
+        table = self._tables[kind]
+        fresh = {_key(o): o for o in objects}
+        changed: set[str] = set()
+        for key in [k for k in table.rows if k not in fresh]:
+            changed |= table.put(key, None)
+        for key, obj in fresh.items():
+            changed |= table.put(key, table.project(obj))
+        self.synced.add(kind)
+        self._changed(changed)
+
+    def upsert(self, kind: str, obj: dict[str, Any]) -> None:
+        table = self._tables[kind]
+        self._changed(table.put(_key(obj), table.project(obj)))
+
+    def delete(self, kind: str, obj: dict[str, Any]) -> None:
+        self._changed(self._tables[kind].put(_key(obj), None))
+
+    # ----------------------------------------------------------- notification
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self, envs: Iterable[str]) -> None:
+        for env in envs:
+            self._versions[env] = next(self._counter)
+            for listener in list(self._listeners):
+                listener(env)
+
+    def version(self, env: str) -> int:
+        """Increases whenever anything about `env` changes (for memoised renderings)."""
+        return self._versions.get(env, 0)
+
+    # ----------------------------------------------------------- reads
+    def is_synced(self, kinds: Iterable[str] = KINDS) -> bool:
+        return all(k in self.synced for k in kinds)
+
+    def environment_names(self) -> list[str]:
+        return sorted(v.name for v in self.environments.rows.values())
+
+    def environment(self, name: str) -> proj.EnvironmentRecord | None:
+        rows = self.environments.by_env.get(name)
+        return next(iter(rows.values())) if rows else None
+
+    def apps(self, env: str) -> list[AppObjects]:
+        """The apps of an environment: those with a Kustomization or an ImagePolicy."""
+        ks = {v.app: v for v in self.kustomizations.by_env.get(env, {}).values()}
+        ps = {v.app: v for v in self.policies.by_env.get(env, {}).values()}
+        urls: defaultdict[str, set[str]] = defaultdict(set)
+        for ing in self.ingresses.by_env.get(env, {}).values():
+            urls[ing.app].update(ing.urls)
+        return [
+            AppObjects(app, ks.get(app), ps.get(app), tuple(sorted(urls.get(app, ()))))
+            for app in sorted(set(ks) | set(ps))
+        ]
+
+    def git_repositories_of(self, env: str) -> list[proj.GitRepositoryView]:
+        return sorted(self.git_repositories.by_env.get(env, {}).values(), key=lambda v: v.name)
+
+    def counts(self) -> dict[str, int]:
+        return {kind: len(table.rows) for kind, table in self._tables.items()}

@@ -1,0 +1,177 @@
+"""Kollie's settings, read from `KOLLIE_*` environment variables once at start (DESIGN §3a).
+
+Every bad value is reported at once, each with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kollie.naming import label_problem
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_OFFICE_HOURS = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)-(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+                           r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d) (\S+)$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a Kollie process."""
+
+    namespace: str = "kollie"
+    """Where Kollie's objects live (`KOLLIE_NAMESPACE`)."""
+    catalog_path: Path = Path("/etc/kollie/catalog.yaml")
+    """The catalog file (`KOLLIE_CATALOG`), reloaded when it changes."""
+    api_tokens_file: Path | None = None
+    """`name:token` lines for API clients (`KOLLIE_API_TOKENS_FILE`); unset: no API tokens."""
+    webhook_secret: str | None = None
+    """Shared secret of registry webhooks (`KOLLIE_WEBHOOK_SECRET`)."""
+    trust_proxy_headers: bool = False
+    """Trust oauth2-proxy identity headers (`KOLLIE_TRUST_PROXY_HEADERS`)."""
+    admins: frozenset[str] = field(default_factory=frozenset)
+    """Users who may change any environment (`KOLLIE_ADMINS`, comma-separated)."""
+    owner_only: bool = False
+    """Only owners and admins may change an environment (`KOLLIE_OWNER_ONLY`)."""
+    lease_exclusion_list: frozenset[str] = field(default_factory=frozenset)
+    """Environments that follow office hours instead of an end time (`KOLLIE_LEASE_EXCLUSION_LIST`)."""
+    office_hours: str = "Mon-Fri 07:00-19:00 Europe/London"
+    """Their uptime schedule (`KOLLIE_OFFICE_HOURS`), in GoKubeDownscaler's weekly format."""
+    env_ttl_seconds: int = 7 * 86400
+    """Delete environments this long after their window ended (`KOLLIE_ENV_TTL`; 0 = never)."""
+    expiry_max_per_minute: int = 10
+    """At most this many expiry deletions per minute (`KOLLIE_EXPIRY_MAX_PER_MINUTE`)."""
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, demo: bool = False) -> Settings:
+        problems: list[str] = []
+        get = environ.get
+
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name)
+            if raw is None:
+                return default
+            value = raw.strip().lower()
+            if value in _TRUE:
+                return True
+            if value in _FALSE:
+                return False
+            problems.append(f"{name}={raw!r}: expected true or false")
+            return default
+
+        def names(name: str) -> frozenset[str]:
+            return frozenset(n.strip() for n in (get(name) or "").split(",") if n.strip())
+
+        namespace = get("KOLLIE_NAMESPACE", "kollie")
+        problem = label_problem(namespace, what="namespace", max_length=63)
+        if problem:
+            problems.append(f"KOLLIE_NAMESPACE: {problem}")
+        tokens_file = get("KOLLIE_API_TOKENS_FILE") or None
+        if tokens_file and not Path(tokens_file).is_file():
+            problems.append(f"KOLLIE_API_TOKENS_FILE={tokens_file!r}: no such file")
+        office = get("KOLLIE_OFFICE_HOURS", "Mon-Fri 07:00-19:00 Europe/London")
+        m = _OFFICE_HOURS.match(office)
+        if not m:
+            problems.append(f"KOLLIE_OFFICE_HOURS={office!r}: expected a schedule like 'Mon-Fri 07:00-19:00 Europe/London'")
+        else:
+            try:
+                ZoneInfo(m.group(7))
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(f"KOLLIE_OFFICE_HOURS={office!r}: unknown time zone {m.group(7)!r}")
+        ttl_raw = get("KOLLIE_ENV_TTL", "7d").strip()
+        ttl = 0
+        if ttl_raw != "0":
+            d = _DURATION.match(ttl_raw)
+            if not d:
+                problems.append(f"KOLLIE_ENV_TTL={ttl_raw!r}: expected a duration like 7d, 36h or 0 (never)")
+            else:
+                ttl = int(d.group(1)) * _UNIT_SECONDS[d.group(2)]
+        rate_raw = get("KOLLIE_EXPIRY_MAX_PER_MINUTE", "10")
+        rate = 10
+        if not rate_raw.isdigit() or not 1 <= int(rate_raw) <= 1000:
+            problems.append(f"KOLLIE_EXPIRY_MAX_PER_MINUTE={rate_raw!r}: expected a whole number from 1 to 1000")
+        else:
+            rate = int(rate_raw)
+        log_format = get("KOLLIE_LOG_FORMAT", "console" if demo else "json")
+        if log_format not in ("json", "console"):
+            problems.append(f"KOLLIE_LOG_FORMAT={log_format!r}: expected json or console")
+            log_format = "json"
+        log_level = get("KOLLIE_LOG_LEVEL", "info").lower()
+        if log_level not in ("debug", "info", "warning", "error", "critical"):
+            problems.append(f"KOLLIE_LOG_LEVEL={log_level!r}: expected debug, info, warning, error or critical")
+        secret = get("KOLLIE_WEBHOOK_SECRET") or None
+        settings = cls(
+            namespace=namespace,
+            catalog_path=Path(get("KOLLIE_CATALOG", "/etc/kollie/catalog.yaml")),
+            api_tokens_file=Path(tokens_file) if tokens_file else None,
+            webhook_secret=secret,
+            trust_proxy_headers=flag("KOLLIE_TRUST_PROXY_HEADERS", False),
+            admins=names("KOLLIE_ADMINS"),
+            owner_only=flag("KOLLIE_OWNER_ONLY", False),
+            lease_exclusion_list=names("KOLLIE_LEASE_EXCLUSION_LIST"),
+            office_hours=office,
+            env_ttl_seconds=ttl,
+            expiry_max_per_minute=rate,
+            log_format="console" if log_format == "console" else "json",
+            log_level=log_level,
+        )
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+
+class TokenFileError(ValueError):
+    pass
+
+
+def parse_tokens(text: str) -> dict[str, str]:
+    """`name:token` per line (blank lines and `#` comments ignored) into token -> name."""
+    tokens: dict[str, str] = {}
+    names: set[str] = set()
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, token = line.partition(":")
+        name, token = name.strip(), token.strip()
+        if not sep or not name or not token:
+            problems.append(f"line {number}: expected name:token")
+        elif len(token) < 16:
+            problems.append(f"line {number}: the token of {name!r} is shorter than 16 characters")
+        elif name in names:
+            problems.append(f"line {number}: duplicate name {name!r}")
+        elif token in tokens:
+            problems.append(f"line {number}: token of {name!r} is already used by {tokens[token]!r}")
+        else:
+            tokens[token] = name
+            names.add(name)
+    if problems:
+        raise TokenFileError("; ".join(problems))
+    return tokens
+
+
+def token_owner(tokens: Mapping[str, str], presented: str) -> str | None:
+    """The name a bearer token belongs to, compared in constant time against every token."""
+    found = None
+    for token, name in tokens.items():
+        if hmac.compare_digest(token.encode(), presented.encode()):
+            found = name
+    return found

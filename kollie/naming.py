@@ -1,0 +1,105 @@
+"""Names, branch prefixes and image tags.
+
+Image tags are `<prefix>-<gitsha>-<unixts>`; a prefix may itself contain `-`, so tags are parsed
+from the right. Branch names become prefixes the way docker/metadata-action makes branch tags:
+every run of characters outside `[a-zA-Z0-9._-]` becomes `-`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_ENVIRONMENT = 40
+MAX_APP = 20
+MAX_PREFIX = 128 - 1 - 40 - 1 - 20
+"""A Docker tag is at most 128 characters; leave room for `-<sha1>-<timestamp>`."""
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_TAG = re.compile(r"^(?P<prefix>.+)-(?P<sha>[0-9a-f]{7,40})-(?P<ts>[0-9]+)$")
+
+
+class InvalidName(ValueError):
+    """A name, prefix or tag that breaks Kollie's rules; the message says which rule."""
+
+
+def label_problem(value: str, *, what: str, max_length: int) -> str | None:
+    """Why `value` is not a valid DNS-1123 label of at most `max_length` characters, or None."""
+    if not value:
+        return f"{what} must not be empty"
+    if len(value) > max_length:
+        return f"{what} {value!r} is {len(value)} characters long; at most {max_length} are allowed"
+    if not _LABEL.match(value):
+        return (f"{what} {value!r} must consist of lower case letters, digits and '-', "
+                "and start and end with a letter or digit")
+    return None
+
+
+def check_environment(name: str) -> str:
+    problem = label_problem(name, what="environment name", max_length=MAX_ENVIRONMENT)
+    if problem:
+        raise InvalidName(problem)
+    return name
+
+
+def check_app(name: str) -> str:
+    problem = label_problem(name, what="app name", max_length=MAX_APP)
+    if problem:
+        raise InvalidName(problem)
+    return name
+
+
+def prefix_from_branch(branch: str) -> str:
+    """The image tag prefix CI builds for a branch (docker/metadata-action's branch tag)."""
+    prefix = re.sub(r"[^a-zA-Z0-9._-]+", "-", branch.strip())
+    prefix = prefix.lstrip(".-")
+    return prefix[:MAX_PREFIX]
+
+
+def check_prefix(prefix: str) -> str:
+    if not prefix:
+        raise InvalidName("prefix must not be empty")
+    if len(prefix) > MAX_PREFIX:
+        raise InvalidName(f"prefix {prefix!r} is longer than {MAX_PREFIX} characters")
+    if not _PREFIX.match(prefix):
+        raise InvalidName(f"prefix {prefix!r} may contain only letters, digits, '.', '_' and '-', "
+                         "and must not start with '.' or '-'")
+    return prefix
+
+
+@dataclass(frozen=True)
+class ImageTag:
+    prefix: str
+    sha: str
+    timestamp: int
+
+
+def parse_tag(tag: str) -> ImageTag | None:
+    """Split `<prefix>-<gitsha>-<unixts>`; None for any other tag."""
+    m = _TAG.match(tag)
+    if not m:
+        return None
+    return ImageTag(m.group("prefix"), m.group("sha"), int(m.group("ts")))
+
+
+def go_regex_escape(text: str) -> str:
+    """Escape for Go's RE2 and Python's re alike (both accept a backslash before punctuation)."""
+    return "".join("\\" + c if c in r"\.+*?()|[]{}^$" else c for c in text)
+
+
+def tag_pattern(prefix: str) -> str:
+    """The ImagePolicy filter for the newest image of a prefix."""
+    return f"^{go_regex_escape(prefix)}-(?P<sha>[0-9a-f]{{7,40}})-(?P<ts>[0-9]+)$"
+
+
+def environment_from_prefix(prefix: str) -> str:
+    """A valid environment name derived from a prefix (auto-created environments)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", prefix.lower())
+    name = re.sub(r"-+", "-", name).strip("-")[:MAX_ENVIRONMENT].strip("-")
+    return name or "env"
+
+
+def kube_name(environment: str, app: str) -> str:
+    """Name of an app's Kustomization and ImagePolicy."""
+    return f"{environment}-{app}"

@@ -1,0 +1,342 @@
+"""Environment operations: every change Kollie makes to the cluster goes through here.
+
+Each operation builds the complete desired objects (kollie.manifests) from the catalog, the
+environment record and what the cache knows, and applies them with server-side apply, so a
+retried request or a second replica doing the same work changes nothing. Reads come from the
+cache; an operation never deletes anything because a read failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+
+from kollie import labels, manifests, projections, uptime
+from kollie.cache import Cache
+from kollie.catalog import AppTemplate, Catalog, ObjectRef
+from kollie.config import Settings
+from kollie.kube import KubeClient, NotFound
+from kollie.naming import (
+    InvalidName,
+    check_app,
+    check_environment,
+    check_prefix,
+    kube_name,
+    parse_tag,
+)
+from kollie.projections import EnvironmentRecord
+
+log = structlog.get_logger("kollie.operations")
+
+Via = Literal["ui", "api", "webhook", "expiry", "image-follow", "cli"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked for a change, and through which door (for the audit trail)."""
+
+    name: str
+    via: Via
+
+
+class OperationError(Exception):
+    """A request Kollie refuses; `status` and `code` become the API's answer."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequest(OperationError):
+    status, code = 422, "invalid"
+
+
+class UnknownApp(OperationError):
+    status, code = 422, "unknown_app"
+
+
+class UnknownBundle(OperationError):
+    status, code = 422, "unknown_bundle"
+
+
+class EnvironmentNotFound(OperationError):
+    status, code = 404, "not_found"
+
+
+class AppNotFound(OperationError):
+    status, code = 404, "not_found"
+
+
+class EnvironmentDeleting(OperationError):
+    status, code = 409, "deleting"
+
+
+class NotAllowed(OperationError):
+    status, code = 403, "forbidden"
+
+
+@dataclass(frozen=True)
+class EnvironmentChange:
+    """What a create-or-update did."""
+
+    name: str
+    created: bool
+    apps: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _valid(check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except InvalidName as e:
+        raise InvalidRequest(str(e)) from e
+
+
+class Operations:
+    def __init__(
+        self,
+        client: KubeClient,
+        cache: Cache,
+        catalog: Callable[[], Catalog],
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.catalog = catalog
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+    # ------------------------------------------------------------------ checks
+    def resolve_apps(self, apps: Mapping[str, str | None], bundle: str | None) -> dict[str, str]:
+        """Requested apps (bundle members, then listed apps) with their prefixes, validated."""
+        catalog = self.catalog()
+        wanted: dict[str, str | None] = {}
+        if bundle is not None:
+            found = catalog.bundles.get(bundle)
+            if found is None:
+                raise UnknownBundle(f"unknown bundle {bundle!r}; known bundles: {', '.join(sorted(catalog.bundles)) or 'none'}")
+            wanted.update(dict.fromkeys(found.apps))
+        wanted.update(apps)
+        if not wanted:
+            raise InvalidRequest("an environment needs at least one app: give apps or a bundle")
+        resolved: dict[str, str] = {}
+        for name, prefix in wanted.items():
+            _valid(check_app, name)
+            template = catalog.app(name)
+            if template is None:
+                raise UnknownApp(f"unknown app {name!r}; known apps: {', '.join(sorted(catalog.apps)) or 'none'}")
+            resolved[name] = _valid(check_prefix, prefix) if prefix else template.default_prefix
+        return resolved
+
+    def _record(self, name: str) -> EnvironmentRecord:
+        record = self.cache.environment(name)
+        if record is None:
+            raise EnvironmentNotFound(f"environment {name!r} not found")
+        if record.deleting:
+            raise EnvironmentDeleting(f"environment {name!r} is being deleted")
+        return record
+
+    def check_may_modify(self, record: EnvironmentRecord, actor: Actor) -> None:
+        if not self.settings.owner_only or actor.via in ("expiry", "image-follow", "webhook"):
+            return
+        if actor.name == record.owner or actor.name in self.settings.admins:
+            return
+        raise NotAllowed(f"only {record.owner or 'its owner'} or an admin may change environment {record.name!r}")
+
+    # ------------------------------------------------------------------ environment
+    async def put_environment(
+        self,
+        name: str,
+        *,
+        apps: Mapping[str, str | None],
+        bundle: str | None,
+        actor: Actor,
+        window: uptime.Uptime | None = None,
+    ) -> EnvironmentChange:
+        """Create an environment or make an existing one have exactly these apps."""
+        _valid(check_environment, name)
+        desired = self.resolve_apps(apps, bundle)
+        existing = self.cache.environment(name)
+        if existing is not None:
+            if existing.deleting:
+                raise EnvironmentDeleting(f"environment {name!r} is being deleted; try again when it is gone")
+            self.check_may_modify(existing, actor)
+        now = self.clock()
+        settings: dict[str, Any] = dict(existing.settings) if existing else {}
+        if window is not None:
+            settings["uptime"] = window.as_json()
+        elif "uptime" not in settings:
+            settings["uptime"] = self._initial_uptime(name, now).as_json()
+        record = await self._apply_record(name, owner=existing.owner if existing else actor.name,
+                                          created_at=existing.created_at if existing else _stamp(now),
+                                          settings=settings)
+        for app, prefix in desired.items():
+            await self._apply_app(record, app, prefix, set(desired))
+        current = {a.name for a in self.cache.apps(name)}
+        removed = tuple(sorted(current - set(desired)))
+        for app in removed:
+            await self._delete_app_objects(name, app)
+        log.info("environment_put", environment=name, apps=sorted(desired), removed=removed, created=existing is None,
+                 actor=actor.name, via=actor.via)
+        return EnvironmentChange(name, existing is None, tuple(sorted(desired)), removed)
+
+    def _initial_uptime(self, name: str, now: datetime) -> uptime.Uptime:
+        if name in self.settings.lease_exclusion_list:
+            return uptime.office_hours(self.settings.office_hours)
+        return uptime.initial(now)
+
+    async def _apply_record(self, name: str, *, owner: str, created_at: str,
+                            settings: Mapping[str, Any]) -> EnvironmentRecord:
+        body = manifests.environment_record(name, namespace=self.namespace, owner=owner, created_at=created_at,
+                                            settings=settings)
+        applied = await self.client.apply(labels.CONFIG_MAP, body)
+        record = projections.environment(applied)
+        assert record is not None
+        return record
+
+    async def delete_environment(self, name: str, *, actor: Actor) -> None:
+        """Delete the record; Kubernetes garbage collection removes everything it owns."""
+        record = self.cache.environment(name)
+        if record is None:
+            raise EnvironmentNotFound(f"environment {name!r} not found")
+        self.check_may_modify(record, actor)
+        with contextlib.suppress(NotFound):
+            await self.client.delete(labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid)
+        log.info("environment_deleted", environment=name, actor=actor.name, via=actor.via)
+
+    # ------------------------------------------------------------------ apps
+    async def add_app(self, name: str, app: str, prefix: str | None, *, actor: Actor) -> None:
+        """Add an app, or switch an app already there to another prefix."""
+        record = self._record(name)
+        self.check_may_modify(record, actor)
+        resolved = self.resolve_apps({app: prefix}, None)
+        apps = {a.name for a in self.cache.apps(name)} | set(resolved)
+        await self._apply_app(record, app, resolved[app], apps)
+        log.info("app_added", environment=name, app=app, prefix=resolved[app], actor=actor.name, via=actor.via)
+
+    async def remove_app(self, name: str, app: str, *, actor: Actor) -> None:
+        record = self._record(name)
+        self.check_may_modify(record, actor)
+        if app not in {a.name for a in self.cache.apps(name)}:
+            raise AppNotFound(f"environment {name!r} has no app {app!r}")
+        await self._delete_app_objects(name, app)
+        log.info("app_removed", environment=name, app=app, actor=actor.name, via=actor.via)
+
+    async def _delete_app_objects(self, name: str, app: str) -> None:
+        for res in (labels.KUSTOMIZATION, labels.IMAGE_POLICY):
+            with contextlib.suppress(NotFound):
+                await self.client.delete(res, self.namespace, kube_name(name, app))
+
+    def _template(self, app: str) -> AppTemplate:
+        template = self.catalog().app(app)
+        if template is None:
+            raise UnknownApp(f"app {app!r} is no longer in the catalog")
+        return template
+
+    def _source(self, record: EnvironmentRecord, template: AppTemplate) -> ObjectRef:
+        if record.settings.get("fluxBranch"):
+            return ObjectRef(manifests.git_repository_name(template.git_repository, record.name), self.namespace)
+        return template.git_repository
+
+    def _known_tag(self, name: str, app: str, prefix: str) -> str | None:
+        """The image tag already resolved for this app and prefix, if any."""
+        for objects in self.cache.apps(name):
+            if objects.name != app:
+                continue
+            k, p = objects.kustomization, objects.policy
+            if k is not None and k.prefix == prefix and k.image_tag:
+                return k.image_tag
+            if p is not None and p.latest_tag and _tag_has_prefix(p.latest_tag, prefix):
+                return p.latest_tag
+        return None
+
+    async def _apply_app(self, record: EnvironmentRecord, app: str, prefix: str, apps: set[str],
+                         *, image_tag: str | None = None) -> None:
+        template = self._template(app)
+        window = uptime.from_json(record.settings.get("uptime")) or uptime.initial(self.clock())
+        policy = manifests.image_policy(template, environment=record.name, namespace=self.namespace,
+                                        prefix=prefix, owner_uid=record.uid)
+        await self.client.apply(labels.IMAGE_POLICY, policy)
+        kustomization = manifests.kustomization(
+            self.catalog(), template, environment=record.name, namespace=self.namespace, prefix=prefix,
+            uptime=window.downscaler_value(), image_tag=image_tag or self._known_tag(record.name, app, prefix),
+            owner_uid=record.uid, source=self._source(record, template), apps_in_environment=apps,
+        )
+        await self.client.apply(labels.KUSTOMIZATION, kustomization)
+
+    async def reapply_apps(self, name: str) -> None:
+        """Apply every app of an environment again (after its record changed)."""
+        record = self._record(name)
+        current = self.cache.apps(name)
+        names = {a.name for a in current}
+        for objects in current:
+            if objects.kustomization is not None:
+                await self._apply_app(record, objects.name, objects.kustomization.prefix, names)
+
+    # ------------------------------------------------------------------ image follow
+    async def follow_image(self, name: str, app: str, tag: str) -> bool:
+        """Point an app at a newly resolved tag; False if it no longer applies.
+
+        A merge patch, not an apply: it never creates, so it cannot bring back an app that
+        was removed while its new tag was being resolved.
+        """
+        objects = next((a for a in self.cache.apps(name) if a.name == app), None)
+        if objects is None or objects.kustomization is None:
+            return False
+        k = objects.kustomization
+        if k.image_tag == tag or not _tag_has_prefix(tag, k.prefix) or k.deleting:
+            return False
+        patch = {"spec": {"postBuild": {"substitute": {labels.SUB_IMAGE_TAG: tag}}, "suspend": False}}
+        try:
+            await self.client.merge_patch(labels.KUSTOMIZATION, self.namespace, k.name, patch)
+        except NotFound:
+            return False
+        log.info("image_followed", environment=name, app=app, tag=tag, previous=k.image_tag)
+        return True
+
+    # ------------------------------------------------------------------ uptime
+    async def extend(self, name: str, *, hours: float | None, until: datetime | None, actor: Actor) -> uptime.Uptime:
+        record = self._record(name)
+        self.check_may_modify(record, actor)
+        current = uptime.from_json(record.settings.get("uptime")) or uptime.initial(self.clock())
+        try:
+            window = uptime.extend(current, self.clock(), hours=hours, until=until)
+        except uptime.InvalidUptime as e:
+            raise InvalidRequest(str(e)) from e
+        settings = {**record.settings, "uptime": window.as_json()}
+        updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
+        current_apps = self.cache.apps(name)
+        names = {a.name for a in current_apps}
+        for objects in current_apps:
+            if objects.kustomization is not None:
+                await self._apply_app(updated, objects.name, objects.kustomization.prefix, names)
+        log.info("environment_extended", environment=name, until=window.as_json(), actor=actor.name, via=actor.via)
+        return window
+
+
+def _tag_has_prefix(tag: str, prefix: str) -> bool:
+    parsed = parse_tag(tag)
+    return parsed is not None and parsed.prefix == prefix
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,69 @@
+"""An app's status as a Flux user reads it, from its Kustomization and ImagePolicy.
+
+States: Ready, Progressing, Failed, Suspended, Deleting. `ready` is True for Ready, False for
+Failed, and None while the outcome is not known yet (Progressing, Suspended, Deleting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from kollie.projections import ImagePolicyView, KustomizationView
+
+State = Literal["Ready", "Progressing", "Failed", "Suspended", "Deleting"]
+
+# Reasons for Ready=False that mean "waiting", not "broken" (fluxcd/pkg/apis/meta).
+_WAITING_REASONS = {"Progressing", "DependencyNotReady", "ProgressingWithRetry"}
+
+
+@dataclass(frozen=True, slots=True)
+class AppStatus:
+    state: State
+    reason: str
+    message: str
+
+    @property
+    def ready(self) -> bool | None:
+        if self.state == "Ready":
+            return True
+        if self.state == "Failed":
+            return False
+        return None
+
+
+def _policy_status(policy: ImagePolicyView | None, prefix: str) -> AppStatus | None:
+    """Why an app is not running yet when the cause is its image; None when the image is fine."""
+    if policy is None:
+        return AppStatus("Progressing", "ImagePolicyMissing", "Waiting for the ImagePolicy to be created")
+    if policy.latest_tag:
+        return None
+    if policy.ready is not None and policy.ready.status == "False" and policy.ready.reason not in _WAITING_REASONS:
+        return AppStatus("Failed", policy.ready.reason or "ImagePolicyFailed", policy.ready.message)
+    return AppStatus("Progressing", "WaitingForImage", f"Waiting for an image tagged {prefix}-<sha>-<timestamp>")
+
+
+def app_status(kustomization: KustomizationView | None, policy: ImagePolicyView | None) -> AppStatus:
+    if kustomization is None:
+        return _policy_status(policy, "") or AppStatus("Progressing", "KustomizationMissing",
+                                                       "Waiting for the Kustomization to be created")
+    k = kustomization
+    if k.deleting:
+        return AppStatus("Deleting", "Deleting", "Flux is removing this app's objects")
+    if k.image_tag is None:
+        waiting = _policy_status(policy, k.prefix)
+        if waiting is not None:
+            return waiting
+    if k.suspended and k.image_tag is not None:
+        return AppStatus("Suspended", "Suspended", "Reconciliation is suspended")
+    if k.suspended:
+        return AppStatus("Progressing", "WaitingForImage", "Waiting for the image tag to be set")
+    if k.ready is None or k.observed_generation < k.generation:
+        return AppStatus("Progressing", "Progressing", "Waiting for Flux to reconcile the latest change")
+    if k.ready.status == "True":
+        return AppStatus("Ready", k.ready.reason or "ReconciliationSucceeded", k.ready.message)
+    if k.ready.status == "False" and not k.stalled and k.ready.reason in _WAITING_REASONS:
+        return AppStatus("Progressing", k.ready.reason, k.ready.message)
+    if k.ready.status == "False":
+        return AppStatus("Failed", k.ready.reason or "ReconciliationFailed", k.ready.message)
+    return AppStatus("Progressing", k.ready.reason or "Progressing", k.ready.message)

@@ -1,0 +1,124 @@
+"""End to end through the API: environments come up, follow images, and go away cleanly."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubesim import schema
+from tests.helpers import eventually
+from tests.service.conftest import Kollie
+
+SHARED_CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "flux-crds"
+KS = ("kustomize.toolkit.fluxcd.io", "kustomizations")
+IP = ("image.toolkit.fluxcd.io", "imagepolicies")
+CM = ("", "configmaps")
+
+
+def crd_schema(kind: str) -> dict[str, Any]:
+    for path in sorted(SHARED_CRDS.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        if doc["spec"]["names"]["kind"] == kind:
+            version = next(v for v in doc["spec"]["versions"] if v["name"] == "v1")
+            return dict(version["schema"]["openAPIV3Schema"])
+    raise LookupError(kind)
+
+
+async def test_create_follow_and_delete(kollie: Kollie) -> None:
+    status, body = await kollie.call("PUT", "/api/v1/environments/pr-42",
+                                     json={"bundle": "storefront", "apps": {"web": {"prefix": "feature-checkout"}}})
+    assert status == 201, body
+    assert {a["name"] for a in body["apps"]} == {"web", "api", "worker"}
+    store = kollie.cluster.store
+
+    record = store.get(CM, "kollie", "pr-42")
+    assert record is not None
+    assert record["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "kollie", "kollie.io/environment": "pr-42"}
+    assert record["metadata"]["annotations"]["kollie.io/owner"] == "token:ci"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["metadata"]["annotations"]["kollie.io/created-at"])
+
+    ks = store.get(KS, "kollie", "pr-42-web")
+    policy = store.get(IP, "kollie", "pr-42-web")
+    assert ks is not None and policy is not None
+    for obj, kind in ((ks, "Kustomization"), (policy, "ImagePolicy")):
+        meta = obj["metadata"]
+        assert meta["labels"] == {"app.kubernetes.io/managed-by": "kollie", "kollie.io/environment": "pr-42",
+                                  "kollie.io/app": "web"}
+        assert meta["annotations"]["kollie.io/image-tag-prefix"] == "feature-checkout"
+        assert meta["ownerReferences"] == [{"apiVersion": "v1", "kind": "ConfigMap", "name": "pr-42",
+                                            "uid": record["metadata"]["uid"], "blockOwnerDeletion": True,
+                                            "controller": False}]
+        if SHARED_CRDS.exists():
+            body_only = {k: v for k, v in obj.items() if k != "status"}
+            result = schema.validate(crd_schema(kind), body_only)
+            assert result.errors == [] and result.unknown_fields == [], (kind, result)
+    assert ks["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "platform", "namespace": "flux-system"}
+    assert ks["spec"]["prune"] is True and ks["spec"]["path"] == "./apps/web"
+    assert ks["spec"]["dependsOn"] == [{"name": "pr-42-api"}]
+    subs = ks["spec"]["postBuild"]["substitute"]
+    assert subs["environment"] == "pr-42" and subs["zone_name"] == "test.example.com"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ-\d{4}-\d\d-\d\dT19:00:00Z", subs["downscaler_uptime"])
+    assert policy["spec"]["filterTags"] == {"pattern": "^feature-checkout-(?P<sha>[0-9a-f]{7,40})-(?P<ts>[0-9]+)$",
+                                            "extract": "$ts"}
+    assert policy["spec"]["policy"] == {"numerical": {"order": "asc"}}
+
+    status, body = await kollie.call("GET", "/api/v1/environments/pr-42?wait=ready&timeout=20")
+    assert status == 200, body
+    web = next(a for a in body["apps"] if a["name"] == "web")
+    assert web["ready"] is True and web["imageTag"].startswith("feature-checkout-")
+    assert web["imageDigest"].startswith("sha256:") and web["urls"] == ["http://web.pr-42.test.example.com/"]
+    ks = store.get(KS, "kollie", "pr-42-web")
+    assert ks is not None and ks["spec"]["postBuild"]["substitute"]["image_tag"] == web["imageTag"]
+
+    # A newer branch image, once Flux rescans, moves image_tag.
+    flux = kollie.cluster.controllers[0]
+    newer = "feature-checkout-abcdef1-9999999999"
+    flux.registry.push("registry.example.com/acme/web", newer)  # type: ignore[attr-defined]
+    kollie.cluster.apply_object({**store.get(("image.toolkit.fluxcd.io", "imagerepositories"), "flux-system", "web"),
+                                 "metadata": {"name": "web", "namespace": "flux-system",
+                                              "annotations": {"reconcile.fluxcd.io/requestedAt": "now"}}})
+
+    def followed() -> bool:
+        obj = store.get(KS, "kollie", "pr-42-web") or {}
+        return obj.get("spec", {}).get("postBuild", {}).get("substitute", {}).get("image_tag") == newer
+
+    await eventually(followed, within=10, message="image_tag follows the new image")
+
+    status, body = await kollie.call("DELETE", "/api/v1/environments/pr-42")
+    assert status == 202, body
+
+    def gone() -> bool:
+        return not any(
+            o["metadata"].get("labels", {}).get("kollie.io/environment") == "pr-42"
+            for gr in (KS, IP, CM) for o in store.iter(gr, "kollie")
+        )
+
+    await eventually(gone, within=10, message="garbage collection removed every object")
+    status, body = await kollie.call("GET", "/api/v1/environments/pr-42")
+    assert status == 404 or body.get("deleting"), body
+
+
+async def test_add_change_remove_app_and_extend(kollie: Kollie) -> None:
+    status, _ = await kollie.call("PUT", "/api/v1/environments/small", json={"apps": {"api": {}}})
+    assert status == 201
+    status, body = await kollie.call("PUT", "/api/v1/environments/small", json={"apps": {"api": {}}})
+    assert status == 200, "PUT is idempotent"
+    status, body = await kollie.call("POST", "/api/v1/environments/small/apps", json={"name": "search",
+                                                                                     "prefix": "feature-search-v2"})
+    assert status == 200 and {a["name"] for a in body["apps"]} == {"api", "search"}, body
+    status, body = await kollie.call("POST", "/api/v1/environments/small/apps", json={"name": "search"})
+    assert status == 200
+    assert next(a for a in body["apps"] if a["name"] == "search")["prefix"] == "main"
+    status, body = await kollie.call("DELETE", "/api/v1/environments/small/apps/search")
+    assert status == 200, body
+    await eventually(lambda: kollie.cluster.store.get(KS, "kollie", "small-search") is None, within=5,
+                     message=f"small-search deleted: {kollie.cluster.store.get(KS, 'kollie', 'small-search')}")
+    until_before = body["uptime"]["until"]
+    status, body = await kollie.call("POST", "/api/v1/environments/small/extend", json={"hours": 3})
+    assert status == 200, body
+    assert body["uptime"]["until"] > until_before
+    ks = kollie.cluster.store.get(KS, "kollie", "small-api")
+    assert ks is not None and ks["spec"]["postBuild"]["substitute"]["downscaler_uptime"].endswith(body["uptime"]["until"])

@@ -1,0 +1,95 @@
+"""Everything Kollie runs in the background: one informer per kind, leader election, and the
+leader's loops. `web` reads its state for /readyz and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from kollie import labels
+from kollie.cache import Cache
+from kollie.kube import KubeClient
+from kollie.operations import Operations
+from watchers.imagefollow import ImageFollower
+from watchers.informer import Informer
+from watchers.leader import LeaderElector
+from watchers.supervisor import Supervisor
+
+log = structlog.get_logger("kollie.runtime")
+
+MANAGED = f"{labels.MANAGED_SELECTOR},{labels.ENVIRONMENT}"
+
+
+@dataclass
+class Background:
+    client: KubeClient
+    cache: Cache
+    operations: Operations
+    namespace: str
+    identity: str
+    watch_timeout: int = 300
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    on_change: Callable[[], None] | None = None
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    informers: list[Informer] = field(default_factory=list)
+    elector: LeaderElector | None = None
+    follower: ImageFollower | None = None
+
+    def __post_init__(self) -> None:
+        def informer(resource: labels.Resource, kind: str, namespace: str | None, selector: str) -> Informer:
+            return Informer(self.client, resource, kind, self.cache, namespace=namespace, label_selector=selector,
+                            watch_timeout=self.watch_timeout, on_change=self.on_change)
+
+        self.informers = [
+            informer(labels.CONFIG_MAP, "environments", self.namespace, MANAGED),
+            informer(labels.KUSTOMIZATION, "kustomizations", self.namespace, MANAGED),
+            informer(labels.IMAGE_POLICY, "imagepolicies", self.namespace, MANAGED),
+            informer(labels.GIT_REPOSITORY, "gitrepositories", self.namespace, MANAGED),
+            informer(labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}"),
+        ]
+        self.elector = LeaderElector(self.client, self.namespace, self.identity, lease_duration=self.lease_duration,
+                                     renew_deadline=self.renew_deadline, retry_period=self.retry_period)
+        self.follower = ImageFollower(self.cache, self.operations)
+
+    def start(self) -> None:
+        for inf in self.informers:
+            self.supervisor.start(f"informer-{inf.kind}", inf.run)
+        assert self.elector is not None
+        self.supervisor.start("leader-election", lambda: self.elector.run(self._lead) if self.elector else _never())
+
+    async def _lead(self) -> None:
+        """The leader's work: wait for a synced cache, then follow images (and, later, expire)."""
+        await asyncio.gather(*(inf.synced.wait() for inf in self.informers))
+        assert self.follower is not None
+        await self.follower.run()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.supervisor.stop(grace)
+
+    @property
+    def synced(self) -> bool:
+        return all(inf.synced.is_set() for inf in self.informers)
+
+    @property
+    def connected(self) -> bool:
+        return all(inf.stats.connected for inf in self.informers)
+
+    @property
+    def is_leader(self) -> bool:
+        return bool(self.elector and self.elector.is_leader)
+
+    async def wait_synced(self, timeout: float) -> bool:  # noqa: ASYNC109 - a plain deadline is the contract
+        try:
+            await asyncio.wait_for(asyncio.gather(*(inf.synced.wait() for inf in self.informers)), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+async def _never() -> None:
+    await asyncio.Event().wait()

@@ -1,0 +1,49 @@
+"""Who is calling: API bearer tokens, trusted auth-proxy headers, or the demo user (DESIGN §7)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from kollie.config import token_owner
+from kollie.operations import Actor, Via
+from web.errors import ApiError
+
+DEMO_USER = "demo@kollie.local"
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    tokens: Mapping[str, str]
+    """token -> name, from KOLLIE_API_TOKENS_FILE."""
+    trust_proxy_headers: bool = False
+    demo: bool = False
+
+    def identify(self, request: web.Request) -> Actor | None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            name = token_owner(self.tokens, header[len("Bearer "):].strip())
+            return Actor(f"token:{name}", "api") if name else None
+        if self.trust_proxy_headers:
+            user = request.headers.get("X-Auth-Request-Email") or request.headers.get("X-Auth-Request-User")
+            if user:
+                return Actor(user.strip(), _via(request))
+        if self.demo:
+            return Actor(DEMO_USER, _via(request))
+        return None
+
+    def require(self, request: web.Request) -> Actor:
+        """The caller, or 401 with a message saying how to authenticate."""
+        header = request.headers.get("Authorization", "")
+        actor = self.identify(request)
+        if actor is None:
+            message = ("invalid API token" if header.startswith("Bearer ")
+                       else "authentication required: send 'Authorization: Bearer <token>'")
+            raise ApiError(401, "unauthorized", message)
+        return actor
+
+
+def _via(request: web.Request) -> Via:
+    return "api" if request.path.startswith("/api/") else "ui"

@@ -1,0 +1,117 @@
+"""Reading and checking JSON request bodies of the API: 415, 413, 400 and 422 before any work."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from kollie import uptime
+from web.errors import ApiError, bad_request, unprocessable
+
+MAX_BODY = 1024 * 1024
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError as e:
+        raise bad_request(f"malformed JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    return body
+
+
+def _only(body: dict[str, Any], allowed: set[str], where: str = "body") -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise unprocessable(f"unknown field(s) in {where}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _prefix(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise unprocessable(f"{where}: prefix must be a non-empty string")
+    return value
+
+
+@dataclass(frozen=True)
+class EnvironmentRequest:
+    apps: dict[str, str | None]
+    bundle: str | None
+    window: uptime.Uptime | None
+
+
+def environment_request(body: dict[str, Any], now: datetime) -> EnvironmentRequest:
+    _only(body, {"apps", "bundle", "uptime"})
+    raw_apps = body.get("apps", {})
+    apps: dict[str, str | None] = {}
+    if isinstance(raw_apps, list):
+        for i, item in enumerate(raw_apps):
+            if isinstance(item, str):
+                item = {"name": item}
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise unprocessable(f"apps[{i}]: expected an app name or {{\"name\": ..., \"prefix\": ...}}")
+            if item["name"] in apps:
+                raise unprocessable(f"apps[{i}]: app {item['name']!r} is listed twice")
+            _only(item, {"name", "prefix"}, f"apps[{i}]")
+            apps[item["name"]] = _prefix(item.get("prefix"), f"apps[{i}]")
+    elif isinstance(raw_apps, dict):
+        for name, spec in raw_apps.items():
+            spec = spec or {}
+            if not isinstance(spec, dict):
+                raise unprocessable(f"apps.{name}: expected an object like {{\"prefix\": \"feature-x\"}}")
+            _only(spec, {"prefix"}, f"apps.{name}")
+            apps[name] = _prefix(spec.get("prefix"), f"apps.{name}")
+    else:
+        raise unprocessable("apps must be an object ({\"web\": {\"prefix\": ...}}) or a list")
+    bundle = body.get("bundle")
+    if bundle is not None and not isinstance(bundle, str):
+        raise unprocessable("bundle must be a string")
+    window = None
+    if body.get("uptime") is not None:
+        window = uptime_request(body["uptime"], None, now)
+    return EnvironmentRequest(apps, bundle, window)
+
+
+def uptime_request(raw: Any, current: uptime.Uptime | None, now: datetime) -> uptime.Uptime:
+    if not isinstance(raw, dict):
+        raise unprocessable("uptime must be an object with hours, until or schedule")
+    _only(raw, {"hours", "until", "schedule"}, "uptime")
+    try:
+        if "schedule" in raw:
+            if not isinstance(raw["schedule"], str):
+                raise unprocessable("uptime.schedule must be a string")
+            return uptime.office_hours(raw["schedule"])
+        hours, until = extension(raw)
+        return uptime.extend(current or uptime.initial(now), now, hours=hours, until=until)
+    except uptime.InvalidUptime as e:
+        raise unprocessable(str(e)) from e
+
+
+def extension(body: dict[str, Any]) -> tuple[float | None, datetime | None]:
+    hours = body.get("hours")
+    until = body.get("until")
+    if (hours is None) == (until is None):
+        raise unprocessable("give exactly one of hours or until")
+    if hours is not None:
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)):
+            raise unprocessable("hours must be a number")
+        return float(hours), None
+    if not isinstance(until, str):
+        raise unprocessable("until must be an RFC 3339 time")
+    try:
+        return None, uptime.parse_stamp(until)
+    except uptime.InvalidUptime as e:
+        raise unprocessable(str(e)) from e

@@ -1,0 +1,44 @@
+"""Typed application state shared by the handlers (aiohttp AppKeys)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+
+from kollie.cache import Cache
+from kollie.catalog import Catalog, CatalogSource
+from kollie.config import Settings
+from kollie.operations import Operations
+from kollie.views import EnvironmentRenderer
+from watchers.runtime import Background
+from web.auth import Authenticator
+from web.metrics import Metrics
+
+
+@dataclass
+class Services:
+    """Everything a request handler may use."""
+
+    settings: Settings
+    cache: Cache
+    renderer: EnvironmentRenderer
+    operations: Operations
+    catalog: CatalogSource
+    background: Background | None
+    auth: Authenticator
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    demo: bool = False
+
+    def current_catalog(self) -> Catalog:
+        return self.catalog.current
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
