@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m kubesim --demo --port 0 --kubeconfig .kollie/kubeconfig
+	$(BIN)/kollie demo
 
 test: lint typecheck unit
 

@@ -162,7 +162,7 @@ def parse_catalog(data: Any) -> Catalog:
             if not _DURATION.match(value):
                 c.problems.append(f"{where}.{key}: {value!r} is not a duration like 5m or 1h30m")
             durations[key] = value
-        apps[name] = AppTemplate(
+        template = AppTemplate(
             name=name,
             git_repository=c.ref(f"{where}.gitRepository", item.get("gitRepository")),
             path=c.str_field(where, item, "path"),
@@ -174,6 +174,7 @@ def parse_catalog(data: Any) -> Catalog:
             interval=durations["interval"],
             description=c.str_field(where, item, "description", required=False),
         )
+        apps.setdefault(name, template)
     for i, app in enumerate(apps.values()):
         for dep in app.depends_on:
             if dep not in apps:
