@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import importlib
 
-BENCHMARKS = ("emulator",)
+BENCHMARKS = ("emulator", "service")
 
 
 def main() -> None:

@@ -24,11 +24,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def process(args: list[str], *, ready_url: str, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(args: list[str], *, ready_url: str, workdir: Path,
+            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process until the block ends; wait until `ready_url` answers."""
     log = workdir / f"{Path(args[2] if len(args) > 2 else args[0]).name}-{os.getpid()}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     try:
         while True:

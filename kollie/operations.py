@@ -313,6 +313,41 @@ class Operations:
         log.info("image_followed", environment=name, app=app, tag=tag, previous=k.image_tag)
         return True
 
+    # ------------------------------------------------------------------ flux repository branch
+    async def follow_branch(self, name: str, branch: str | None, *, actor: Actor) -> None:
+        """Make every app of an environment build from `branch` of its Flux repository (None:
+        back to the repositories' own branches). Copies of the catalog's GitRepositories are
+        read from the cluster, so nothing about them is hard-coded here."""
+        record = self._record(name)
+        self.check_may_modify(record, actor)
+        if branch is not None:
+            branch = branch.strip()
+            if not branch or len(branch) > 250 or any(c in branch for c in " ~^:?*[\\") or ".." in branch:
+                raise InvalidRequest(f"{branch!r} is not a valid git branch name")
+        catalog = self.catalog()
+        current = self.cache.apps(name)
+        templates = {catalog.apps[a.name].git_repository for a in current if a.name in catalog.apps}
+        if branch is not None:
+            for ref in sorted(templates, key=lambda r: (r.namespace, r.name)):
+                try:
+                    template = await self.client.get(labels.GIT_REPOSITORY, ref.namespace, ref.name)
+                except NotFound as e:
+                    raise InvalidRequest(f"GitRepository {ref.namespace}/{ref.name} of the catalog does not exist") from e
+                copy = manifests.git_repository_copy(template, environment=name, namespace=self.namespace,
+                                                     branch=branch, owner_uid=record.uid)
+                await self.client.apply(labels.GIT_REPOSITORY, copy)
+        settings = {**record.settings, "fluxBranch": branch}
+        updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
+        names = {a.name for a in current}
+        for objects in current:
+            if objects.kustomization is not None:
+                await self._apply_app(updated, objects.name, objects.kustomization.prefix, names)
+        if branch is None:
+            for view in self.cache.git_repositories_of(name):
+                with contextlib.suppress(NotFound):
+                    await self.client.delete(labels.GIT_REPOSITORY, view.namespace, view.name)
+        log.info("flux_branch_set", environment=name, branch=branch, actor=actor.name, via=actor.via)
+
     # ------------------------------------------------------------------ uptime
     async def extend(self, name: str, *, hours: float | None, until: datetime | None, actor: Actor) -> uptime.Uptime:
         record = self._record(name)

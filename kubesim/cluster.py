@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -266,7 +267,8 @@ class SimCluster:
 
     async def _load(self, request: web.Request) -> web.Response:
         """Create many objects from one template in-process: a load generator for benchmarks
-        that must not be limited by HTTP clients (`{"object": {...}, "count": N}`)."""
+        that must not be limited by HTTP clients (`{"object": {...}, "count": N}`). Each `{i}`
+        in the template becomes the object's number; without one, names get `-<number>`."""
         try:
             body = await request.json()
             template = body["object"]
@@ -276,9 +278,14 @@ class SimCluster:
         except (ValueError, KeyError, TypeError) as e:
             return web.json_response({"error": f"bad load request: {e}"}, status=400)
         prefix = template["metadata"].get("name", "load")
+        text = json.dumps(template)
+        numbered = "{i}" in text
         started = asyncio.get_running_loop().time()
         for i in range(count):
-            obj = {**template, "metadata": {**template["metadata"], "name": f"{prefix}-{i}"}}
+            if numbered:
+                obj = json.loads(text.replace("{i}", str(i)))
+            else:
+                obj = {**template, "metadata": {**template["metadata"], "name": f"{prefix}-{i}"}}
             self.apply_object(obj, manager="kubesim-load")
             if i % 500 == 499:
                 await asyncio.sleep(0)  # let watch streams drain while we generate

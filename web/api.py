@@ -201,6 +201,23 @@ async def remove_app(request: web.Request) -> web.Response:
     return web.json_response(s.renderer.one(name) or {"name": name}, status=200)
 
 
+@routes.put("/api/v1/environments/{env}/flux-branch", name="api-flux-branch")
+async def flux_branch(request: web.Request) -> web.Response:
+    """Build the environment's apps from another branch of the Flux repository (null: back)."""
+    s = services(request)
+    actor = s.auth.require(request)
+    name = _env_name(request)
+    body = await json_body(request)
+    if set(body) != {"branch"} or not (body["branch"] is None or isinstance(body["branch"], str)):
+        raise unprocessable('send {"branch": "<git branch>"} or {"branch": null}')
+    try:
+        await s.operations.follow_branch(name, body["branch"], actor=actor)
+    except OperationError as e:
+        raise _operation_error(e) from e
+    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get("fluxBranch") == body["branch"], CATCH_UP)
+    return web.json_response(s.renderer.one(name) or {"name": name})
+
+
 @routes.post("/api/v1/environments/{env}/extend", name="api-extend")
 async def extend(request: web.Request) -> web.Response:
     s = services(request)

@@ -91,6 +91,12 @@ DOCUMENT: dict[str, Any] = {
         "/api/v1/environments/{env}/apps/{app}": {
             "parameters": [_ENV_PARAM, _APP_PARAM],
             "delete": {"summary": "Remove an app", "responses": _responses(_ok(_ENV), 403, 404, 409, 503)}},
+        "/api/v1/environments/{env}/flux-branch": {
+            "parameters": [_ENV_PARAM],
+            "put": {"summary": "Build the apps from another branch of the Flux repository (null: the default)",
+                    "requestBody": _body({"type": "object", "required": ["branch"],
+                                          "properties": {"branch": {"type": "string", "nullable": True}}}),
+                    "responses": _responses(_ok(_ENV), *_WRITE)}},
         "/api/v1/environments/{env}/extend": {
             "parameters": [_ENV_PARAM],
             "post": {"summary": "Extend the uptime window", "requestBody": _body({"$ref": "#/components/schemas/Extend"}),

@@ -122,3 +122,28 @@ async def test_add_change_remove_app_and_extend(kollie: Kollie) -> None:
     assert body["uptime"]["until"] > until_before
     ks = kollie.cluster.store.get(KS, "kollie", "small-api")
     assert ks is not None and ks["spec"]["postBuild"]["substitute"]["downscaler_uptime"].endswith(body["uptime"]["until"])
+
+
+async def test_follow_a_flux_repository_branch(kollie: Kollie) -> None:
+    flux = kollie.cluster.controllers[0]
+    flux.git.push("https://git.example.com/acme/platform", "feature-infra")  # type: ignore[attr-defined]
+    status, _ = await kollie.call("PUT", "/api/v1/environments/infra", json={"apps": {"api": {}}})
+    assert status == 201
+    status, body = await kollie.call("PUT", "/api/v1/environments/infra/flux-branch", json={"branch": "feature-infra"})
+    assert status == 200 and body["fluxBranch"] == "feature-infra", body
+    store = kollie.cluster.store
+    copy = store.get(("source.toolkit.fluxcd.io", "gitrepositories"), "kollie", "platform-infra")
+    template = store.get(("source.toolkit.fluxcd.io", "gitrepositories"), "flux-system", "platform")
+    assert copy is not None and template is not None
+    assert copy["spec"] == {**template["spec"], "ref": {"branch": "feature-infra"}}
+    ks = store.get(KS, "kollie", "infra-api")
+    assert ks is not None and ks["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "platform-infra",
+                                                          "namespace": "kollie"}
+    status, body = await kollie.call("GET", "/api/v1/environments/infra?wait=ready&timeout=15")
+    assert status == 200 and body["apps"][0]["revision"].startswith("feature-infra@sha1:"), body
+    status, body = await kollie.call("PUT", "/api/v1/environments/infra/flux-branch", json={"branch": None})
+    assert status == 200 and body["fluxBranch"] is None
+    await eventually(lambda: store.get(("source.toolkit.fluxcd.io", "gitrepositories"), "kollie", "platform-infra")
+                     is None, within=5, message="the copy is removed")
+    status, body = await kollie.call("PUT", "/api/v1/environments/infra/flux-branch", json={"branch": "bad..name"})
+    assert status == 422
