@@ -7,20 +7,20 @@ from kollie.status import app_status
 
 
 def ks(**changes: Any) -> KustomizationView:
-    base: dict[str, Any] = dict(
-        env="e", app="web", name="e-web", uid="u", prefix="main", generation=2, observed_generation=2,
-        ready=Condition("Ready", "True", "ReconciliationSucceeded", "Applied revision: main@sha1:abc"),
-        reconciling=False, stalled=False, suspended=False, image_tag="main-abc1234-1", uptime="x",
-        last_applied_revision="main@sha1:abc", last_attempted_revision="main@sha1:abc", source_kind="GitRepository",
-        source_name="platform", source_namespace="flux-system", deleting=False, created_at="")
+    base: dict[str, Any] = {
+        "env": "e", "app": "web", "name": "e-web", "uid": "u", "prefix": "main", "generation": 2, "observed_generation": 2,
+        "ready": Condition("Ready", "True", "ReconciliationSucceeded", "Applied revision: main@sha1:abc"),
+        "reconciling": False, "stalled": False, "suspended": False, "image_tag": "main-abc1234-1", "uptime": "x",
+        "last_applied_revision": "main@sha1:abc", "last_attempted_revision": "main@sha1:abc", "source_kind": "GitRepository",
+        "source_name": "platform", "source_namespace": "flux-system", "deleting": False, "created_at": ""}
     base.update(changes)
     return KustomizationView(**base)
 
 
 def policy(**changes: Any) -> ImagePolicyView:
-    base: dict[str, Any] = dict(env="e", app="web", name="e-web", generation=1, observed_generation=1,
-                                ready=Condition("Ready", "True", "Succeeded", ""), latest_image="r/web",
-                                latest_tag="main-abc1234-1", latest_digest="sha256:1")
+    base: dict[str, Any] = {"env": "e", "app": "web", "name": "e-web", "generation": 1, "observed_generation": 1,
+                                "ready": Condition("Ready", "True", "Succeeded", ""), "latest_image": "r/web",
+                                "latest_tag": "main-abc1234-1", "latest_digest": "sha256:1"}
     base.update(changes)
     return ImagePolicyView(**base)
 
