@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from kollie import projections as proj
 
-KINDS = ("environments", "kustomizations", "imagepolicies", "gitrepositories", "ingresses")
+KINDS = ("environments", "kustomizations", "imagepolicies", "gitrepositories", "ingresses", "events")
 
 Listener = Callable[[str], None]
 """Called with the name of an environment whose view changed ("" = everything may have)."""
@@ -75,12 +75,14 @@ class Cache:
         self.policies: _Table[proj.ImagePolicyView] = _Table(proj.image_policy, lambda v: v.env)
         self.git_repositories: _Table[proj.GitRepositoryView] = _Table(proj.git_repository, lambda v: v.env)
         self.ingresses: _Table[proj.IngressView] = _Table(proj.ingress, lambda v: v.env)
+        self.events: _Table[proj.AuditEntry] = _Table(proj.audit_entry, lambda v: v.env)
         self._tables: dict[str, _Table[Any]] = {
             "environments": self.environments,
             "kustomizations": self.kustomizations,
             "imagepolicies": self.policies,
             "gitrepositories": self.git_repositories,
             "ingresses": self.ingresses,
+            "events": self.events,
         }
         self._listeners: list[Listener] = []
         self._versions: defaultdict[str, int] = defaultdict(int)
@@ -151,6 +153,11 @@ class Cache:
 
     def git_repositories_of(self, env: str) -> list[proj.GitRepositoryView]:
         return sorted(self.git_repositories.by_env.get(env, {}).values(), key=lambda v: v.name)
+
+    def history(self, env: str, limit: int = 50) -> list[proj.AuditEntry]:
+        """The newest audit entries of an environment, newest first."""
+        entries = sorted(self.events.by_env.get(env, {}).values(), key=lambda e: (e.time, e.name), reverse=True)
+        return entries[:limit]
 
     def counts(self) -> dict[str, int]:
         return {kind: len(table.rows) for kind, table in self._tables.items()}

@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 import structlog
 
-from kollie import labels, manifests, projections, uptime
+from kollie import audit, labels, manifests, projections, uptime
 from kollie.cache import Cache
 from kollie.catalog import AppTemplate, Catalog, ObjectRef
 from kollie.config import Settings
-from kollie.kube import KubeClient, NotFound
+from kollie.kube import KubeClient, KubeError, NotFound
 from kollie.naming import (
     InvalidName,
     check_app,
@@ -120,10 +120,23 @@ class Operations:
         self.catalog = catalog
         self.settings = settings
         self.clock = clock
+        self.instance = "kollie"
+        """This replica's name, reported on the audit Events it writes."""
 
     @property
     def namespace(self) -> str:
         return self.settings.namespace
+
+    async def _audit(self, record: EnvironmentRecord, reason: str, message: str, actor: Actor) -> None:
+        """Record a change as an Event on the environment and a log line; losing the Event
+        (the API refused it) must not undo or fail the change itself."""
+        log.info("audit", environment=record.name, reason=reason, message=message, actor=actor.name, via=actor.via)
+        body = audit.event(environment=record.name, namespace=self.namespace, uid=record.uid, reason=reason,
+                           message=message, actor=actor.name, via=actor.via, now=self.clock(), instance=self.instance)
+        try:
+            await self.client.create(labels.EVENT, self.namespace, body)
+        except KubeError as e:
+            log.warning("audit_event_failed", environment=record.name, reason=reason, error=e.message)
 
     # ------------------------------------------------------------------ checks
     def resolve_apps(self, apps: Mapping[str, str | None], bundle: str | None) -> dict[str, str]:
@@ -186,6 +199,8 @@ class Operations:
             settings["uptime"] = window.as_json()
         elif "uptime" not in settings:
             settings["uptime"] = self._initial_uptime(name, now).as_json()
+        changed = existing is None or window is not None or any(
+            self._prefix_of(name, a) != p for a, p in desired.items())
         record = await self._apply_record(name, owner=existing.owner if existing else actor.name,
                                           created_at=existing.created_at if existing else _stamp(now),
                                           settings=settings)
@@ -195,9 +210,17 @@ class Operations:
         removed = tuple(sorted(current - set(desired)))
         for app in removed:
             await self._delete_app_objects(name, app)
-        log.info("environment_put", environment=name, apps=sorted(desired), removed=removed, created=existing is None,
-                 actor=actor.name, via=actor.via)
+        summary = ", ".join(f"{a}={p}" for a, p in sorted(desired.items()))
+        if existing is None:
+            await self._audit(record, "EnvironmentCreated", f"created with {summary}", actor)
+        elif removed or changed:
+            text = f"apps set to {summary}" + (f"; removed {', '.join(removed)}" if removed else "")
+            await self._audit(record, "EnvironmentUpdated", text, actor)
         return EnvironmentChange(name, existing is None, tuple(sorted(desired)), removed)
+
+    def _prefix_of(self, name: str, app: str) -> str | None:
+        return next((a.kustomization.prefix for a in self.cache.apps(name)
+                     if a.name == app and a.kustomization is not None), None)
 
     def _initial_uptime(self, name: str, now: datetime) -> uptime.Uptime:
         if name in self.settings.lease_exclusion_list:
@@ -230,8 +253,11 @@ class Operations:
         self.check_may_modify(record, actor)
         resolved = self.resolve_apps({app: prefix}, None)
         apps = {a.name for a in self.cache.apps(name)} | set(resolved)
+        previous = self._prefix_of(name, app)
         await self._apply_app(record, app, resolved[app], apps)
-        log.info("app_added", environment=name, app=app, prefix=resolved[app], actor=actor.name, via=actor.via)
+        if previous != resolved[app]:
+            text = f"added {app} on {resolved[app]}" if previous is None else f"{app} switched from {previous} to {resolved[app]}"
+            await self._audit(record, "AppAdded", text, actor)
 
     async def remove_app(self, name: str, app: str, *, actor: Actor) -> None:
         record = self._record(name)
@@ -239,7 +265,7 @@ class Operations:
         if app not in {a.name for a in self.cache.apps(name)}:
             raise AppNotFound(f"environment {name!r} has no app {app!r}")
         await self._delete_app_objects(name, app)
-        log.info("app_removed", environment=name, app=app, actor=actor.name, via=actor.via)
+        await self._audit(record, "AppRemoved", f"removed {app}", actor)
 
     async def _delete_app_objects(self, name: str, app: str) -> None:
         for res in (labels.KUSTOMIZATION, labels.IMAGE_POLICY):
@@ -310,7 +336,9 @@ class Operations:
             await self.client.merge_patch(labels.KUSTOMIZATION, self.namespace, k.name, patch)
         except NotFound:
             return False
-        log.info("image_followed", environment=name, app=app, tag=tag, previous=k.image_tag)
+        record = self.cache.environment(name)
+        if record is not None:
+            await self._audit(record, "ImageFollowed", f"{app} now runs {tag}", Actor("kollie", "image-follow"))
         return True
 
     # ------------------------------------------------------------------ flux repository branch
@@ -346,7 +374,8 @@ class Operations:
             for view in self.cache.git_repositories_of(name):
                 with contextlib.suppress(NotFound):
                     await self.client.delete(labels.GIT_REPOSITORY, view.namespace, view.name)
-        log.info("flux_branch_set", environment=name, branch=branch, actor=actor.name, via=actor.via)
+        await self._audit(updated, "FluxBranchChanged",
+                          f"apps build from branch {branch}" if branch else "apps build from their default branches", actor)
 
     # ------------------------------------------------------------------ uptime
     async def extend(self, name: str, *, hours: float | None, until: datetime | None, actor: Actor) -> uptime.Uptime:
@@ -364,7 +393,7 @@ class Operations:
         for objects in current_apps:
             if objects.kustomization is not None:
                 await self._apply_app(updated, objects.name, objects.kustomization.prefix, names)
-        log.info("environment_extended", environment=name, until=window.as_json(), actor=actor.name, via=actor.via)
+        await self._audit(updated, "UptimeChanged", f"up until {window.as_json().get('until')}", actor)
         return window
 
 

@@ -98,6 +98,19 @@ class IngressView:
     urls: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One Event of an environment's audit trail."""
+
+    env: str
+    name: str
+    time: str
+    reason: str
+    message: str
+    actor: str
+    via: str
+
+
 def _meta(obj: Obj) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
@@ -259,3 +272,19 @@ def ingress(obj: Obj) -> IngressView | None:
         urls.append(f"{scheme}://{host}{path}")
     return IngressView(env=env, app=app, namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")),
                        urls=tuple(sorted(set(urls))))
+
+
+def audit_entry(obj: Obj) -> AuditEntry | None:
+    env = _labels(obj).get(labels.ENVIRONMENT)
+    if not env:
+        return None
+    annotations = _annotations(obj)
+    return AuditEntry(
+        env=env,
+        name=str(_meta(obj).get("name", "")),
+        time=str(obj.get("eventTime") or obj.get("lastTimestamp") or _meta(obj).get("creationTimestamp", "")),
+        reason=str(obj.get("reason", "")),
+        message=str(obj.get("message", "")),
+        actor=str(annotations.get("kollie.io/actor", "")),
+        via=str(annotations.get("kollie.io/via", "")),
+    )

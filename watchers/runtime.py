@@ -51,6 +51,7 @@ class Background:
             informer(labels.IMAGE_POLICY, "imagepolicies", self.namespace, MANAGED),
             informer(labels.GIT_REPOSITORY, "gitrepositories", self.namespace, MANAGED),
             informer(labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}"),
+            informer(labels.EVENT, "events", self.namespace, MANAGED),
         ]
         self.elector = LeaderElector(self.client, self.namespace, self.identity, lease_duration=self.lease_duration,
                                      renew_deadline=self.renew_deadline, retry_period=self.retry_period)

@@ -201,6 +201,19 @@ async def remove_app(request: web.Request) -> web.Response:
     return web.json_response(s.renderer.one(name) or {"name": name}, status=200)
 
 
+@routes.get("/api/v1/environments/{env}/history", name="api-history")
+async def history(request: web.Request) -> web.Response:
+    """The environment's audit trail, newest first."""
+    s = services(request)
+    s.auth.require(request)
+    name = _env_name(request)
+    if s.cache.environment(name) is None:
+        raise not_found(f"environment {name!r} not found")
+    return web.json_response({"items": [
+        {"time": e.time, "reason": e.reason, "message": e.message, "actor": e.actor, "via": e.via}
+        for e in s.cache.history(name)]})
+
+
 @routes.put("/api/v1/environments/{env}/flux-branch", name="api-flux-branch")
 async def flux_branch(request: web.Request) -> web.Response:
     """Build the environment's apps from another branch of the Flux repository (null: back)."""

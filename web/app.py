@@ -92,8 +92,9 @@ def create_app(
         client = await KubeClient.from_config(kubeconfig)
         cache = Cache()
         operations = Operations(client, cache, lambda: catalog.current, settings, clock=clock)
-        background = Background(client, cache, operations, settings.namespace,
-                                identity or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+        replica = identity or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        operations.instance = replica
+        background = Background(client, cache, operations, settings.namespace, replica,
                                 watch_timeout=watch_timeout, lease_duration=lease_duration,
                                 renew_deadline=lease_duration * 2 / 3, retry_period=max(lease_duration / 7, 0.2))
         app[SERVICES] = Services(

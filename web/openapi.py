@@ -91,6 +91,10 @@ DOCUMENT: dict[str, Any] = {
         "/api/v1/environments/{env}/apps/{app}": {
             "parameters": [_ENV_PARAM, _APP_PARAM],
             "delete": {"summary": "Remove an app", "responses": _responses(_ok(_ENV), 403, 404, 409, 503)}},
+        "/api/v1/environments/{env}/history": {
+            "parameters": [_ENV_PARAM],
+            "get": {"summary": "The audit trail: who changed what, how, newest first",
+                    "responses": _responses(_ok({"$ref": "#/components/schemas/List"}), 404)}},
         "/api/v1/environments/{env}/flux-branch": {
             "parameters": [_ENV_PARAM],
             "put": {"summary": "Build the apps from another branch of the Flux repository (null: the default)",

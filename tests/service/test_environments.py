@@ -147,3 +147,24 @@ async def test_follow_a_flux_repository_branch(kollie: Kollie) -> None:
                      is None, within=5, message="the copy is removed")
     status, body = await kollie.call("PUT", "/api/v1/environments/infra/flux-branch", json={"branch": "bad..name"})
     assert status == 422
+
+
+async def test_audit_trail(kollie: Kollie) -> None:
+    await kollie.call("PUT", "/api/v1/environments/audited", json={"apps": {"api": {}}})
+    await kollie.call("POST", "/api/v1/environments/audited/apps", json={"name": "search"})
+    await kollie.call("DELETE", "/api/v1/environments/audited/apps/search")
+    await kollie.call("POST", "/api/v1/environments/audited/extend", json={"hours": 2})
+
+    async def reasons() -> list[str] | None:
+        status, body = await kollie.call("GET", "/api/v1/environments/audited/history")
+        assert status == 200
+        got = [e["reason"] for e in body["items"]]
+        return got if {"EnvironmentCreated", "AppAdded", "AppRemoved", "UptimeChanged", "ImageFollowed"} <= set(got) else None
+
+    await eventually(reasons, within=10, message="the audit trail shows every change")
+    status, body = await kollie.call("GET", "/api/v1/environments/audited/history")
+    created = next(e for e in body["items"] if e["reason"] == "EnvironmentCreated")
+    assert created["actor"] == "token:ci" and created["via"] == "api" and "api=main" in created["message"]
+    events = [e for e in kollie.cluster.store.iter(("", "events"), "kollie")
+              if e["involvedObject"]["name"] == "audited"]
+    assert events and all(e["involvedObject"]["kind"] == "ConfigMap" for e in events)
