@@ -162,7 +162,7 @@ async def test_audit_trail(kollie: Kollie) -> None:
         return got if {"EnvironmentCreated", "AppAdded", "AppRemoved", "UptimeChanged", "ImageFollowed"} <= set(got) else None
 
     await eventually(reasons, within=10, message="the audit trail shows every change")
-    status, body = await kollie.call("GET", "/api/v1/environments/audited/history")
+    _, body = await kollie.call("GET", "/api/v1/environments/audited/history")
     created = next(e for e in body["items"] if e["reason"] == "EnvironmentCreated")
     assert created["actor"] == "token:ci" and created["via"] == "api" and "api=main" in created["message"]
     events = [e for e in kollie.cluster.store.iter(("", "events"), "kollie")
