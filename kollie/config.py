@@ -56,6 +56,8 @@ class Settings:
     """Delete environments this long after their window ended (`KOLLIE_ENV_TTL`; 0 = never)."""
     expiry_max_per_minute: int = 10
     """At most this many expiry deletions per minute (`KOLLIE_EXPIRY_MAX_PER_MINUTE`)."""
+    expiry_dry_run: bool = False
+    """Log what expiry would delete instead of deleting (`KOLLIE_EXPIRY_DRY_RUN`)."""
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
 
@@ -129,6 +131,7 @@ class Settings:
             office_hours=office,
             env_ttl_seconds=ttl,
             expiry_max_per_minute=rate,
+            expiry_dry_run=flag("KOLLIE_EXPIRY_DRY_RUN", False),
             log_format="console" if log_format == "console" else "json",
             log_level=log_level,
         )

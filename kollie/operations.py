@@ -246,6 +246,36 @@ class Operations:
             await self.client.delete(labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid)
         log.info("environment_deleted", environment=name, actor=actor.name, via=actor.via)
 
+    async def expire(self, name: str, *, actor: Actor) -> None:
+        """Delete an environment whose window ended long ago (the expiry loop's only write)."""
+        record = self._record(name)
+        await self._audit(record, "EnvironmentExpired", "deleted: its uptime window ended more than "
+                          f"{self.settings.env_ttl_seconds // 3600}h ago", actor)
+        with contextlib.suppress(NotFound):
+            await self.client.delete(labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid)
+
+    async def set_keep(self, name: str, keep: bool, *, actor: Actor) -> None:
+        """Pin an environment so expiry never deletes it (owner or admin only)."""
+        record = self._record(name)
+        if actor.name != record.owner and actor.name not in self.settings.admins:
+            raise NotAllowed(f"only {record.owner or 'its owner'} or an admin may pin or unpin {name!r}")
+        settings = {**record.settings, "keep": keep}
+        updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
+        await self._audit(updated, "KeepChanged", "kept: will not expire" if keep else "no longer kept", actor)
+
+    async def set_uptime(self, name: str, window: uptime.Uptime, *, actor: Actor) -> None:
+        """Switch between an end time and a weekly schedule, rewriting every app."""
+        record = self._record(name)
+        self.check_may_modify(record, actor)
+        settings = {**record.settings, "uptime": window.as_json()}
+        updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
+        current = self.cache.apps(name)
+        names = {a.name for a in current}
+        for objects in current:
+            if objects.kustomization is not None:
+                await self._apply_app(updated, objects.name, objects.kustomization.prefix, names)
+        await self._audit(updated, "UptimeChanged", f"uptime set to {window.downscaler_value()}", actor)
+
     # ------------------------------------------------------------------ apps
     async def add_app(self, name: str, app: str, prefix: str | None, *, actor: Actor) -> None:
         """Add an app, or switch an app already there to another prefix."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from kollie import uptime
 from kollie.cache import AppObjects, Cache
 from kollie.projections import EnvironmentRecord
 from kollie.status import app_status
@@ -27,8 +29,13 @@ def app_json(app: AppObjects) -> dict[str, Any]:
     }
 
 
-def environment_json(cache: Cache, record: EnvironmentRecord) -> dict[str, Any]:
+def environment_json(cache: Cache, record: EnvironmentRecord, ttl_seconds: int = 0) -> dict[str, Any]:
     apps = [app_json(a) for a in cache.apps(record.name)]
+    keep = bool(record.settings.get("keep"))
+    window = uptime.from_json(record.settings.get("uptime"))
+    expires = None
+    if ttl_seconds > 0 and not keep and window is not None and window.mode == "until" and window.until:
+        expires = (window.until + timedelta(seconds=ttl_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "name": record.name,
         "owner": record.owner or None,
@@ -36,6 +43,8 @@ def environment_json(cache: Cache, record: EnvironmentRecord) -> dict[str, Any]:
         "deleting": record.deleting,
         "uptime": dict(record.settings.get("uptime") or {}),
         "fluxBranch": record.settings.get("fluxBranch"),
+        "keep": keep,
+        "expiresAt": expires,
         "ready": bool(apps) and all(a["ready"] is True for a in apps),
         "apps": apps,
     }
@@ -44,8 +53,9 @@ def environment_json(cache: Cache, record: EnvironmentRecord) -> dict[str, Any]:
 class EnvironmentRenderer:
     """Memoises each environment's JSON until the cache says it changed."""
 
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, *, ttl_seconds: int = 0) -> None:
         self.cache = cache
+        self.ttl_seconds = ttl_seconds
         self._memo: dict[str, tuple[int, dict[str, Any]]] = {}
 
     def one(self, name: str) -> dict[str, Any] | None:
@@ -57,7 +67,7 @@ class EnvironmentRenderer:
         cached = self._memo.get(name)
         if cached is not None and cached[0] == version:
             return cached[1]
-        body = environment_json(self.cache, record)
+        body = environment_json(self.cache, record, self.ttl_seconds)
         self._memo[name] = (version, body)
         return body
 

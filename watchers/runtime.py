@@ -13,6 +13,7 @@ from kollie import labels
 from kollie.cache import Cache
 from kollie.kube import KubeClient
 from kollie.operations import Operations
+from watchers.expiry import Expiry
 from watchers.imagefollow import ImageFollower
 from watchers.informer import Informer
 from watchers.leader import LeaderElector
@@ -39,6 +40,8 @@ class Background:
     informers: list[Informer] = field(default_factory=list)
     elector: LeaderElector | None = None
     follower: ImageFollower | None = None
+    expiry: Expiry | None = None
+    expiry_settle: float = 60.0
 
     def __post_init__(self) -> None:
         def informer(resource: labels.Resource, kind: str, namespace: str | None, selector: str) -> Informer:
@@ -56,18 +59,23 @@ class Background:
         self.elector = LeaderElector(self.client, self.namespace, self.identity, lease_duration=self.lease_duration,
                                      renew_deadline=self.renew_deadline, retry_period=self.retry_period)
         self.follower = ImageFollower(self.cache, self.operations)
+        settings = self.operations.settings
+        self.expiry = Expiry(self.cache, self.operations, self.informers, settings.env_ttl_seconds,
+                             max_per_minute=settings.expiry_max_per_minute, dry_run=settings.expiry_dry_run,
+                             settle=self.expiry_settle)
 
     def start(self) -> None:
         for inf in self.informers:
             self.supervisor.start(f"informer-{inf.kind}", inf.run)
         assert self.elector is not None
-        self.supervisor.start("leader-election", lambda: self.elector.run(self._lead) if self.elector else _never())
+        elector = self.elector
+        self.supervisor.start("leader-election", lambda: elector.run(self._lead))
 
     async def _lead(self) -> None:
-        """The leader's work: wait for a synced cache, then follow images (and, later, expire)."""
+        """The leader's work: wait for a synced cache, then follow images and expire."""
         await asyncio.gather(*(inf.synced.wait() for inf in self.informers))
-        assert self.follower is not None
-        await self.follower.run()
+        assert self.follower is not None and self.expiry is not None
+        await asyncio.gather(self.follower.run(), self.expiry.run())
 
     async def stop(self, grace: float = 5.0) -> None:
         await self.supervisor.stop(grace)
@@ -91,6 +99,3 @@ class Background:
             return False
         return True
 
-
-async def _never() -> None:
-    await asyncio.Event().wait()

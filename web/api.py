@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from kollie import uptime
 from kollie.catalog import Catalog
 from kollie.operations import OperationError
-from web.bodies import environment_request, extension, json_body
+from web.bodies import environment_request, extension, json_body, uptime_request
 from web.errors import ApiError, not_found, unprocessable
 from web.state import Services, services
 
@@ -229,6 +230,46 @@ async def flux_branch(request: web.Request) -> web.Response:
         raise _operation_error(e) from e
     await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get("fluxBranch") == body["branch"], CATCH_UP)
     return web.json_response(s.renderer.one(name) or {"name": name})
+
+
+@routes.put("/api/v1/environments/{env}/keep", name="api-keep")
+async def keep(request: web.Request) -> web.Response:
+    """Pin an environment so that expiry never deletes it (owner or admin)."""
+    s = services(request)
+    actor = s.auth.require(request)
+    name = _env_name(request)
+    body = await json_body(request)
+    if set(body) != {"keep"} or not isinstance(body["keep"], bool):
+        raise unprocessable('send {"keep": true} or {"keep": false}')
+    try:
+        await s.operations.set_keep(name, body["keep"], actor=actor)
+    except OperationError as e:
+        raise _operation_error(e) from e
+    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get("keep") == body["keep"], CATCH_UP)
+    return web.json_response(s.renderer.one(name) or {"name": name})
+
+
+@routes.put("/api/v1/environments/{env}/uptime", name="api-uptime")
+async def set_uptime(request: web.Request) -> web.Response:
+    """Switch to a weekly schedule ({"schedule": ...}) or an end time ({"until"|"hours": ...})."""
+    s = services(request)
+    actor = s.auth.require(request)
+    name = _env_name(request)
+    body = await json_body(request)
+    record = s.cache.environment(name)
+    if record is None:
+        raise not_found(f"environment {name!r} not found")
+    current = uptime.from_json(record.settings.get("uptime"))
+    if current is not None and current.mode == "schedule" and "hours" in body:
+        current = None  # hours count from now when leaving a schedule explicitly
+    window = uptime_request(body, current, s.clock())
+    try:
+        await s.operations.set_uptime(name, window, actor=actor)
+    except OperationError as e:
+        raise _operation_error(e) from e
+    wanted = window.as_json()
+    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get("uptime") == wanted, CATCH_UP)
+    return web.json_response(s.renderer.one(name) or {"name": name, "uptime": wanted})
 
 
 @routes.post("/api/v1/environments/{env}/extend", name="api-extend")

@@ -76,6 +76,7 @@ def create_app(
     clock: Callable[[], datetime] = _utcnow,
     watch_timeout: int = 300,
     lease_duration: float = 15.0,
+    expiry_settle: float = 60.0,
 ) -> web.Application:
     """The Kollie application; its cleanup context starts and stops the background work."""
     app = web.Application(middlewares=[request_log, security_headers, json_errors], client_max_size=2 * 1024 * 1024)
@@ -95,10 +96,10 @@ def create_app(
         replica = identity or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         operations.instance = replica
         background = Background(client, cache, operations, settings.namespace, replica,
-                                watch_timeout=watch_timeout, lease_duration=lease_duration,
+                                watch_timeout=watch_timeout, lease_duration=lease_duration, expiry_settle=expiry_settle,
                                 renew_deadline=lease_duration * 2 / 3, retry_period=max(lease_duration / 7, 0.2))
         app[SERVICES] = Services(
-            settings=settings, cache=cache, renderer=EnvironmentRenderer(cache), operations=operations,
+            settings=settings, cache=cache, renderer=EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds), operations=operations,
             catalog=catalog, background=background,
             auth=Authenticator(tokens, trust_proxy_headers=settings.trust_proxy_headers, demo=demo),
             metrics=Metrics(), clock=clock, demo=demo,

@@ -52,7 +52,8 @@ DOCUMENT: dict[str, Any] = {
                 "createdAt": {"type": "string", "format": "date-time"},
                 "uptime": {"type": "object", "properties": {"since": {"type": "string"}, "until": {"type": "string"},
                                                             "schedule": {"type": "string"}}},
-                "ready": {"type": "boolean"},
+                "ready": {"type": "boolean"}, "keep": {"type": "boolean"},
+                "expiresAt": {"type": "string", "format": "date-time", "nullable": True},
                 "apps": {"type": "array", "items": {"$ref": "#/components/schemas/AppStatus"}}}},
             "EnvironmentRequest": {"type": "object", "additionalProperties": False, "properties": {
                 "apps": {"type": "object", "additionalProperties": {
@@ -95,6 +96,18 @@ DOCUMENT: dict[str, Any] = {
             "parameters": [_ENV_PARAM],
             "get": {"summary": "The audit trail: who changed what, how, newest first",
                     "responses": _responses(_ok({"$ref": "#/components/schemas/List"}), 404)}},
+        "/api/v1/environments/{env}/keep": {
+            "parameters": [_ENV_PARAM],
+            "put": {"summary": "Pin (or unpin) an environment so expiry never deletes it; owner or admin",
+                    "requestBody": _body({"type": "object", "required": ["keep"],
+                                          "properties": {"keep": {"type": "boolean"}}}),
+                    "responses": _responses(_ok(_ENV), *_WRITE)}},
+        "/api/v1/environments/{env}/uptime": {
+            "parameters": [_ENV_PARAM],
+            "put": {"summary": "Switch to a weekly schedule or to an end time",
+                    "requestBody": _body({"type": "object", "properties": {
+                        "schedule": {"type": "string"}, "until": {"type": "string"}, "hours": {"type": "number"}}}),
+                    "responses": _responses(_ok(_ENV), *_WRITE)}},
         "/api/v1/environments/{env}/flux-branch": {
             "parameters": [_ENV_PARAM],
             "put": {"summary": "Build the apps from another branch of the Flux repository (null: the default)",
