@@ -21,10 +21,11 @@ from kollie.kube import KubeClient
 from kollie.operations import Operations
 from kollie.views import EnvironmentRenderer
 from watchers.runtime import Background
-from web import api, health, openapi
+from web import api, events, health, openapi
 from web.auth import Authenticator
 from web.errors import json_errors
 from web.metrics import Metrics
+from web.sse import EventHub
 from web.state import SERVICES, Services
 
 log = structlog.get_logger("kollie.web")
@@ -83,6 +84,7 @@ def create_app(
     app.add_routes(api.routes)
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
+    app.add_routes(events.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         catalog = CatalogSource(settings.catalog_path)
@@ -98,18 +100,22 @@ def create_app(
         background = Background(client, cache, operations, settings.namespace, replica,
                                 watch_timeout=watch_timeout, lease_duration=lease_duration, expiry_settle=expiry_settle,
                                 renew_deadline=lease_duration * 2 / 3, retry_period=max(lease_duration / 7, 0.2))
+        renderer = EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds)
+        hub = EventHub(cache, renderer)
         app[SERVICES] = Services(
-            settings=settings, cache=cache, renderer=EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds), operations=operations,
+            settings=settings, cache=cache, renderer=renderer, operations=operations, hub=hub,
             catalog=catalog, background=background,
             auth=Authenticator(tokens, trust_proxy_headers=settings.trust_proxy_headers, demo=demo),
             metrics=Metrics(), clock=clock, demo=demo,
         )
+        hub.start()
         background.start()
         background.supervisor.start("catalog-reload", lambda: _reload_catalog(catalog))
         log.info("kollie_started", namespace=settings.namespace, api_server=client.host, demo=demo)
         try:
             yield
         finally:
+            hub.stop()
             await background.stop(SHUTDOWN_GRACE)
             await client.close()
             log.info("kollie_stopped")

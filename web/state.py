@@ -16,6 +16,7 @@ from kollie.views import EnvironmentRenderer
 from watchers.runtime import Background
 from web.auth import Authenticator
 from web.metrics import Metrics
+from web.sse import EventHub
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Services:
     auth: Authenticator
     metrics: Metrics
     clock: Callable[[], datetime]
+    hub: EventHub
     demo: bool = False
 
     def current_catalog(self) -> Catalog:

@@ -1,0 +1,71 @@
+"""The live stream: a snapshot on connect, each change within a second, resume or resync."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+from tests.service.conftest import AUTH, Kollie
+from web.sse import EventHub, Stream
+
+
+async def _read_events(response: aiohttp.ClientResponse, count: int, within: float = 5.0) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    async with asyncio.timeout(within):
+        async for raw in response.content:
+            line = raw.decode().rstrip("\n")
+            if not line:
+                if "event" in current:
+                    events.append(current)
+                    if len(events) >= count:
+                        return events
+                current = {}
+            elif line.startswith(("id:", "event:", "data:")):
+                key, _, value = line.partition(": ")
+                current[key] = json.loads(value) if key == "data" else value
+    return events
+
+
+async def test_snapshot_then_changes(kollie: Kollie) -> None:
+    await kollie.call("PUT", "/api/v1/environments/live", json={"apps": {"api": {}}})
+    async with kollie.http.get(kollie.url("/events"), headers=AUTH) as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "text/event-stream"
+        (snapshot,) = await _read_events(r, 1)
+        assert snapshot["event"] == "snapshot"
+        assert [e["name"] for e in snapshot["data"]["items"]] == ["live"]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await kollie.call("POST", "/api/v1/environments/live/extend", json={"hours": 1})
+        events = await _read_events(r, 1)
+        assert events[0]["event"] == "environment" and events[0]["data"]["name"] == "live"
+        assert loop.time() - started < 1.0
+        last_id = events[0]["id"]
+    await kollie.call("POST", "/api/v1/environments/live/apps", json={"name": "search"})
+    async with kollie.http.get(kollie.url("/events?env=live"), headers={**AUTH, "Last-Event-ID": last_id}) as r:
+        missed = await _read_events(r, 1)
+        assert missed[0]["event"] == "environment", "a reconnecting client gets what it missed, not a snapshot"
+        assert int(missed[0]["id"]) > int(last_id)
+    async with kollie.http.get(kollie.url("/events"), headers={**AUTH, "Last-Event-ID": "999999"}) as r:
+        (resync,) = await _read_events(r, 1)
+        assert resync["event"] == "snapshot", "an unknown position gets a fresh snapshot"
+
+
+async def test_events_need_identity_and_a_known_environment(kollie: Kollie) -> None:
+    async with kollie.http.get(kollie.url("/events")) as r:
+        assert r.status == 401
+    async with kollie.http.get(kollie.url("/events?env=ghost"), headers=AUTH) as r:
+        assert r.status == 404
+
+
+async def test_slow_client_is_dropped_not_buffered(kollie: Kollie) -> None:
+    hub: EventHub = kollie.services.hub
+    stream, _ = hub.open(None, None)
+    assert isinstance(stream, Stream)
+    for i in range(hub.buffer + 5):
+        hub.publish("x", "environment", {"name": "x", "n": i})
+    assert stream.dropped and stream not in hub.streams
+    assert stream.queue.qsize() <= hub.buffer + 1
