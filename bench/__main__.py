@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import importlib
 
-BENCHMARKS = ("emulator", "service")
+BENCHMARKS = ("emulator", "service", "sse")
 
 
 def main() -> None:
