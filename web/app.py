@@ -10,7 +10,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
+import aiohttp_jinja2
+import jinja2
 import structlog
 from aiohttp import web
 
@@ -21,8 +24,9 @@ from kollie.kube import KubeClient
 from kollie.operations import Operations
 from kollie.views import EnvironmentRenderer
 from watchers.runtime import Background
-from web import api, events, health, openapi
+from web import api, events, health, openapi, pages
 from web.auth import Authenticator
+from web.csrf import Csrf
 from web.errors import json_errors
 from web.metrics import Metrics
 from web.sse import EventHub
@@ -31,6 +35,8 @@ from web.state import SERVICES, Services
 log = structlog.get_logger("kollie.web")
 
 CATALOG_POLL = 5.0
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 SHUTDOWN_GRACE = 10.0
 """Seconds for stopping background work; keep below the chart's terminationGracePeriodSeconds."""
 
@@ -85,6 +91,10 @@ def create_app(
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
     app.add_routes(events.routes)
+    app.add_routes(pages.routes)
+    app.router.add_static("/static", STATIC, name="static")
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]))
+    app[pages.CSRF] = Csrf()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         catalog = CatalogSource(settings.catalog_path)

@@ -1,0 +1,78 @@
+"""The dashboard over plain HTTP: forms with CSRF, post/redirect/get, escaping, errors beside forms."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+
+from tests.service.conftest import Kollie, StartKollie
+
+USER = {"X-Auth-Request-Email": "dev@example.com"}
+
+
+async def _page(kollie: Kollie, session: aiohttp.ClientSession, path: str) -> tuple[int, str]:
+    async with session.get(kollie.url(path), headers=USER) as r:
+        return r.status, await r.text()
+
+
+def _token(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
+    assert m, "every form carries a CSRF token"
+    return m.group(1)
+
+
+async def test_create_through_the_form_then_see_it(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        status, html = await _page(kollie, browser, "/")
+        assert status == 200 and "New environment" in html
+        form = {"csrf_token": _token(html), "name": "from-form", "bundle": "",
+                "app_api": "on", "app_web": "on", "prefix_web": "feature-checkout"}
+        async with browser.post(kollie.url("/env"), data=form, headers=USER, allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"].startswith("/env/from-form")
+        status, html = await _page(kollie, browser, "/env/from-form")
+        assert status == 200 and "feature-checkout" in html and "Delete environment" in html
+        owner = kollie.cluster.store.get(("", "configmaps"), "kollie", "from-form")
+        assert owner is not None and owner["metadata"]["annotations"]["kollie.io/owner"] == "dev@example.com"
+
+
+async def test_post_without_csrf_token_is_refused(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        await _page(kollie, browser, "/")
+        async with browser.post(kollie.url("/env"), data={"name": "sneaky", "app_api": "on"}, headers=USER) as r:
+            assert r.status == 403
+        async with browser.post(kollie.url("/env"), data={"name": "sneaky", "app_api": "on", "csrf_token": "0" * 64},
+                                headers=USER) as r:
+            assert r.status == 403
+    assert kollie.cluster.store.get(("", "configmaps"), "kollie", "sneaky") is None
+
+
+async def test_branch_names_are_escaped(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    evil = "<img src=x onerror=alert(1)>"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        status, html = await _page(kollie, browser, "/")
+        form = {"csrf_token": _token(html), "name": "xss", "app_api": "on", "prefix_api": evil}
+        async with browser.post(kollie.url("/env"), data=form, headers=USER) as r:
+            body = await r.text()
+        assert r.status == 422, "an invalid prefix is refused"
+        assert "<img" not in body and "&lt;img" in body, "the error shows the text, escaped"
+        _status, html = await _page(kollie, browser, "/?q=" + evil)
+        assert "<img src=x" not in html
+
+
+async def test_errors_show_beside_the_form_and_pages_need_identity(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        _status, html = await _page(kollie, browser, "/")
+        form = {"csrf_token": _token(html), "name": "Bad Name!", "app_api": "on"}
+        async with browser.post(kollie.url("/env"), data=form, headers=USER) as r:
+            text = await r.text()
+            assert r.status == 422 and 'role="alert"' in text and "Traceback" not in text
+        async with browser.get(kollie.url("/")) as r:
+            assert r.status == 401
+        async with browser.get(kollie.url("/"), headers=USER) as r:
+            csp = r.headers["Content-Security-Policy"]
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp

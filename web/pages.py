@@ -1,0 +1,150 @@
+"""The dashboard's pages and forms. Forms work without JavaScript (post/redirect/get);
+static/app.js keeps the pages live from /events."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from kollie.operations import Actor, OperationError
+from web.csrf import FIELD, Csrf, set_cookie
+from web.state import Services, services
+
+routes = web.RouteTableDef()
+CSRF = web.AppKey("csrf", Csrf)
+
+
+def _actor(request: web.Request, s: Services) -> Actor:
+    actor = s.auth.identify(request)
+    if actor is None:
+        raise web.HTTPUnauthorized(text="Sign in through the authentication proxy to use Kollie.")
+    return actor
+
+
+def _render(request: web.Request, template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
+    s = services(request)
+    csrf = request.app[CSRF]
+    token, fresh = csrf.token(request)
+    actor = s.auth.identify(request)
+    context = {**context, "csrf_token": token, "user": actor.name if actor else None,
+               "catalog": s.current_catalog(), "synced": s.cache.is_synced(), "message": request.query.get("msg")}
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    if fresh:
+        set_cookie(response, fresh)
+    return response
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    if not request.app[CSRF].check(request, form.get(FIELD)):
+        raise web.HTTPForbidden(text="The form has expired or did not come from Kollie; reload the page and try again.")
+    return form
+
+
+def _redirect(location: str, message: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"{location}?msg={quote(message)}")
+
+
+@routes.get("/", name="index")
+async def index(request: web.Request) -> web.Response:
+    s = services(request)
+    actor = _actor(request, s)
+    environments = s.renderer.all()
+    if request.query.get("mine") == "1":
+        environments = [e for e in environments if e.get("owner") == actor.name]
+    text = request.query.get("q", "").strip().lower()
+    if text:
+        environments = [e for e in environments if text in e["name"] or any(text in (a["prefix"] or "") for a in e["apps"])]
+    return _render(request, "index.html", {"environments": environments, "query": text,
+                                           "mine": request.query.get("mine") == "1", "errors": None, "form": {}})
+
+
+@routes.post("/env", name="create")
+async def create(request: web.Request) -> web.StreamResponse:
+    s = services(request)
+    actor = _actor(request, s)
+    form = await _form(request)
+    name = form.get("name", "").strip()
+    bundle = form.get("bundle") or None
+    apps: dict[str, str | None] = {}
+    for app in s.current_catalog().apps:
+        if form.get(f"app_{app}") == "on":
+            apps[app] = (form.get(f"prefix_{app}") or "").strip() or None
+    try:
+        await s.operations.put_environment(name, apps=apps, bundle=bundle, actor=actor)
+    except OperationError as e:
+        return _render(request, "index.html", {"environments": s.renderer.all(), "query": "", "mine": False,
+                                               "errors": e.message, "form": dict(form)}, status=e.status)
+    raise _redirect(f"/env/{quote(name)}", f"Environment {name} is being created")
+
+
+@routes.get("/env/{env}", name="environment")
+async def environment(request: web.Request) -> web.Response:
+    s = services(request)
+    _actor(request, s)
+    name = request.match_info["env"]
+    body = s.renderer.one(name)
+    if body is None:
+        return _render(request, "missing.html", {"name": name}, status=404)
+    history = [{"time": e.time, "reason": e.reason, "message": e.message, "actor": e.actor, "via": e.via}
+               for e in s.cache.history(name, 20)]
+    return _render(request, "environment.html", {"env": body, "history": history, "errors": None})
+
+
+async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
+    s = services(request)
+    actor = _actor(request, s)
+    form = await _form(request)
+    name = request.match_info["env"]
+    back = f"/env/{quote(name)}"
+    try:
+        if action == "add":
+            app = form.get("app", "")
+            await s.operations.add_app(name, app, (form.get("prefix") or "").strip() or None, actor=actor)
+            message = f"{app} added or switched"
+        elif action == "remove":
+            app = request.match_info["app"]
+            await s.operations.remove_app(name, app, actor=actor)
+            message = f"{app} removed"
+        elif action == "extend":
+            try:
+                hours = float(form.get("hours", ""))
+            except ValueError:
+                raise OperationError("hours must be a number") from None
+            await s.operations.extend(name, hours=hours, until=None, actor=actor)
+            message = f"Extended by {hours:g} hours"
+        else:
+            if form.get("confirm", "") != name:
+                raise OperationError(f"type the environment's name ({name}) to confirm the deletion")
+            await s.operations.delete_environment(name, actor=actor)
+            raise _redirect("/", f"Environment {name} is being deleted")
+    except OperationError as e:
+        body = s.renderer.one(name)
+        if body is None:
+            return _render(request, "missing.html", {"name": name}, status=404)
+        return _render(request, "environment.html", {"env": body, "history": [], "errors": e.message},
+                       status=e.status)
+    raise _redirect(back, message)
+
+
+@routes.post("/env/{env}/apps", name="add-app")
+async def add_app(request: web.Request) -> web.StreamResponse:
+    return await _env_action(request, "add")
+
+
+@routes.post("/env/{env}/apps/{app}/remove", name="remove-app")
+async def remove_app(request: web.Request) -> web.StreamResponse:
+    return await _env_action(request, "remove")
+
+
+@routes.post("/env/{env}/extend", name="extend")
+async def extend(request: web.Request) -> web.StreamResponse:
+    return await _env_action(request, "extend")
+
+
+@routes.post("/env/{env}/delete", name="delete")
+async def delete(request: web.Request) -> web.StreamResponse:
+    return await _env_action(request, "delete")

@@ -1,0 +1,90 @@
+// Keeps the page live from /events. Untrusted text (branch names, Flux messages) only ever
+// goes into textContent, never into HTML.
+"use strict";
+(function () {
+  const live = document.getElementById("live");
+  const url = document.body.dataset.stream;
+  if (!url || !window.EventSource) { return; }
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text !== undefined && text !== null) { node.textContent = text; }
+    return node;
+  }
+
+  function chips(env) {
+    const list = el("ul", "chips");
+    list.setAttribute("data-apps", "");
+    for (const app of env.apps) {
+      const chip = el("li", "chip state-" + app.state.toLowerCase());
+      chip.title = app.message || "";
+      chip.appendChild(el("span", "app", app.name));
+      if (app.prefix && app.prefix !== "main") { chip.append(" "); chip.appendChild(el("span", "prefix", app.prefix)); }
+      chip.append(" ");
+      chip.appendChild(el("span", "state", app.state));
+      list.appendChild(chip);
+    }
+    return list;
+  }
+
+  function updateRow(env) {
+    const table = document.querySelector("[data-environments] tbody");
+    if (!table) { return; }
+    let row = Array.from(table.querySelectorAll("tr[data-env]")).find(r => r.dataset.env === env.name);
+    if (!row) {
+      row = el("tr");
+      row.dataset.env = env.name;
+      const link = el("a", null, env.name);
+      link.href = "/env/" + encodeURIComponent(env.name);
+      const name = el("td"); name.appendChild(link);
+      row.append(name, el("td", null, env.owner || ""), el("td"), el("td"));
+      row.children[3].setAttribute("data-uptime", "");
+      table.appendChild(row);
+      const empty = table.querySelector("tr.empty"); if (empty) { empty.remove(); }
+    }
+    row.children[2].replaceChildren(chips(env));
+    row.children[3].textContent = (env.uptime && (env.uptime.until || env.uptime.schedule)) || "";
+  }
+
+  function updateDetail(env) {
+    const detail = document.querySelector("[data-detail]");
+    if (!detail || detail.dataset.env !== env.name) { return; }
+    for (const app of env.apps) {
+      const card = Array.from(detail.querySelectorAll("[data-app]")).find(c => c.dataset.app === app.name);
+      if (!card) { window.location.reload(); return; }
+      card.className = "app-card state-" + app.state.toLowerCase();
+      card.querySelector(".state").textContent = app.state;
+      const dd = card.querySelectorAll("dd");
+      dd[0].textContent = app.prefix || "";
+      dd[1].textContent = app.imageTag || "—";
+      dd[2].textContent = app.revision || "—";
+      let message = card.querySelector(".message");
+      if (app.state !== "Ready") {
+        if (!message) { message = el("p", "message"); card.querySelector("dl").after(message); }
+        message.textContent = app.message || "";
+      } else if (message) { message.remove(); }
+    }
+    const uptime = document.querySelector("[data-uptime]");
+    if (uptime) { uptime.textContent = (env.uptime && (env.uptime.until || env.uptime.schedule)) || ""; }
+  }
+
+  function apply(env) { updateRow(env); updateDetail(env); }
+
+  const source = new EventSource(url);
+  source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
+  source.onerror = () => { live.textContent = "reconnecting… data may be stale"; live.className = "live off"; };
+  source.addEventListener("snapshot", e => {
+    const body = JSON.parse(e.data);
+    body.items.forEach(apply);
+    if (!body.synced) { live.textContent = "live (cluster view still loading)"; }
+  });
+  source.addEventListener("environment", e => apply(JSON.parse(e.data)));
+  source.addEventListener("deleted", e => {
+    const name = JSON.parse(e.data).name;
+    const row = document.querySelector("tr[data-env='" + CSS.escape(name) + "']");
+    if (row) { row.remove(); }
+    const detail = document.querySelector("[data-detail]");
+    if (detail && detail.dataset.env === name) { live.textContent = "this environment was deleted"; }
+  });
+})();
