@@ -53,13 +53,13 @@ async def test_branch_names_are_escaped(start_kollie: StartKollie) -> None:
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     evil = "<img src=x onerror=alert(1)>"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        status, html = await _page(kollie, browser, "/")
+        _, html = await _page(kollie, browser, "/")
         form = {"csrf_token": _token(html), "name": "xss", "app_api": "on", "prefix_api": evil}
         async with browser.post(kollie.url("/env"), data=form, headers=USER) as r:
             body = await r.text()
         assert r.status == 422, "an invalid prefix is refused"
         assert "<img" not in body and "&lt;img" in body, "the error shows the text, escaped"
-        _status, html = await _page(kollie, browser, "/?q=" + evil)
+        _, html = await _page(kollie, browser, "/?q=" + evil)
         assert "<img src=x" not in html
 
 
