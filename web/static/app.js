@@ -59,6 +59,12 @@
       dd[0].textContent = app.prefix || "";
       dd[1].textContent = app.imageTag || "—";
       dd[2].textContent = app.revision || "—";
+      dd[3].replaceChildren(...app.urls.map(u => {
+        const link = el("a", null, u);
+        // Only web links: a hostile Ingress host must not become a javascript: URL.
+        if (/^https?:\/\//.test(u)) { link.href = u; link.rel = "noopener"; }
+        return link;
+      }));
       let message = card.querySelector(".message");
       if (app.state !== "Ready") {
         if (!message) { message = el("p", "message"); card.querySelector("dl").after(message); }
