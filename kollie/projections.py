@@ -26,6 +26,8 @@ class Condition:
     reason: str = ""
     message: str = ""
     last_transition: str = ""
+    observed_generation: int = 0
+    """The generation this condition speaks about (Flux sets it even when a reconcile fails)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ def conditions(obj: Obj) -> dict[str, Condition]:
                 reason=str(c.get("reason", "")),
                 message=str(c.get("message", "")),
                 last_transition=str(c.get("lastTransitionTime", "")),
+                observed_generation=_int(c.get("observedGeneration")),
             )
     return out
 

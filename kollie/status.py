@@ -58,7 +58,10 @@ def app_status(kustomization: KustomizationView | None, policy: ImagePolicyView 
         return AppStatus("Suspended", "Suspended", "Reconciliation is suspended")
     if k.suspended:
         return AppStatus("Progressing", "WaitingForImage", "Waiting for the image tag to be set")
-    if k.ready is None or k.observed_generation < k.generation:
+    # Flux moves status.observedGeneration only on success; a failed reconcile of a new generation
+    # shows on the Ready condition's own observedGeneration, so that is what says "current".
+    current = k.ready is not None and max(k.ready.observed_generation, k.observed_generation) >= k.generation
+    if k.ready is None or not current:
         return AppStatus("Progressing", "Progressing", "Waiting for Flux to reconcile the latest change")
     if k.ready.status == "True":
         return AppStatus("Ready", k.ready.reason or "ReconciliationSucceeded", k.ready.message)

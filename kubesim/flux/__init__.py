@@ -1,113 +1,165 @@
-"""Simulated Flux controllers (source, image reflector, kustomize), a simulated git host and
-a simulated container registry, plugged into the emulated cluster.
+"""Simulated Flux controllers (source, image-reflector, kustomize), a simulated git host and a
+simulated container registry, plugged into the emulated cluster.
 
-They watch the store like the real controllers watch the API server and write status the way
-the real ones do, so Kollie's tests and demo see the same conditions and reasons as in a real
-cluster. Reconciles take `reconcile_delay` seconds (0 in tests, a few seconds in the demo).
+They watch the store as the real controllers watch the API server (same triggers: a new
+generation, `reconcile.fluxcd.io/requestedAt`, a source's new revision, a new image scan) and
+write status as Flux v2.7 does, so Kollie's tests and demo see the conditions, reasons and
+messages of a real cluster.  Differences from reality are in timing only: a git push is seen
+at once (as with a notification-controller Receiver), dependants are re-queued as soon as a
+dependency becomes Ready, and `reconcile_delay` stands for the time real work takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from kubesim.flux import conditions as cond
 from kubesim.flux.admin import admin_routes
-from kubesim.flux.common import Key, Reconciler, ready_status, triggers
+from kubesim.flux.controller import REQUESTED_AT, Controller, Settings, annotation, object_key
 from kubesim.flux.githost import GitHost
-from kubesim.flux.image import ImagePolicyReconciler, ImageRepositoryReconciler
-from kubesim.flux.kustomize import KustomizationReconciler
-from kubesim.flux.registry import Registry
-from kubesim.flux.source import GitRepositoryReconciler
+from kubesim.flux.image import ImagePolicyController, ImageRepositoryController, TagDatabase
+from kubesim.flux.kustomize import KustomizationController
+from kubesim.flux.registry import Push, Registry
+from kubesim.flux.source import ArtifactStorage, GitRepositoryController
 from kubesim.objects import ObjectApi
 from kubesim.store import Event
 
-__all__ = ["FluxSimulation", "GitHost", "Registry"]
+__all__ = ["FluxSimulation", "GitHost", "Push", "Registry", "Settings"]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _key(obj: Mapping[str, Any]) -> Key:
-    return (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-
-
-def _status_changed(event: Event) -> bool:
-    if event.old is None or event.type == "DELETED":
+def _asks_for_reconcile(event: Event) -> bool:
+    """What the real controllers' predicates let through: creation, a new generation (which
+    deletion also bumps), or a new `requestedAt` token."""
+    old, new = event.old, event.obj
+    if old is None:
         return True
-    return (event.old.get("status") or {}) != (event.obj.get("status") or {}) and (
-        ready_status(event.old) != ready_status(event.obj)
-        or (event.old.get("status") or {}).get("artifact") != (event.obj.get("status") or {}).get("artifact")
-        or (event.old.get("status") or {}).get("lastScanResult", {}).get("latestTags")
-        != (event.obj.get("status") or {}).get("lastScanResult", {}).get("latestTags")
-        or (event.old.get("status") or {}).get("observedGeneration")
-        != (event.obj.get("status") or {}).get("observedGeneration")
-    )
+    return (old["metadata"].get("generation") != new["metadata"].get("generation")
+            or annotation(old, REQUESTED_AT) != annotation(new, REQUESTED_AT)
+            or bool(old["metadata"].get("deletionTimestamp")) != bool(new["metadata"].get("deletionTimestamp")))
+
+
+def _status(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (obj or {}).get("status") or {}
 
 
 class FluxSimulation:
-    """The Flux controllers of the emulated cluster."""
+    """The Flux controllers of the emulated cluster, with the git host and registry they read."""
 
-    def __init__(self, api: ObjectApi, *, reconcile_delay: float = 0.0,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        api: ObjectApi,
+        *,
+        reconcile_delay: float = 0.0,
+        min_interval: float = 1.0,
+        dependency_requeue: float = 30.0,
+        strict_substitutions: bool = True,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.api = api
-        self.reconcile_delay = reconcile_delay
+        self.settings = Settings(reconcile_delay=reconcile_delay, min_interval=min_interval,
+                                 dependency_requeue=dependency_requeue)
+        if clock is not None:
+            self.settings.clock = clock
         self.git = GitHost()
         self.registry = Registry()
-        self.failures: dict[Key, str] = {}
-        scans: dict[Key, dict[str, str]] = {}
-        common: dict[str, Any] = {"delay": lambda: self.reconcile_delay, "clock": clock}
-        self.sources = GitRepositoryReconciler(api, git=self.git, **common)
-        self.repositories = ImageRepositoryReconciler(api, registry=self.registry, scans=scans, **common)
-        self.policies = ImagePolicyReconciler(api, registry=self.registry, scans=scans, **common)
-        self.kustomizations = KustomizationReconciler(api, git=self.git, failures=self.failures, **common)
-        self._reconcilers: dict[tuple[str, str], Reconciler] = {
-            r.gr: r for r in (self.sources, self.repositories, self.policies, self.kustomizations)
-        }
-        self._unsubscribe: Callable[[], None] | None = None
-        self.git.subscribe(self.sources.on_push)
+        self.storage = ArtifactStorage()
+        self.database = TagDatabase()
+        self.sources = GitRepositoryController(api, self.settings, git=self.git, storage=self.storage)
+        self.image_repositories = ImageRepositoryController(api, self.settings, registry=self.registry,
+                                                           database=self.database)
+        self.image_policies = ImagePolicyController(api, self.settings, registry=self.registry, database=self.database)
+        self.kustomizations = KustomizationController(api, self.settings, storage=self.storage,
+                                                      strict_substitutions=strict_substitutions)
+        self.controllers: list[Controller] = [self.sources, self.image_repositories, self.image_policies,
+                                              self.kustomizations]
+        self._by_gr = {c.gr: c for c in self.controllers}
+        self._unsubscribe: list[Callable[[], None]] = []
 
+    @property
+    def reconcile_delay(self) -> float:
+        return self.settings.reconcile_delay
+
+    @reconcile_delay.setter
+    def reconcile_delay(self, seconds: float) -> None:
+        self.settings.reconcile_delay = max(0.0, float(seconds))
+
+    # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        for reconciler in self._reconcilers.values():
-            reconciler.start()
-        self._unsubscribe = self.api.store.subscribe(self._on_event)
-        for gr, reconciler in self._reconcilers.items():
-            for obj in self.api.store.iter(gr):
-                reconciler.trigger(_key(obj))
+        for controller in self.controllers:
+            controller.start()
+        self._unsubscribe = [self.api.store.subscribe(self._on_event), self.git.subscribe(self.sources.on_git_change)]
+        for controller in self.controllers:
+            for obj in self.api.store.iter(controller.gr):
+                controller.trigger(object_key(obj))
 
     async def stop(self) -> None:
-        if self._unsubscribe:
-            self._unsubscribe()
-        for reconciler in self._reconcilers.values():
-            await reconciler.stop()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        for controller in self.controllers:
+            await controller.stop()
 
     def routes(self) -> list[web.RouteDef]:
         return admin_routes(self)
 
+    # ------------------------------------------------------------ test and demo handles
     def fail(self, namespace: str, name: str, message: str | None) -> None:
-        """Make a Kustomization's health check fail with `message` (None: recover)."""
+        """Make a Kustomization's health check fail with `message` (None: recover), now."""
         key = (namespace, name)
         if message:
-            self.failures[key] = message
+            self.kustomizations.failures[key] = message
         else:
-            self.failures.pop(key, None)
+            self.kustomizations.failures.pop(key, None)
         self.kustomizations.trigger(key)
 
+    # ------------------------------------------------------------ events
     def _on_event(self, event: Event) -> None:
-        reconciler = self._reconcilers.get(event.gr)
-        if reconciler is None:
+        """Route a store change; never writes (the controllers' workers do, later)."""
+        controller = self._by_gr.get(event.gr)
+        if controller is None:
             return
-        key = _key(event.obj)
-        if event.type != "DELETED" and triggers(event.old, event.obj):
-            reconciler.trigger(key)
-        if not _status_changed(event):
-            return
-        if reconciler is self.sources:
-            self.kustomizations.on_source(event.obj)
-        elif reconciler is self.repositories:
-            self.policies.on_repository(event.obj)
-        elif reconciler is self.kustomizations:
-            self.kustomizations.on_kustomization(event.obj)
+        key = object_key(event.obj)
+        if event.type == "DELETED":
+            controller.forget(key)
+        elif _asks_for_reconcile(event):
+            controller.trigger(key)
+        if controller is self.sources:
+            self._source_changed(event)
+        elif controller is self.image_repositories:
+            self._scan_changed(event)
+        elif controller is self.kustomizations:
+            self._kustomization_changed(event)
+
+    def _source_changed(self, event: Event) -> None:
+        """SourceRevisionChangePredicate: a new or different artifact revision."""
+        new = None if event.type == "DELETED" else (_status(event.obj).get("artifact") or {}).get("revision")
+        old = (_status(event.old).get("artifact") or {}).get("revision")
+        if new != old:
+            self.kustomizations.trigger_where(self.kustomizations.using_source("GitRepository", event.obj))
+
+    def _scan_changed(self, event: Event) -> None:
+        """The ImagePolicy watch: an ImageRepository created or deleted, or a scan with a new tag set."""
+        new = (_status(event.obj).get("lastScanResult") or {}).get("revision")
+        old = (_status(event.old).get("lastScanResult") or {}).get("revision")
+        if event.type in ("ADDED", "DELETED") or (new is not None and new != old):
+            self.image_policies.trigger_where(self.image_policies.refers_to(event.obj))
+
+    def _kustomization_changed(self, event: Event) -> None:
+        """Dependants look again as soon as a dependency's readiness or revision changes."""
+        def state(obj: Mapping[str, Any] | None) -> tuple[bool, Any]:
+            return cond.is_ready(obj), _status(obj).get("lastAppliedRevision")
+
+        if event.type == "DELETED" or state(event.old) != state(event.obj):
+            self.kustomizations.trigger_where(self.kustomizations.depending_on(event.obj))
+
+    def describe(self) -> dict[str, Any]:
+        return {"reconcileDelay": self.settings.reconcile_delay, "minInterval": self.settings.min_interval,
+                "dependencyRequeue": self.settings.dependency_requeue,
+                "strictSubstitutions": self.kustomizations.strict_substitutions,
+                "failures": [{"namespace": ns, "name": n, "message": m}
+                             for (ns, n), m in sorted(self.kustomizations.failures.items())]}
+

@@ -1,13 +1,39 @@
-"""Admin HTTP routes of the simulated Flux, registry and git host (all under `/sim/`)."""
+"""Admin HTTP routes of the simulated Flux, registry and git host, all under `/sim/`.
+
+JSON in and out; bad input is answered 400 with `{"error": "..."}`, an unknown repository or
+tag 404.  These are for tests, demos and other tools driving a running emulator:
+
+| route | body / query | does |
+|---|---|---|
+| `POST /sim/registry/push` | `{"image", "tag", "digest"?}` | push a tag (201) |
+| `GET /sim/registry/tags` | `?image=` | the tags of an image with digests |
+| `DELETE /sim/registry/tags` | `?image=&tag=` | delete a tag |
+| `GET /sim/git/repositories` | | repositories with branches, tags and paths |
+| `POST /sim/git/repositories` | `{"url", "branches"?, "tags"?, "paths"?}` | create or replace (201) |
+| `POST /sim/git/push` | `{"url", "branch", "paths"?, "fromBranch"?}` | commit to a branch |
+| `GET`/`PUT /sim/flux` | `{"reconcileDelay"?}` | read or change settings |
+| `PUT /sim/flux/failures` | `{"namespace", "name", "message"?}` | make a Kustomization's health check fail (no message: recover) |
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from kubesim.flux.githost import Manifests
+from kubesim.flux.registry import InvalidReference
+
 if TYPE_CHECKING:
     from kubesim.flux import FluxSimulation
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class BadInput(Exception):
+    pass
 
 
 def _error(message: str, status: int = 400) -> web.Response:
@@ -16,78 +42,132 @@ def _error(message: str, status: int = 400) -> web.Response:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except ValueError as e:
-        raise web.HTTPBadRequest(text=f'{{"error": "malformed JSON: {e}"}}', content_type="application/json") from e
+        body = json.loads(await request.read() or b"null")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"malformed JSON: {e}") from e
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "expected a JSON object"}', content_type="application/json")
+        raise BadInput("expected a JSON object")
     return body
+
+
+def _string(body: Mapping[str, Any], field: str, *, required: bool = True) -> str | None:
+    value = body.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise BadInput(f"{field} must be a non-empty string")
+    return value
+
+
+def _paths(value: Any, *, allow_delete: bool) -> dict[str, Manifests | None] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadInput("paths must be an object of path -> YAML text or list of objects")
+    for path, manifests in value.items():
+        ok = isinstance(manifests, str | dict) or (
+            isinstance(manifests, list) and all(isinstance(m, dict) for m in manifests))
+        if not ok and not (allow_delete and manifests is None):
+            raise BadInput(f"paths[{path!r}] must be YAML text, an object or a list of objects")
+    return dict(value)
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def run(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (BadInput, InvalidReference, ValueError) as e:
+            return _error(str(e))
+        except KeyError as e:
+            return _error(str(e.args[0]) if e.args else "not found", 404)
+
+    return run
 
 
 def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
     async def push(request: web.Request) -> web.Response:
         body = await _body(request)
-        image, tag = body.get("image"), body.get("tag")
-        if not isinstance(image, str) or not isinstance(tag, str) or not image or not tag:
-            return _error("image and tag are required strings")
-        digest = body.get("digest")
-        if digest is not None and (not isinstance(digest, str) or not digest.startswith("sha256:")):
-            return _error("digest must look like sha256:<hex>")
-        result = flux.registry.push(image, tag, digest=digest)
-        return web.json_response({"image": result.image, "tag": result.tag, "digest": result.digest}, status=201)
+        image, tag = _string(body, "image"), _string(body, "tag")
+        assert image is not None and tag is not None
+        result = flux.registry.push(image, tag, digest=_string(body, "digest", required=False))
+        return web.json_response({"image": result.image, "tag": result.tag, "digest": result.digest,
+                                  "pushedAt": result.pushed_at}, status=201)
 
     async def tags(request: web.Request) -> web.Response:
         image = request.query.get("image", "")
+        if not image:
+            raise BadInput("the image query parameter is required")
         found = flux.registry.tags(image)
         if found is None:
-            return _error(f"no repository {image!r}", 404)
+            raise KeyError(f"no repository {image!r}")
         return web.json_response({"image": image, "tags": {t: p.digest for t, p in sorted(found.items())}})
 
     async def delete_tag(request: web.Request) -> web.Response:
-        if not flux.registry.delete_tag(request.query.get("image", ""), request.query.get("tag", "")):
-            return _error("no such tag", 404)
-        return web.json_response({"deleted": True})
+        image, tag = request.query.get("image", ""), request.query.get("tag", "")
+        if not image or not tag:
+            raise BadInput("the image and tag query parameters are required")
+        if not flux.registry.delete_tag(image, tag):
+            raise KeyError(f"no tag {tag!r} in {image!r}")
+        return web.json_response({"image": image, "tag": tag, "deleted": True})
+
+    async def repositories(request: web.Request) -> web.Response:
+        return web.json_response({"items": flux.git.describe()})
 
     async def add_repository(request: web.Request) -> web.Response:
         body = await _body(request)
-        url = body.get("url")
-        if not isinstance(url, str) or not url:
-            return _error("url is required")
-        repo = flux.git.add_repository(url, branches=body.get("branches") or ["main"], paths=body.get("paths") or {})
-        return web.json_response({"url": url, "branches": repo.branches}, status=201)
+        url = _string(body, "url")
+        assert url is not None
+        branches = body.get("branches")
+        if branches is not None and not (isinstance(branches, list) and all(isinstance(b, str) for b in branches)) \
+                and not (isinstance(branches, dict) and all(v is None or isinstance(v, str) for v in branches.values())):
+            raise BadInput("branches must be a list of names or an object of name -> commit sha or null")
+        found_tags = body.get("tags")
+        if found_tags is not None and not (isinstance(found_tags, dict)
+                                           and all(v is None or isinstance(v, str) for v in found_tags.values())):
+            raise BadInput("tags must be an object of name -> commit sha or null")
+        paths = _paths(body.get("paths"), allow_delete=False)
+        repo = flux.git.add_repository(url, branches=branches, tags=found_tags,
+                                       paths={p: m for p, m in (paths or {}).items() if m is not None})
+        return web.json_response({"url": url, "branches": repo.branches, "tags": repo.tags}, status=201)
 
     async def git_push(request: web.Request) -> web.Response:
         body = await _body(request)
-        try:
-            sha = flux.git.push(str(body.get("url", "")), str(body.get("branch", "main")), paths=body.get("paths"))
-        except KeyError as e:
-            return _error(str(e), 404)
-        return web.json_response({"sha": sha})
+        url, branch = _string(body, "url"), _string(body, "branch")
+        assert url is not None and branch is not None
+        sha = flux.git.push(url, branch, paths=_paths(body.get("paths"), allow_delete=True),
+                            from_branch=_string(body, "fromBranch", required=False))
+        return web.json_response({"url": url, "branch": branch, "sha": sha})
 
-    async def settings(request: web.Request) -> web.Response:
+    async def get_settings(request: web.Request) -> web.Response:
+        return web.json_response(flux.describe())
+
+    async def put_settings(request: web.Request) -> web.Response:
         body = await _body(request)
         delay = body.get("reconcileDelay")
         if delay is not None:
-            if not isinstance(delay, (int, float)) or not 0 <= delay <= 300:
-                return _error("reconcileDelay must be a number of seconds between 0 and 300")
+            if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 300:
+                raise BadInput("reconcileDelay must be a number of seconds between 0 and 300")
             flux.reconcile_delay = float(delay)
-        return web.json_response({"reconcileDelay": flux.reconcile_delay})
+        return web.json_response(flux.describe())
 
     async def fail(request: web.Request) -> web.Response:
         body = await _body(request)
-        ns, name = body.get("namespace"), body.get("name")
-        if not isinstance(ns, str) or not isinstance(name, str):
-            return _error("namespace and name are required")
+        ns, name = _string(body, "namespace"), _string(body, "name")
+        assert ns is not None and name is not None
         message = body.get("message")
-        flux.fail(ns, name, str(message) if message else None)
-        return web.json_response({"namespace": ns, "name": name, "failing": bool(message)})
+        if message is not None and not isinstance(message, str):
+            raise BadInput("message must be a string (or absent to recover)")
+        flux.fail(ns, name, message or None)
+        return web.json_response(flux.describe())
 
     return [
-        web.post("/sim/registry/push", push),
-        web.get("/sim/registry/tags", tags),
-        web.delete("/sim/registry/tags", delete_tag),
-        web.post("/sim/git/repositories", add_repository),
-        web.post("/sim/git/push", git_push),
-        web.put("/sim/flux", settings),
-        web.put("/sim/flux/failures", fail),
+        web.post("/sim/registry/push", _guarded(push)),
+        web.get("/sim/registry/tags", _guarded(tags)),
+        web.delete("/sim/registry/tags", _guarded(delete_tag)),
+        web.get("/sim/git/repositories", _guarded(repositories)),
+        web.post("/sim/git/repositories", _guarded(add_repository)),
+        web.post("/sim/git/push", _guarded(git_push)),
+        web.get("/sim/flux", _guarded(get_settings)),
+        web.put("/sim/flux", _guarded(put_settings)),
+        web.put("/sim/flux/failures", _guarded(fail)),
     ]

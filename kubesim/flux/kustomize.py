@@ -1,212 +1,257 @@
-"""The simulated kustomize-controller: builds a path of the source artifact, substitutes
-variables, applies the objects, keeps an inventory and prunes what left it."""
+"""The simulated kustomize-controller (v1.7): Kustomizations build a path of their source's
+artifact, substitute variables, apply the result, keep an inventory and prune what left it.
+
+Status as the real controller writes it (internal/controller/kustomization_controller.go):
+`Ready` with reasons `ArtifactFailed`, `DependencyNotReady`, `BuildFailed`,
+`ReconciliationFailed`, `PruneFailed`, `HealthCheckFailed` or `ReconciliationSucceeded`;
+`status.observedGeneration` only advances when Ready becomes True (so a failing new generation
+stays visibly unreconciled), and a failed attempt leaves `Reconciling` True with reason
+`ProgressingWithRetry`.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-
-from kubesim.errors import ApiError
-from kubesim.flux.common import FINALIZER, Key, Reconciler, is_ready, parse_duration
-from kubesim.flux.githost import GitHost, normalise_path
-from kubesim.flux.substitution import MissingVariable, substitute
-from kubesim.objects import WriteOptions
+from kubesim.errors import not_found
+from kubesim.flux import conditions as cond
+from kubesim.flux.apply import Applier, ApplyError
+from kubesim.flux.build import BuildError, build
+from kubesim.flux.controller import Controller, Key, Result, Settings, object_key
+from kubesim.flux.source import ArtifactStorage
+from kubesim.objects import ObjectApi
 
 GROUP = "kustomize.toolkit.fluxcd.io"
-NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
-NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
-PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
-"""`disabled` keeps an object when its Kustomization prunes it (shared namespaces, for one)."""
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+SOURCE_PLURALS = {"GitRepository": "gitrepositories", "OCIRepository": "ocirepositories", "Bucket": "buckets",
+                  "ExternalArtifact": "externalartifacts"}
+HISTORY_SIZE = 5
 
 
-class BuildFailed(Exception):
-    pass
+def source_of(k: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(kind, namespace, name) of a Kustomization's sourceRef, namespace defaulted."""
+    ref = (k.get("spec") or {}).get("sourceRef") or {}
+    return str(ref.get("kind", "")), str(ref.get("namespace") or k["metadata"]["namespace"]), str(ref.get("name", ""))
 
 
-class KustomizationReconciler(Reconciler):
+class KustomizationController(Controller):
     group = GROUP
     plural = "kustomizations"
-    manager = "kustomize-controller"
+    kind = "Kustomization"
+    manager = "gotk-kustomize-controller"
+    applier_manager = "kustomize-controller"
 
-    def __init__(self, *args: Any, git: GitHost, failures: dict[Key, str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.git = git
-        self.failures = failures
-        """Injected health-check failures by Kustomization (tests and demos)."""
+    def __init__(self, api: ObjectApi, settings: Settings, *, storage: ArtifactStorage,
+                 strict_substitutions: bool = True) -> None:
+        super().__init__(api, settings)
+        self.storage = storage
+        self.strict_substitutions = strict_substitutions
+        self.failures: dict[Key, str] = {}
+        """Injected health-check failures, by Kustomization (tests and demos)."""
 
-    def reconcile(self, key: Key) -> None:
-        obj = self.get(key)
-        if obj is None:
-            return
-        meta = obj["metadata"]
+    # ------------------------------------------------------------ reconcile
+    def reconcile(self, obj: dict[str, Any]) -> Result:
+        if obj["metadata"].get("deletionTimestamp"):
+            return self._finalize(obj)
+        obj = self.ensure_finalizer(obj)
         spec = obj.get("spec") or {}
-        if meta.get("deletionTimestamp"):
-            self._finalize(obj)
-            return
-        if FINALIZER not in (meta.get("finalizers") or []):
-            obj = self.set_finalizers(obj, [*(meta.get("finalizers") or []), FINALIZER])
         if spec.get("suspend"):
-            return
-        interval = parse_duration(spec.get("interval"), 600.0)
+            return self.suspended(obj)
+        interval = cond.parse_duration(spec.get("interval"), 600.0)
+        retry = cond.parse_duration(spec.get("retryInterval"), interval)
         status = dict(obj.get("status") or {})
-        source, revision, problem = self._source(obj)
-        if problem:
-            self.schedule(key, after=min(interval, 30.0))
-            self.finish(obj, status, ready=False, reason="ArtifactFailed", message=problem)
-            return
-        for dep in spec.get("dependsOn") or []:
-            dep_key = (str(dep.get("namespace") or key[0]), str(dep.get("name", "")))
-            if not is_ready(self.api.store.get(self.gr, *dep_key)):
-                self.schedule(key, after=min(interval, 30.0))
-                self.finish(obj, status, ready=False, reason="DependencyNotReady",
-                            message=f"dependency '{dep_key[0]}/{dep_key[1]}' is not ready")
-                return
-        status["lastAttemptedRevision"] = revision
-        self.schedule(key, after=interval)
-        try:
-            objects = self._build(obj, source, revision)
-            inventory = self._apply(obj, objects)
-        except BuildFailed as e:
-            self.finish(obj, status, ready=False, reason="BuildFailed", message=str(e))
-            return
-        except ApiError as e:
-            self.finish(obj, status, ready=False, reason="ReconciliationFailed", message=e.message)
-            return
-        if spec.get("prune"):
-            self._prune(status.get("inventory") or {}, inventory)
-        status["inventory"] = inventory
-        injected = self.failures.get(key)
-        if injected:
-            self.finish(obj, status, ready=False, reason="HealthCheckFailed", message=injected)
-            return
-        status["lastAppliedRevision"] = revision
-        self.finish(obj, status, ready=True, reason="ReconciliationSucceeded", message=f"Applied revision: {revision}")
+        c = cond.Conditions(obj, self.now())
 
-    # ------------------------------------------------------------ source and build
-    def _source(self, obj: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, str, str]:
-        ref = (obj.get("spec") or {}).get("sourceRef") or {}
-        kind = ref.get("kind", "GitRepository")
-        ns = ref.get("namespace") or obj["metadata"]["namespace"]
-        name = ref.get("name", "")
-        source = self.api.store.get(("source.toolkit.fluxcd.io", "gitrepositories"), ns, name) \
-            if kind == "GitRepository" else None
+        source, problem, wait = self._source(obj, retry)
         if source is None:
-            return None, "", f"Source '{kind}/{ns}/{name}' not found"
-        artifact = (source.get("status") or {}).get("artifact")
-        if not artifact:
-            return None, "", "Source artifact not found, retrying in 30s"
-        return source, str(artifact.get("revision", "")), ""
+            c.mark_false(cond.READY, "ArtifactFailed", problem)
+            return self._finish(obj, status, c, after=wait)
+        artifact = (source.get("status") or {})["artifact"]
+        revision = str(artifact.get("revision", ""))
+        waiting = self._dependency_problem(obj, revision)
+        if waiting:
+            c.mark_false(cond.READY, "DependencyNotReady", waiting)
+            return self._finish(obj, status, c, after=self.settings.dependency_requeue)
 
-    def _build(self, obj: Mapping[str, Any], source: Mapping[str, Any] | None, revision: str) -> list[dict[str, Any]]:
-        spec = obj.get("spec") or {}
-        url = str(((source or {}).get("spec") or {}).get("url", ""))
-        branch = revision.split("@", 1)[0]
-        repo = self.git.repositories.get(url)
-        path = normalise_path(str(spec.get("path") or "./"))
-        manifests = (repo.paths.get(branch, {}) if repo else {}).get(path)
-        if manifests is None:
-            raise BuildFailed(f"kustomization path not found: stat /tmp/kustomization-sim/{path}: no such file or directory")
-        text = manifests if isinstance(manifests, str) else yaml.safe_dump_all(manifests, sort_keys=False)
-        post = spec.get("postBuild") or {}
-        variables: dict[str, str] = {}
-        for ref in post.get("substituteFrom") or []:
-            variables.update(self._variables_from(obj["metadata"]["namespace"], ref))
-        variables.update({str(k): str(v) for k, v in (post.get("substitute") or {}).items()})
-        objects = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-        out = []
-        for doc in objects:
-            meta = doc.get("metadata") or {}
-            rid = f"{doc.get('kind')}/{meta.get('namespace') or obj['metadata']['namespace']}/{meta.get('name')}"
-            if post:
-                try:
-                    doc = yaml.safe_load(substitute(yaml.safe_dump(doc, sort_keys=False), variables))
-                except MissingVariable as e:
-                    raise BuildFailed(f"{rid} var substitution failed: variable not set (strict mode): "
-                                      f"\"{e.name}\"") from e
-            out.append(doc)
-        return out
-
-    def _variables_from(self, namespace: str, ref: Mapping[str, Any]) -> dict[str, str]:
-        kind, name = ref.get("kind"), str(ref.get("name", ""))
-        obj = self.api.store.get(("", "configmaps") if kind == "ConfigMap" else ("", "secrets"), namespace, name)
-        if obj is None:
-            if ref.get("optional"):
-                return {}
-            raise BuildFailed(f"substitute from '{kind}/{name}' failed: {kind} \"{name}\" not found")
-        return {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
-
-    # ------------------------------------------------------------ apply, prune, finalize
-    def _apply(self, owner: Mapping[str, Any], objects: list[dict[str, Any]]) -> dict[str, Any]:
-        spec = owner.get("spec") or {}
-        default_ns = spec.get("targetNamespace") or owner["metadata"]["namespace"]
-        labels = {NAME_LABEL: owner["metadata"]["name"], NAMESPACE_LABEL: owner["metadata"]["namespace"]}
-        entries = []
-        # Namespaces first, as kustomize-controller applies cluster definitions before their content.
-        for doc in sorted(objects, key=lambda d: d.get("kind") != "Namespace"):
-            group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
-            rt = self.api.catalog.by_kind(group, str(doc.get("kind", "")))
-            if rt is None:
-                raise BuildFailed(f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')} dry-run failed: "
-                                  f"no matches for kind \"{doc.get('kind')}\" in version \"{doc.get('apiVersion')}\"")
-            meta = dict(doc.get("metadata") or {})
-            meta["labels"] = {**(meta.get("labels") or {}), **labels}
-            ns = (meta.get("namespace") or default_ns) if rt.namespaced else ""
-            if rt.namespaced:
-                meta["namespace"] = ns
-            body = {**doc, "metadata": meta}
-            self.api.patch(rt, version, ns, meta["name"], "application/apply-patch+yaml", json.dumps(body).encode(),
-                           WriteOptions(manager=self.manager, force=True))
-            entries.append({"id": f"{ns}_{meta['name']}_{group}_{rt.kind}", "v": version})
-        return {"entries": entries}
-
-    def _prune(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-        keep = {e["id"] for e in new.get("entries") or []}
-        for entry in old.get("entries") or []:
-            if entry.get("id") not in keep:
-                self._delete_entry(entry)
-
-    def _delete_entry(self, entry: Mapping[str, Any]) -> None:
-        ns, name, group, kind = str(entry.get("id", "")).split("_", 3)
-        rt = self.api.catalog.by_kind(group, kind)
-        if rt is None:
-            return
-        obj = self.api.store.get(rt.gr, ns, name)
-        if obj is None or (obj["metadata"].get("annotations") or {}).get(PRUNE_ANNOTATION) == "disabled":
-            return
+        started = time.perf_counter()
+        timeout = cond.format_duration(cond.parse_duration(spec.get("timeout"), interval))
+        c.mark_unknown(cond.READY, cond.PROGRESSING, "Reconciliation in progress")
+        c.mark_true(cond.RECONCILING, cond.PROGRESSING,
+                    f"Fetching manifests for revision {revision} with a timeout of {timeout}")
+        content = self.storage.get(str(artifact.get("url", "")))
+        if content is None:
+            c.mark_false(cond.READY, "ArtifactFailed",
+                         "Source is not ready, artifact not found, retrying in "
+                         + cond.format_duration(self.settings.dependency_requeue))
+            return self._finish(obj, status, c, after=self.settings.dependency_requeue)
         try:
-            self.api.delete(rt, ns, name)
-        except ApiError as e:
-            if e.code != 404:
-                raise
+            built = build(obj, content.files, self._variables(obj), strict=self.strict_substitutions)
+        except BuildError as e:
+            if e.reason == "BuildFailed":
+                status["lastAttemptedRevision"] = revision
+                c.mark_true(cond.RECONCILING, cond.PROGRESSING,
+                            f"Building manifests for revision {revision} with a timeout of {timeout}")
+            c.mark_false(cond.READY, e.reason, e.message)
+            return self._finish(obj, status, c, after=retry)
+        status["lastAttemptedRevision"] = revision
+        c.mark_true(cond.RECONCILING, cond.PROGRESSING,
+                    f"Detecting drift for revision {revision} with a timeout of {timeout}")
+        applier = Applier(self.api, name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"],
+                          manager=self.applier_manager)
+        history_meta = {"revision": revision}
+        try:
+            entries = applier.apply_all(built.objects)
+        except ApplyError as e:
+            c.mark_false(cond.READY, "ReconciliationFailed", e.message)
+            status["history"] = _upsert(status.get("history"), built.digest, self.now(), started,
+                                        "ReconciliationFailed", history_meta)
+            return self._finish(obj, status, c, after=retry)
+        old_entries = ((status.get("inventory") or {}).get("entries")) or []
+        status["inventory"] = {"entries": entries}
+        if spec.get("prune"):
+            kept = {e["id"] for e in entries}
+            failures = applier.delete_all(e for e in old_entries if e.get("id") not in kept)
+            if failures:
+                c.mark_false(cond.READY, "PruneFailed", "\n".join(failures))
+                status["history"] = _upsert(status.get("history"), built.digest, self.now(), started,
+                                            "PruneFailed", history_meta)
+                return self._finish(obj, status, c, after=retry)
+        if not self._health(obj, c, revision, timeout):
+            status["history"] = _upsert(status.get("history"), built.digest, self.now(), started,
+                                        "HealthCheckFailed", history_meta)
+            return self._finish(obj, status, c, after=retry)
+        status["lastAppliedRevision"] = revision
+        c.mark_true(cond.READY, "ReconciliationSucceeded", f"Applied revision: {revision}")
+        status["history"] = _upsert(status.get("history"), built.digest, self.now(), started,
+                                    "ReconciliationSucceeded", history_meta)
+        return self._finish(obj, status, c, after=interval)
 
-    def _finalize(self, obj: dict[str, Any]) -> None:
-        finalizers = obj["metadata"].get("finalizers") or []
-        if FINALIZER not in finalizers:
+    def _finish(self, obj: dict[str, Any], status: dict[str, Any], c: cond.Conditions, *, after: float) -> Result:
+        """The controller's `finalizeStatus`: observedGeneration only on success."""
+        if c.is_true(cond.READY):
+            c.delete(cond.RECONCILING)
+            status["observedGeneration"] = obj["metadata"].get("generation")
+        if c.is_false(cond.READY):
+            c.retrying()
+        status["conditions"] = c.items()
+        self.write_status(obj, self.handled(obj, status))
+        return Result(after=after)
+
+    def _source(self, obj: Mapping[str, Any], retry: float) -> tuple[dict[str, Any] | None, str, float]:
+        """The source with an artifact, or (None, Ready message, when to look again)."""
+        kind, ns, name = source_of(obj)
+        plural = SOURCE_PLURALS.get(kind)
+        if plural is None:
+            return None, f"source `{name}` kind '{kind}' not supported", retry
+        source = self.api.store.get((SOURCE_GROUP, plural), ns, name)
+        if source is None:
+            return None, not_found(plural, SOURCE_GROUP, name).message, retry
+        if not (source.get("status") or {}).get("artifact"):
+            wait = self.settings.dependency_requeue
+            return None, f"Source artifact not found, retrying in {cond.format_duration(wait)}", wait
+        return source, "", 0.0
+
+    def _dependency_problem(self, obj: Mapping[str, Any], revision: str) -> str:
+        """The first unmet `dependsOn`, worded as checkDependencies does; `` when all are met."""
+        my_source = source_of(obj)
+        for dep in (obj.get("spec") or {}).get("dependsOn") or []:
+            ns = str(dep.get("namespace") or obj["metadata"]["namespace"])
+            name = str(dep.get("name", ""))
+            found = self.get((ns, name))
+            if found is None:
+                error = not_found(self.plural, self.group, name)
+                return f"dependency '{ns}/{name}' not found: {error.message}"
+            status = found.get("status") or {}
+            if not status.get("conditions") or found["metadata"].get("generation") != status.get("observedGeneration"):
+                return f"dependency '{ns}/{name}' is not ready"
+            if cond.status_of(found) != "True":
+                return f"dependency '{ns}/{name}' is not ready"
+            if source_of(found) == my_source and status.get("lastAppliedRevision") != revision:
+                return f"dependency '{ns}/{name}' revision is not up to date"
+        return ""
+
+    def _variables(self, obj: Mapping[str, Any]) -> Callable[[str, str], Mapping[str, Any] | None]:
+        ns = obj["metadata"]["namespace"]
+
+        def lookup(kind: str, name: str) -> Mapping[str, Any] | None:
+            plural = {"ConfigMap": "configmaps", "Secret": "secrets"}.get(kind)
+            return self.api.store.get(("", plural), ns, name) if plural else None
+
+        return lookup
+
+    def _health(self, obj: Mapping[str, Any], c: cond.Conditions, revision: str, timeout: str) -> bool:
+        """Health checks pass at once in the simulation, unless a failure was injected."""
+        spec = obj.get("spec") or {}
+        injected = self.failures.get(object_key(obj))
+        if injected is not None:
+            c.mark_true(cond.RECONCILING, cond.PROGRESSING,
+                        f"Running health checks for revision {revision} with a timeout of {timeout}")
+            c.mark_false(cond.READY, "HealthCheckFailed", injected)
+            c.mark_false(cond.HEALTHY, "HealthCheckFailed", injected)
+            return False
+        if spec.get("wait") or spec.get("healthChecks"):
+            c.mark_true(cond.HEALTHY, cond.SUCCEEDED, "Health check passed in 0s")
+        else:
+            c.delete(cond.HEALTHY)
+        return True
+
+    # ------------------------------------------------------------ deletion
+    def _finalize(self, obj: dict[str, Any]) -> Result:
+        spec = obj.get("spec") or {}
+        entries = ((obj.get("status") or {}).get("inventory") or {}).get("entries") or []
+        policy = spec.get("deletionPolicy") or "MirrorPrune"
+        delete = bool(entries) and not spec.get("suspend") and (
+            policy in ("Delete", "WaitForTermination") or (policy == "MirrorPrune" and bool(spec.get("prune"))))
+        if delete:
+            applier = Applier(self.api, name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"],
+                              manager=self.applier_manager)
+            if applier.delete_all(entries):
+                return Result(failed=True)
+        self.failures.pop(object_key(obj), None)
+        self.release(obj)
+        return Result()
+
+    # ------------------------------------------------------------ progress and triggers
+    def announce(self, obj: dict[str, Any]) -> None:
+        source, _, _ = self._source(obj, 0.0)
+        if source is None:
+            return  # the real controller shows no progress before it has a source artifact
+        revision = str(((source.get("status") or {}).get("artifact") or {}).get("revision", ""))
+        if self._dependency_problem(obj, revision):
             return
         spec = obj.get("spec") or {}
-        if spec.get("prune") and not spec.get("suspend"):
-            for entry in ((obj.get("status") or {}).get("inventory") or {}).get("entries") or []:
-                self._delete_entry(entry)
-        self.set_finalizers(obj, [f for f in finalizers if f != FINALIZER])
+        timeout = cond.format_duration(cond.parse_duration(spec.get("timeout"), cond.parse_duration(spec.get("interval"), 600.0)))
+        c = cond.Conditions(obj, self.now())
+        c.mark_unknown(cond.READY, cond.PROGRESSING, "Reconciliation in progress")
+        c.mark_true(cond.RECONCILING, cond.PROGRESSING,
+                    f"Fetching manifests for revision {revision} with a timeout of {timeout}")
+        self.write_status(obj, {**(obj.get("status") or {}), "conditions": c.items()})
 
-    # ------------------------------------------------------------ dependencies
-    def on_source(self, source: Mapping[str, Any]) -> None:
-        ns, name = source["metadata"]["namespace"], source["metadata"]["name"]
+    def using_source(self, kind: str, source: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        ns, name = object_key(source)
+        return lambda k: source_of(k) == (kind, ns, name)
 
-        def uses(k: dict[str, Any]) -> bool:
-            ref = (k.get("spec") or {}).get("sourceRef") or {}
-            return bool(ref.get("name") == name and (ref.get("namespace") or k["metadata"]["namespace"]) == ns)
+    def depending_on(self, dependency: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        ns, name = object_key(dependency)
+        return lambda k: any(str(d.get("name")) == name and str(d.get("namespace") or k["metadata"]["namespace"]) == ns
+                             for d in (k.get("spec") or {}).get("dependsOn") or [])
 
-        self.schedule_all(uses)
 
-    def on_kustomization(self, changed: Mapping[str, Any]) -> None:
-        ns, name = changed["metadata"]["namespace"], changed["metadata"]["name"]
-
-        def depends(k: dict[str, Any]) -> bool:
-            return any(d.get("name") == name and (d.get("namespace") or k["metadata"]["namespace"]) == ns
-                       for d in (k.get("spec") or {}).get("dependsOn") or [])
-
-        self.schedule_all(depends)
+def _upsert(history: Any, digest: str, now: Any, started: float, reason: str,
+            metadata: dict[str, str]) -> list[dict[str, Any]]:
+    """meta.History.Upsert: one snapshot per (digest, status), most recent first, at most 5."""
+    stamp = cond.rfc3339(now)
+    duration = cond.format_duration(round(time.perf_counter() - started, 6))
+    items = [dict(h) for h in history or []]
+    for i, h in enumerate(items):
+        if h.get("digest") == digest and h.get("lastReconciledStatus") == reason:
+            h.update(lastReconciled=stamp, lastReconciledDuration=duration, metadata=metadata,
+                     totalReconciliations=int(h.get("totalReconciliations", 0)) + 1)
+            items.insert(0, items.pop(i))
+            return items[:HISTORY_SIZE]
+    snapshot = {"digest": digest, "firstReconciled": stamp, "lastReconciled": stamp,
+                "lastReconciledDuration": duration, "lastReconciledStatus": reason,
+                "totalReconciliations": 1, "metadata": metadata}
+    return [snapshot, *items][:HISTORY_SIZE]

@@ -1,70 +1,151 @@
-"""The simulated source-controller: GitRepository artifacts from the simulated git host."""
+"""The simulated source-controller: GitRepository artifacts from the simulated git host.
+
+Status as source-controller v1.7 writes it: on success `ArtifactInStorage` and `Ready` True
+with reason `Succeeded` and message `stored artifact for revision 'main@sha1:<sha>'`, and an
+`artifact`; on a failed checkout `FetchFailed` and `Ready` False with reason
+`GitOperationFailed`, `Reconciling` left True (`ProgressingWithRetry`) and `observedGeneration`
+not advanced, so a client can tell the new generation has not been reconciled successfully.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from kubesim.flux.common import Key, Reconciler, now_rfc3339, parse_duration, set_condition
-from kubesim.flux.githost import GitHost
+from kubesim.flux import conditions as cond
+from kubesim.flux.controller import Controller, Result, Settings, object_key
+from kubesim.flux.githost import Checkout, Commit, GitError, GitHost
+from kubesim.flux.policies import InvalidPolicy, parse_range, parse_version
+from kubesim.objects import ObjectApi
 
 GROUP = "source.toolkit.fluxcd.io"
+ARTIFACT_IN_STORAGE = "ArtifactInStorage"
+FETCH_FAILED = "FetchFailed"
+ARTIFACT_OUTDATED = "ArtifactOutdated"
+STORAGE_HOST = "http://source-controller.flux-system.svc.cluster.local."
 
 
-class GitRepositoryReconciler(Reconciler):
+@dataclass(frozen=True)
+class Artifact:
+    revision: str
+    files: Mapping[str, str]
+
+
+class ArtifactStorage:
+    """source-controller's artifact server: the content behind each `status.artifact.url`."""
+
+    def __init__(self) -> None:
+        self._by_url: dict[str, Artifact] = {}
+
+    def put(self, url: str, artifact: Artifact) -> None:
+        self._by_url[url] = artifact
+
+    def get(self, url: str) -> Artifact | None:
+        return self._by_url.get(url)
+
+    def remove_for(self, kind: str, namespace: str, name: str) -> None:
+        prefix = f"{STORAGE_HOST}/{kind.lower()}/{namespace}/{name}/"
+        for url in [u for u in self._by_url if u.startswith(prefix)]:
+            del self._by_url[url]
+
+
+def highest_semver(tags: list[str], range_text: str) -> str | None:
+    """The tag a GitRepository `ref.semver` picks (None if none matches or the range is bad)."""
+    try:
+        constraint = parse_range(range_text)
+    except InvalidPolicy:
+        return None
+    best: tuple[Any, str] | None = None
+    for tag in tags:
+        v = parse_version(tag)
+        if v is not None and constraint.allows(v) and (best is None or v.key() > best[0]):
+            best = (v.key(), tag)
+    return best[1] if best else None
+
+
+def _digest(commit: Commit, revision: str) -> tuple[str, int]:
+    content = revision + "\n" + "".join(f"{p}\n{t}" for p, t in sorted(commit.files.items()))
+    data = content.encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
+
+
+class GitRepositoryController(Controller):
     group = GROUP
     plural = "gitrepositories"
+    kind = "GitRepository"
     manager = "source-controller"
 
-    def __init__(self, *args: Any, git: GitHost, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, api: ObjectApi, settings: Settings, *, git: GitHost, storage: ArtifactStorage) -> None:
+        super().__init__(api, settings)
         self.git = git
+        self.storage = storage
 
-    def reconcile(self, key: Key) -> None:
-        obj = self.get(key)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
-            return
+    def reconcile(self, obj: dict[str, Any]) -> Result:
+        ns, name = object_key(obj)
+        if obj["metadata"].get("deletionTimestamp"):
+            self.storage.remove_for(self.kind, ns, name)
+            self.release(obj)
+            return Result()
+        obj = self.ensure_finalizer(obj)
         spec = obj.get("spec") or {}
         if spec.get("suspend"):
-            return
+            return self.suspended(obj)
+        interval = cond.parse_duration(spec.get("interval"), 60.0)
         status = dict(obj.get("status") or {})
-        url = str(spec.get("url", ""))
-        ref = spec.get("ref") or {}
-        branch = str(ref.get("branch") or "master")
-        repo = self.git.repositories.get(url)
-        interval = parse_duration(spec.get("interval"), 60.0)
-        self.schedule(key, after=interval)
-        if repo is None:
-            self.finish(obj, status, ready=False, reason="GitOperationFailed",
-                        message=f"failed to checkout and determine revision: unable to clone '{url}': "
-                                "repository not found")
-            return
-        sha = repo.branches.get(branch)
-        if ref.get("commit"):
-            sha = str(ref["commit"]) if ref["commit"] in repo.branches.values() else None
-        if sha is None:
-            self.finish(obj, status, ready=False, reason="GitOperationFailed",
-                        message=f"failed to checkout and determine revision: unable to clone '{url}': "
-                                f"couldn't find remote ref \"refs/heads/{branch}\"")
-            return
-        revision = f"{branch}@sha1:{sha}"
-        ns, name = key
-        old = status.get("artifact") or {}
-        if old.get("revision") != revision:
-            status["artifact"] = {
-                "path": f"gitrepository/{ns}/{name}/{sha}.tar.gz",
-                "url": f"http://source-controller.flux-system.svc.cluster.local./gitrepository/{ns}/{name}/{sha}.tar.gz",
-                "revision": revision,
-                "digest": "sha256:" + hashlib.sha256(revision.encode()).hexdigest(),
-                "lastUpdateTime": now_rfc3339(self.clock()),
-                "size": 4096,
-            }
-        message = f"stored artifact for revision '{revision}'"
-        generation = int(obj["metadata"].get("generation", 1))
-        status["conditions"] = set_condition(status.get("conditions") or [], type="ArtifactInStorage", status="True",
-                                             reason="Succeeded", message=message, generation=generation,
-                                             now=now_rfc3339(self.clock()))
-        self.finish(obj, status, ready=True, reason="Succeeded", message=message)
+        c = cond.Conditions(obj, self.now())
+        c.progressing("reconciliation in progress")
+        try:
+            checkout = self.git.checkout(str(spec.get("url", "")), spec.get("ref"), semver=highest_semver)
+        except GitError as e:
+            message = f"failed to checkout and determine revision: {e}"
+            c.mark_true(FETCH_FAILED, "GitOperationFailed", message)
+            c.mark_false(cond.READY, "GitOperationFailed", message)
+            c.retrying()
+            status["conditions"] = c.items()
+            self.write_status(obj, self.handled(obj, status))
+            return Result(failed=True)
+        c.delete(FETCH_FAILED)
+        c.delete(ARTIFACT_OUTDATED)
+        artifact = status.get("artifact") or {}
+        if artifact.get("revision") != checkout.revision or self.storage.get(str(artifact.get("url"))) is None:
+            artifact = self._store(ns, name, checkout)
+        message = f"stored artifact for revision '{checkout.revision}'"
+        c.mark_true(ARTIFACT_IN_STORAGE, cond.SUCCEEDED, message)
+        c.mark_true(cond.READY, cond.SUCCEEDED, message)
+        c.delete(cond.RECONCILING)
+        c.delete(cond.STALLED)
+        status.update(artifact=artifact, conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
+        for field in ("ignore", "include", "recurseSubmodules", "sparseCheckout"):
+            if spec.get(field) is not None:
+                status["observed" + field[0].upper() + field[1:]] = spec[field]
+        self.write_status(obj, self.handled(obj, status))
+        return Result(after=interval)
 
-    def on_push(self, url: str, branch: str) -> None:
-        self.schedule_all(lambda o: (o.get("spec") or {}).get("url") == url)
+    def _store(self, ns: str, name: str, checkout: Checkout) -> dict[str, Any]:
+        sha = checkout.commit.sha
+        path = f"gitrepository/{ns}/{name}/{sha}.tar.gz"
+        url = f"{STORAGE_HOST}/{path}"
+        digest, size = _digest(checkout.commit, checkout.revision)
+        self.storage.put(url, Artifact(checkout.revision, dict(checkout.commit.files)))
+        return {"digest": digest, "lastUpdateTime": cond.rfc3339(self.now()), "path": path,
+                "revision": checkout.revision, "size": size, "url": url}
+
+    def announce(self, obj: dict[str, Any]) -> None:
+        c = cond.Conditions(obj, self.now())
+        artifact = (obj.get("status") or {}).get("artifact")
+        generation = obj["metadata"].get("generation")
+        observed = (obj.get("status") or {}).get("observedGeneration")
+        if artifact is None:
+            c.progressing("building artifact", drift=True)
+        elif observed != generation:
+            c.progressing(f"processing object: new generation {observed} -> {generation}")
+        else:
+            c.progressing("reconciliation in progress")
+        self.write_status(obj, {**(obj.get("status") or {}), "conditions": c.items()})
+
+    def on_git_change(self, url: str) -> None:
+        """A push to the simulated host: repositories following it look again now, as if a
+        notification-controller Receiver had asked them to."""
+        self.trigger_where(lambda o: (o.get("spec") or {}).get("url") == url)

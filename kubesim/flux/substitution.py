@@ -1,28 +1,39 @@
-"""Flux post-build variable substitution (`${var}`, `${var:=default}`, `${var:-default}`), strict."""
+"""Flux post-build variable substitution (fluxcd/pkg/envsubst, the subset manifests use).
+
+`${var}`, `${var:=default}`, `${var:-default}`, `${var=default}`, `${var-default}`; `$${var}`
+escapes to a literal `${var}`.  In strict mode (kustomize-controller's
+`StrictPostBuildSubstitutions` feature gate) a bare `${var}` that is not provided fails; a
+variable with a default never does.  Without strict mode a missing variable becomes ``.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[=-]([^}]*))?\}")
+VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
+VAR_NAME_PATTERN = "^[_[:alpha:]][_[:alpha:][:digit:]]*$"
+_TOKEN = re.compile(r"\$\$|\$\{([^}:=\-]*)(?:(:?[=-])([^}]*))?\}")
 
 
-class MissingVariable(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+class SubstitutionError(Exception):
+    """The message envsubst gives, e.g. `variable not set (strict mode): "image_tag"`."""
 
 
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    """Replace variables; one without a value or default fails, as Flux's strict mode does."""
+def substitute(text: str, variables: Mapping[str, str], *, strict: bool) -> str:
+    for name in variables:
+        if not VAR_NAME.match(name):
+            raise SubstitutionError(f"'{name}' var name is invalid, must match '{VAR_NAME_PATTERN}'")
 
     def replace(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in variables:
-            return variables[name]
-        if default is not None:
-            return default
-        raise MissingVariable(name)
+        if m.group(0) == "$$":
+            return "$"
+        name, operator, default = m.group(1), m.group(2), m.group(3)
+        value = variables.get(name)
+        if operator is None:
+            if value is None and strict:
+                raise SubstitutionError(f'variable substitution failed: variable not set (strict mode): "{name}"')
+            return value or ""
+        return value if value else (default or "")
 
-    return _VAR.sub(replace, text)
+    return _TOKEN.sub(replace, text)

@@ -35,6 +35,17 @@ def test_not_yet_reconciled_generation_is_progressing() -> None:
     assert (s.state, s.ready) == ("Progressing", None)
 
 
+def test_failure_of_a_new_generation_is_failed_not_progressing() -> None:
+    # Real Flux leaves status.observedGeneration at the last success and stamps the Ready
+    # condition with the generation it failed on.
+    failed = ks(generation=3, observed_generation=2,
+                ready=Condition("Ready", "False", "BuildFailed", "var substitution failed", observed_generation=3))
+    assert app_status(failed, policy()).state == "Failed"
+    stale = ks(generation=3, observed_generation=2,
+               ready=Condition("Ready", "True", "ReconciliationSucceeded", "", observed_generation=2))
+    assert app_status(stale, policy()).state == "Progressing"
+
+
 def test_waiting_reasons_are_progressing_and_failures_fail() -> None:
     waiting = ks(ready=Condition("Ready", "False", "DependencyNotReady", "dependency 'kollie/e-api' is not ready"))
     assert app_status(waiting, policy()).state == "Progressing"
