@@ -22,9 +22,10 @@ from kollie.catalog import CatalogError, CatalogSource
 from kollie.config import Settings, parse_tokens
 from kollie.kube import KubeClient
 from kollie.operations import Operations
+from kollie.pushhandler import PushHandler
 from kollie.views import EnvironmentRenderer
 from watchers.runtime import Background
-from web import api, events, health, openapi, pages
+from web import api, events, health, openapi, pages, webhooks
 from web.auth import Authenticator
 from web.csrf import Csrf
 from web.errors import json_errors
@@ -92,6 +93,7 @@ def create_app(
     app.add_routes(openapi.routes)
     app.add_routes(events.routes)
     app.add_routes(pages.routes)
+    app.add_routes(webhooks.routes)
     app.router.add_static("/static", STATIC, name="static")
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]))
     app[pages.CSRF] = Csrf()
@@ -120,6 +122,9 @@ def create_app(
         )
         hub.start()
         background.start()
+        queue = webhooks.PushQueue(PushHandler(operations), app[SERVICES].metrics)
+        app[webhooks.QUEUE] = queue
+        background.supervisor.start("webhook-pushes", queue.run)
         background.supervisor.start("catalog-reload", lambda: _reload_catalog(catalog))
         log.info("kollie_started", namespace=settings.namespace, api_server=client.host, demo=demo)
         try:

@@ -1,0 +1,214 @@
+"""Registry webhooks through the real endpoint: verification, parsing, and what a push does."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kollie.pushes import SOURCES, PayloadError, parse
+from tests.helpers import eventually
+from tests.service.conftest import Kollie, StartKollie
+
+SECRET = "webhook-secret-0123456789"
+IMAGE = "registry.example.com/acme/web"
+TAG = "feature-new-thing-abc1234-1900000000"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def sign(source: str, body: bytes) -> dict[str, str]:
+    if source == "generic":
+        return {"X-Signature": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    if source == "ghcr":
+        return {"X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
+                "X-GitHub-Event": "package"}
+    if source == "nexus":
+        return {"X-Nexus-Webhook-Signature": hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()}
+    if source == "harbor":
+        return {"Authorization": SECRET}
+    if source == "artifactory":
+        return {"X-JFrog-Event-Auth": SECRET}
+    return {"Authorization": f"Bearer {SECRET}"}
+
+
+def _gar_envelope(data: dict[str, Any]) -> dict[str, Any]:
+    return {"message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "messageId": "1"},
+            "subscription": "projects/p/subscriptions/s"}
+
+
+_ECR_EVENT = {"version": "0", "detail-type": "ECR Image Action", "source": "aws.ecr", "account": "123456789012",
+              "region": "eu-west-1", "detail": {"result": "SUCCESS", "repository-name": "acme/web",
+                                                "image-digest": DIGEST, "action-type": "PUSH", "image-tag": "v1"}}
+
+# One documented example per source: (source, body, expected pushes as (registry, repository, tag, digest)).
+FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str | None]]]] = [
+    ("generic", {"repository": IMAGE, "tag": "v1", "digest": DIGEST},
+     [("registry.example.com", "acme/web", "v1", DIGEST)]),
+    # Docker Hub: docs.docker.com/docker-hub/webhooks (push_data + repository)
+    ("dockerhub", {"push_data": {"pushed_at": 1, "pusher": "x", "tag": "v1"},
+                   "repository": {"repo_name": "acme/web", "namespace": "acme", "name": "web"}},
+     [("docker.io", "acme/web", "v1", None)]),
+    # Harbor: PUSH_ARTIFACT with event_data.resources
+    ("harbor", {"type": "PUSH_ARTIFACT", "occur_at": 1, "operator": "admin",
+                "event_data": {"resources": [{"digest": DIGEST, "tag": "v1",
+                                              "resource_url": "harbor.example.com/acme/web:v1"}],
+                               "repository": {"name": "web", "namespace": "acme", "repo_full_name": "acme/web"}}},
+     [("harbor.example.com", "acme/web", "v1", DIGEST)]),
+    # GitHub: the `package` event with container_metadata
+    ("ghcr", {"action": "published", "package": {
+        "name": "web", "package_type": "CONTAINER", "owner": {"login": "Acme"},
+        "package_version": {"version": DIGEST, "container_metadata": {"tag": {"name": "v1", "digest": DIGEST}}}}},
+     [("ghcr.io", "acme/web", "v1", DIGEST)]),
+    # Quay: repository push notification with updated_tags
+    ("quay", {"repository": "acme/web", "namespace": "acme", "name": "web", "docker_url": "quay.io/acme/web",
+              "updated_tags": ["v1", "latest"]},
+     [("quay.io", "acme/web", "v1", None), ("quay.io", "acme/web", "latest", None)]),
+    # Azure Container Registry: action push with target
+    ("acr", {"id": "1", "action": "push", "target": {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+             "digest": DIGEST, "repository": "acme/web", "tag": "v1"}, "request": {"host": "acme.azurecr.io"}},
+     [("acme.azurecr.io", "acme/web", "v1", DIGEST)]),
+    # Google Artifact Registry: Pub/Sub push envelope, base64 data
+    ("gar", _gar_envelope({"action": "INSERT", "digest": f"europe-docker.pkg.dev/p/r/web@{DIGEST}",
+                           "tag": "europe-docker.pkg.dev/p/r/web:v1"}),
+     [("europe-docker.pkg.dev", "p/r/web", "v1", DIGEST)]),
+    # Amazon ECR: EventBridge event, directly and inside an SNS notification
+    ("ecr", _ECR_EVENT, [("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "acme/web", "v1", DIGEST)]),
+    ("ecr", {"Type": "Notification", "Message": json.dumps(_ECR_EVENT)},
+     [("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "acme/web", "v1", DIGEST)]),
+    # CNCF Distribution: events envelope, pulls and blob pushes mixed in
+    ("distribution", {"events": [
+        {"action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": DIGEST,
+                                      "repository": "acme/web", "tag": "v1"}, "request": {"host": "reg.example.com"}},
+        {"action": "pull", "target": {"repository": "acme/web", "tag": "v1"}},
+        {"action": "push", "target": {"mediaType": "application/octet-stream", "digest": DIGEST, "repository": "acme/web"}},
+    ]}, [("reg.example.com", "acme/web", "v1", DIGEST)]),
+    # JFrog Artifactory: docker domain, event_type pushed
+    ("artifactory", {"domain": "docker", "event_type": "pushed", "data": {
+        "repo_key": "docker-local", "path": "web/v1/manifest.json", "name": "manifest.json",
+        "sha256": "ab" * 32, "image_name": "acme/web", "tag": "v1"}},
+     [(None, "acme/web", "v1", DIGEST)]),
+    # Sonatype Nexus: component CREATED, docker format
+    ("nexus", {"timestamp": "2026-01-01T00:00:00.000+0000", "repositoryName": "docker-hosted", "action": "CREATED",
+               "component": {"format": "docker", "name": "acme/web", "version": "v1"}},
+     [(None, "acme/web", "v1", None)]),
+    # CDEvents artifact.published with an OCI purl
+    ("cdevents", {"context": {"type": "dev.cdevents.artifact.published.0.1.1", "id": "1", "source": "ci"},
+                  "subject": {"id": f"pkg:oci/web@{DIGEST.replace(':', '%3A')}?repository_url=reg.example.com/acme/web&tag=v1"}},
+     [("reg.example.com", "acme/web", "v1", DIGEST)]),
+]
+
+IGNORED: list[tuple[str, dict[str, Any]]] = [
+    ("harbor", {"type": "DELETE_ARTIFACT", "event_data": {}}),
+    ("harbor", {"type": "PULL_ARTIFACT", "event_data": {}}),
+    ("acr", {"action": "chart_push", "target": {"repository": "charts/web", "tag": "1.0.0"}}),
+    ("acr", {"action": "delete", "target": {"repository": "acme/web", "tag": "v1"}}),
+    ("gar", _gar_envelope({"action": "DELETE", "tag": "europe-docker.pkg.dev/p/r/web:v1"})),
+    ("ecr", {"Type": "SubscriptionConfirmation", "SubscribeURL": "https://sns.example/confirm"}),
+    ("ecr", {**_ECR_EVENT, "detail": {**_ECR_EVENT["detail"], "result": "FAILURE"}}),
+    ("distribution", {"events": [{"action": "pull", "target": {"repository": "acme/web", "tag": "v1"}}]}),
+    ("generic", {"repository": IMAGE, "tag": "sha256-abc.sig"}),
+    ("nexus", {"action": "DELETED", "component": {"format": "docker", "name": "acme/web", "version": "v1"}}),
+    ("artifactory", {"domain": "docker", "event_type": "deleted", "data": {}}),
+    ("cdevents", {"context": {"type": "dev.cdevents.build.finished.0.1.1"}, "subject": {}}),
+]
+
+
+@pytest.mark.parametrize(("source", "body", "expected"), FIXTURES)
+def test_parsers(source: str, body: dict[str, Any], expected: list[tuple[Any, ...]]) -> None:
+    parsed = parse(source, body, {"X-GitHub-Event": "package"})
+    assert [(p.registry, p.repository, p.tag, p.digest) for p in parsed.pushes] == expected
+
+
+@pytest.mark.parametrize(("source", "body"), IGNORED)
+def test_non_pushes_are_ignored_with_a_reason(source: str, body: dict[str, Any]) -> None:
+    parsed = parse(source, body, {})
+    assert parsed.pushes == [] and parsed.ignored and all(i["reason"] for i in parsed.ignored)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+                           max_leaves=20)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(source=st.sampled_from(SOURCES), body=json_values)
+def test_parsers_never_raise_anything_but_payload_error(source: str, body: Any) -> None:
+    with contextlib.suppress(PayloadError):
+        parse(source, body, {"X-GitHub-Event": "package"})
+
+
+async def _deliver(kollie: Kollie, source: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    async with kollie.http.post(kollie.url(f"/webhooks/registry/{source}"), data=body,
+                                headers={"Content-Type": "application/json", **headers}) as r:
+        return r.status, await r.json()
+
+
+async def test_endpoint_verifies_every_source(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_WEBHOOK_SECRET=SECRET)
+    before = kollie.cluster.store.count(("", "configmaps"))
+    for source, body, expected in FIXTURES:
+        raw = json.dumps(body).encode()
+        status, answer = await _deliver(kollie, source, raw, {"X-GitHub-Event": "package"})
+        assert status == 401, (source, answer)
+        status, answer = await _deliver(kollie, source, raw, sign(source, raw))
+        assert status == 202, (source, answer)
+        assert len(answer["pushes"]) == len(expected)
+    status, answer = await _deliver(kollie, "generic", b"{not json", sign("generic", b"{not json"))
+    assert status == 400
+    status, answer = await _deliver(kollie, "nosuch", b"{}", {})
+    assert status == 404
+    big = b"{" + b" " * (1024 * 1024) + b"}"
+    status, answer = await _deliver(kollie, "generic", big, sign("generic", big))
+    assert status == 413
+    assert kollie.cluster.store.count(("", "configmaps")) == before, "no unknown image: nothing written"
+
+
+async def test_no_secret_means_disabled(kollie: Kollie) -> None:
+    status, answer = await _deliver(kollie, "generic", b'{"repository": "x", "tag": "y"}', {})
+    assert status == 503 and answer["error"] == "webhooks_disabled"
+
+
+async def test_push_rescans_and_auto_creates_once(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_WEBHOOK_SECRET=SECRET)
+    flux = kollie.cluster.controllers[0]
+    flux.registry.push(IMAGE, TAG)  # type: ignore[attr-defined]
+    body = json.dumps({"repository": IMAGE, "tag": TAG, "digest": DIGEST}).encode()
+    results = await asyncio.gather(*(_deliver(kollie, "generic", body, sign("generic", body)) for _ in range(5)))
+    assert all(status == 202 for status, _ in results)
+    assert sorted(a["pushes"][0]["status"] for _, a in results) == ["duplicate"] * 4 + ["queued"]
+
+    def requested() -> bool:
+        repo = kollie.cluster.store.get(("image.toolkit.fluxcd.io", "imagerepositories"), "flux-system", "web") or {}
+        return "reconcile.fluxcd.io/requestedAt" in (repo["metadata"].get("annotations") or {})
+
+    await eventually(requested, within=5, message="the ImageRepository is asked to rescan")
+    async def created() -> dict[str, Any] | None:
+        status, env = await kollie.call("GET", "/api/v1/environments/feature-new-thing")
+        return env if status == 200 and {a["name"] for a in env["apps"]} == {"web", "api", "worker"} else None
+
+    env = await eventually(created, within=5, message="the storefront bundle environment for the prefix")
+    assert next(a for a in env["apps"] if a["name"] == "web")["prefix"] == "feature-new-thing"
+    status, env = await kollie.call("GET", "/api/v1/environments/feature-new-thing?wait=ready&timeout=20")
+    assert status == 200 and next(a for a in env["apps"] if a["name"] == "web")["imageTag"] == TAG
+    # Another app pushed on the same prefix joins that environment.
+    api_tag = "feature-new-thing-def5678-1900000001"
+    flux.registry.push("registry.example.com/acme/api", api_tag)  # type: ignore[attr-defined]
+    body = json.dumps({"repository": "registry.example.com/acme/api", "tag": api_tag}).encode()
+    status, _ = await _deliver(kollie, "generic", body, sign("generic", body))
+    assert status == 202
+
+    async def switched() -> bool:
+        _, env = await kollie.call("GET", "/api/v1/environments/feature-new-thing")
+        return next(a for a in env["apps"] if a["name"] == "api")["prefix"] == "feature-new-thing"
+
+    await eventually(switched, within=5, message="api switched to the pushed prefix")
+    environments = [e["name"] for e in (await kollie.call("GET", "/api/v1/environments"))[1]["items"]]
+    assert environments == ["feature-new-thing"], "exactly one environment for the prefix"
