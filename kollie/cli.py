@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from kollie import envcli
 from kollie.catalog import CatalogError
 from kollie.config import ConfigError, Settings, TokenFileError
 from kollie.kube import KubeError
@@ -37,11 +38,14 @@ def _parser() -> argparse.ArgumentParser:
                       help="where to write the emulated cluster's kubeconfig (default: .kollie/kubeconfig)")
     demo.add_argument("--reconcile-delay", type=float, default=2.0,
                       help="seconds each simulated Flux reconcile takes (default: 2)")
+    envcli.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command == "env":
+        sys.exit(envcli.run(args))
     environ = dict(os.environ)
     if args.command == "demo":
         environ.setdefault("KOLLIE_CATALOG", str(args.catalog))
