@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import importlib
 
-BENCHMARKS = ("emulator", "service", "sse")
+BENCHMARKS = ("emulator", "service", "sse", "webhooks")
 
 
 def main() -> None:
