@@ -95,6 +95,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
         await runner.setup()
         await web.TCPSite(runner, args.host, args.port).start()
         url = f"http://{args.host}:{args.port}"
+        from kubesim.registry_webhooks import Target
+
+        # The simulated registry tells Kollie about pushes, as a real one would with a webhook.
+        cluster.webhooks.targets = [Target(f"{url}/webhooks/registry/generic", "generic", settings.webhook_secret)]
         from web.demo_data import create_demo_environments
 
         await create_demo_environments(app)
@@ -102,6 +106,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
               f"  API:        curl {url}/api/v1/environments\n"
               f"  kubectl:    kubectl --kubeconfig {args.kubeconfig} get kustomizations,imagepolicies -n {settings.namespace}\n"
               f"  emulator:   {cluster.url}  (push images: POST {cluster.url}/sim/registry/push)\n"
+              f"  try:        curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: application/json' "
+              "-d '{\"image\": \"registry.example.com/acme/web\", \"tag\": \"feature-new-0123abc-1900000000\"}'\n"
               "Press Ctrl-C to stop.\n", flush=True)
         await stop.wait()
     finally:

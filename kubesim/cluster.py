@@ -23,6 +23,7 @@ from aiohttp import web
 from kubesim.faults import Faults
 from kubesim.gc import GarbageCollector
 from kubesim.objects import Clock, ObjectApi, WriteOptions
+from kubesim.registry_webhooks import WebhookSender
 from kubesim.resources import CRD_GR, NAMESPACE_GR, ResourceCatalog
 from kubesim.server import ApiServer, ServerSettings
 from kubesim.store import Store
@@ -82,8 +83,13 @@ class SimCluster:
         self.server = ApiServer(self.api, faults=self.faults, settings=ServerSettings(bookmark_interval=bookmark_interval))
         self.gc = GarbageCollector(self.api)
         self.controllers: list[Controller] = []
+        self.webhooks = WebhookSender()
         if flux:
-            self.controllers.append(_flux_simulation(self.api, reconcile_delay))
+            simulation = _flux_simulation(self.api, reconcile_delay)
+            self.controllers.append(simulation)
+            registry = getattr(simulation, "registry", None)
+            if registry is not None:
+                registry.subscribe(self.webhooks.on_push)
         self._crd_files = list(crd_files)
         # A cluster with Flux has its flux-system namespace, where Flux's own sources live.
         self._namespaces = [*DEFAULT_NAMESPACES, *(["flux-system"] if flux else []), *namespaces]
@@ -109,6 +115,7 @@ class SimCluster:
         app = web.Application(middlewares=[self.server.middleware], client_max_size=4 * 1024 * 1024)
         app.add_routes(self.server.routes())
         app.add_routes(self._admin_routes())
+        app.add_routes(self.webhooks.routes())
         for controller in self.controllers:
             app.add_routes(controller.routes())
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
@@ -130,6 +137,7 @@ class SimCluster:
         await self._unserve()
         for controller in self.controllers:
             await controller.stop()
+        await self.webhooks.stop()
         await self.gc.stop()
         log.info("kubesim_stopped")
 

@@ -212,3 +212,15 @@ async def test_push_rescans_and_auto_creates_once(start_kollie: StartKollie) -> 
     await eventually(switched, within=5, message="api switched to the pushed prefix")
     environments = [e["name"] for e in (await kollie.call("GET", "/api/v1/environments"))[1]["items"]]
     assert environments == ["feature-new-thing"], "exactly one environment for the prefix"
+
+
+async def test_simulated_registry_delivers_every_format(start_kollie: StartKollie) -> None:
+    from kubesim.registry_webhooks import FORMATS, Target
+
+    kollie = await start_kollie(KOLLIE_WEBHOOK_SECRET=SECRET)
+    sender = kollie.cluster.webhooks
+    for i, source in enumerate(sorted(FORMATS)):
+        sender.targets = [Target(kollie.url(f"/webhooks/registry/{source}"), source, SECRET)]
+        kollie.cluster.controllers[0].registry.push(IMAGE, f"main-abc{i:04d}-{1800000000 + i}")  # type: ignore[attr-defined]
+        await eventually(lambda s=source: any(f == s for f, _ in sender.delivered), within=5, message=source)
+    assert sender.delivered == [(s, 202) for s in sorted(FORMATS)]
