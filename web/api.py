@@ -10,19 +10,14 @@ from aiohttp import web
 
 from kollie import uptime
 from kollie.catalog import Catalog
-from kollie.operations import OperationError
 from web.bodies import environment_request, extension, json_body, uptime_request
-from web.errors import ApiError, not_found, unprocessable
+from web.errors import not_found, unprocessable
 from web.state import Services, services
 
 routes = web.RouteTableDef()
 WAIT_MAX = 3600
 CATCH_UP = 5.0
 """Seconds a write waits for the watch to bring its own change back into the cache."""
-
-
-def _operation_error(e: OperationError) -> ApiError:
-    return ApiError(e.status, e.code, e.message, **e.details)
 
 
 def _app_json(catalog: Catalog, name: str) -> dict[str, Any]:
@@ -77,6 +72,12 @@ async def _wait_for(s: Services, env: str, done: Callable[[], bool], seconds: fl
     finally:
         unsubscribe()
     return True
+
+
+async def _settled(s: Services, name: str, key: str, value: Any) -> web.Response:
+    """Answer with the environment once the cache shows the change (bounded by CATCH_UP)."""
+    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get(key) == value, CATCH_UP)
+    return web.json_response(s.renderer.one(name) or {"name": name, key: value})
 
 
 def _env_name(request: web.Request) -> str:
@@ -137,12 +138,9 @@ async def put_environment(request: web.Request) -> web.Response:
     actor = s.auth.require(request)
     name = _env_name(request)
     req = environment_request(await json_body(request), s.clock())
-    try:
-        desired = s.operations.resolve_apps(req.apps, req.bundle)
-        change = await s.operations.put_environment(name, apps=req.apps, bundle=req.bundle, actor=actor,
-                                                    window=req.window)
-    except OperationError as e:
-        raise _operation_error(e) from e
+    desired = s.operations.resolve_apps(req.apps, req.bundle)
+    change = await s.operations.put_environment(name, apps=req.apps, bundle=req.bundle, actor=actor,
+                                                window=req.window)
     await _wait_for(s, name, _caught_up(s, name, desired), CATCH_UP)
     body = s.renderer.one(name) or {"name": name, "apps": []}
     return web.json_response(body, status=201 if change.created else 200)
@@ -153,10 +151,7 @@ async def delete_environment(request: web.Request) -> web.Response:
     s = services(request)
     actor = s.auth.require(request)
     name = _env_name(request)
-    try:
-        await s.operations.delete_environment(name, actor=actor)
-    except OperationError as e:
-        raise _operation_error(e) from e
+    await s.operations.delete_environment(name, actor=actor)
     return web.json_response({"name": name, "status": "deleting"}, status=202)
 
 
@@ -174,11 +169,8 @@ async def add_app(request: web.Request) -> web.Response:
         raise unprocessable("name (the app to add) is required")
     if prefix is not None and (not isinstance(prefix, str) or not prefix):
         raise unprocessable("prefix must be a non-empty string")
-    try:
-        await s.operations.add_app(name, app, prefix, actor=actor)
-        resolved = s.operations.resolve_apps({app: prefix}, None)[app]
-    except OperationError as e:
-        raise _operation_error(e) from e
+    await s.operations.add_app(name, app, prefix, actor=actor)
+    resolved = s.operations.resolve_apps({app: prefix}, None)[app]
 
     def has_app() -> bool:
         return any(a.name == app and a.kustomization is not None and a.kustomization.prefix == resolved
@@ -193,10 +185,7 @@ async def remove_app(request: web.Request) -> web.Response:
     s = services(request)
     actor = s.auth.require(request)
     name, app = _env_name(request), request.match_info["app"]
-    try:
-        await s.operations.remove_app(name, app, actor=actor)
-    except OperationError as e:
-        raise _operation_error(e) from e
+    await s.operations.remove_app(name, app, actor=actor)
     await _wait_for(s, name, lambda: all(a.name != app or (a.kustomization and a.kustomization.deleting)
                                          for a in s.cache.apps(name)), CATCH_UP)
     return web.json_response(s.renderer.one(name) or {"name": name}, status=200)
@@ -224,12 +213,8 @@ async def flux_branch(request: web.Request) -> web.Response:
     body = await json_body(request)
     if set(body) != {"branch"} or not (body["branch"] is None or isinstance(body["branch"], str)):
         raise unprocessable('send {"branch": "<git branch>"} or {"branch": null}')
-    try:
-        await s.operations.follow_branch(name, body["branch"], actor=actor)
-    except OperationError as e:
-        raise _operation_error(e) from e
-    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get("fluxBranch") == body["branch"], CATCH_UP)
-    return web.json_response(s.renderer.one(name) or {"name": name})
+    await s.operations.follow_branch(name, body["branch"], actor=actor)
+    return await _settled(s, name, "fluxBranch", body["branch"])
 
 
 @routes.put("/api/v1/environments/{env}/keep", name="api-keep")
@@ -241,12 +226,8 @@ async def keep(request: web.Request) -> web.Response:
     body = await json_body(request)
     if set(body) != {"keep"} or not isinstance(body["keep"], bool):
         raise unprocessable('send {"keep": true} or {"keep": false}')
-    try:
-        await s.operations.set_keep(name, body["keep"], actor=actor)
-    except OperationError as e:
-        raise _operation_error(e) from e
-    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get("keep") == body["keep"], CATCH_UP)
-    return web.json_response(s.renderer.one(name) or {"name": name})
+    await s.operations.set_keep(name, body["keep"], actor=actor)
+    return await _settled(s, name, "keep", body["keep"])
 
 
 @routes.put("/api/v1/environments/{env}/uptime", name="api-uptime")
@@ -263,13 +244,8 @@ async def set_uptime(request: web.Request) -> web.Response:
     if current is not None and current.mode == "schedule" and "hours" in body:
         current = None  # hours count from now when leaving a schedule explicitly
     window = uptime_request(body, current, s.clock())
-    try:
-        await s.operations.set_uptime(name, window, actor=actor)
-    except OperationError as e:
-        raise _operation_error(e) from e
-    wanted = window.as_json()
-    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get("uptime") == wanted, CATCH_UP)
-    return web.json_response(s.renderer.one(name) or {"name": name, "uptime": wanted})
+    await s.operations.set_uptime(name, window, actor=actor)
+    return await _settled(s, name, "uptime", window.as_json())
 
 
 @routes.post("/api/v1/environments/{env}/extend", name="api-extend")
@@ -282,12 +258,7 @@ async def extend(request: web.Request) -> web.Response:
     if unknown:
         raise unprocessable(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: hours, until")
     hours, until = extension(body)
-    try:
-        window = await s.operations.extend(name, hours=hours, until=until, actor=actor)
-    except OperationError as e:
-        raise _operation_error(e) from e
-    wanted = window.as_json()
-    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get("uptime") == wanted, CATCH_UP)
-    return web.json_response(s.renderer.one(name) or {"name": name, "uptime": wanted})
+    window = await s.operations.extend(name, hours=hours, until=until, actor=actor)
+    return await _settled(s, name, "uptime", window.as_json())
 
 

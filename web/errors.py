@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 
 from kollie.kube import ApiUnavailable, Conflict, Forbidden, Invalid, KubeError, NotFound
+from kollie.operations import OperationError
 
 log = structlog.get_logger("kollie.web")
 
@@ -55,12 +56,14 @@ def from_kube(e: KubeError) -> ApiError:
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Turn ApiError and cluster errors into JSON; never leak a traceback to a client."""
+    """Turn API, operation and cluster errors into JSON; never leak a traceback to a client."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
     except ApiError as e:
         return e.response()
+    except OperationError as e:
+        return ApiError(e.status, e.code, e.message, **e.details).response()
     except KubeError as e:
         return from_kube(e).response()
     except web.HTTPException as e:
