@@ -224,3 +224,36 @@ async def test_simulated_registry_delivers_every_format(start_kollie: StartKolli
         kollie.cluster.controllers[0].registry.push(IMAGE, f"main-abc{i:04d}-{1800000000 + i}")  # type: ignore[attr-defined]
         await eventually(lambda s=source: any(f == s for f, _ in sender.delivered), within=5, message=source)
     assert sender.delivered == [(s, 202) for s in sorted(FORMATS)]
+
+
+async def test_endpoint_survives_arbitrary_bodies_and_headers(start_kollie: StartKollie) -> None:
+    """Seeded random deliveries (valid signatures included): never a 5xx, nothing written."""
+    import random
+
+    kollie = await start_kollie(KOLLIE_WEBHOOK_SECRET=SECRET)
+    rng = random.Random(20261124)
+    before = kollie.cluster.store.count(("", "configmaps"))
+
+    def value(depth: int = 0) -> Any:
+        kind = rng.randrange(7 if depth < 3 else 4)
+        if kind == 0:
+            return None
+        if kind == 1:
+            return rng.choice([True, False, 0, -1, 2**70, 1.5])
+        if kind in (2, 3):
+            return rng.choice(["", "push", "PUSH_ARTIFACT", "x" * 50, "registry.example.com/acme/web", "\u2603", "a:b@c"])
+        if kind == 4:
+            return [value(depth + 1) for _ in range(rng.randrange(4))]
+        keys = ["type", "action", "events", "target", "repository", "tag", "message", "data", "detail", "package",
+                "push_data", "event_data", "component", "context", "subject", "Type", "Message"]
+        return {rng.choice(keys): value(depth + 1) for _ in range(rng.randrange(5))}
+
+    for i in range(300):
+        source = rng.choice(SOURCES)
+        raw = json.dumps(value()).encode() if i % 10 else bytes(rng.randrange(256) for _ in range(40))
+        headers = sign(source, raw) if i % 3 else {rng.choice(["Authorization", "X-Signature"]): "garbage"}
+        headers["X-GitHub-Event"] = rng.choice(["package", "ping", "push"])
+        status, _ = await _deliver(kollie, source, raw, headers)
+        assert status < 500, (source, raw[:200], status)
+    await asyncio.sleep(0.2)
+    assert kollie.cluster.store.count(("", "configmaps")) == before
