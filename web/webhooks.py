@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 
 from kollie.kube import KubeError
+from kollie.naming import parse_tag
 from kollie.operations import OperationError
 from kollie.pushes import SOURCES, PayloadError, Push, parse
 from kollie.pushhandler import PushHandler
@@ -91,18 +92,38 @@ class PushQueue:
 
     async def run(self) -> None:
         while True:
-            push = await self.queue.get()
-            for attempt in range(self.retries):
-                try:
-                    outcome = await self.handler.handle(push)
-                    log.info("push_processed", repository=push.repository, tag=push.tag,
-                             rescanned=outcome.rescanned, environments=outcome.environments, created=outcome.created)
-                    break
-                except (KubeError, OperationError) as e:
-                    log.warning("push_failed", repository=push.repository, tag=push.tag, attempt=attempt + 1,
-                                error=str(e))
-                    await asyncio.sleep(0.5 * 2**attempt)
-            self.processed += 1
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            for push in coalesce(batch):
+                await self._handle(push)
+
+    async def _handle(self, push: Push) -> None:
+        for attempt in range(self.retries):
+            try:
+                outcome = await self.handler.handle(push)
+                log.info("push_processed", repository=push.repository, tag=push.tag,
+                         rescanned=outcome.rescanned, environments=outcome.environments, created=outcome.created)
+                break
+            except (KubeError, OperationError) as e:
+                log.warning("push_failed", repository=push.repository, tag=push.tag, attempt=attempt + 1,
+                            error=str(e))
+                await asyncio.sleep(0.5 * 2**attempt)
+        self.processed += 1
+
+
+def coalesce(pushes: list[Push]) -> list[Push]:
+    """A burst of pushes does the work once per image and branch prefix: the newest tag wins
+    (one rescan covers them all; environments follow the newest image anyway)."""
+    newest: dict[tuple[str | None, str, str], Push] = {}
+    for push in pushes:
+        tag = parse_tag(push.tag)
+        key = (push.registry, push.repository, tag.prefix if tag else push.tag)
+        current = newest.get(key)
+        current_tag = parse_tag(current.tag) if current else None
+        if current is None or (tag and current_tag and tag.timestamp >= current_tag.timestamp) or not tag:
+            newest[key] = push
+    return list(newest.values())
 
 
 QUEUE = web.AppKey("push_queue", PushQueue)

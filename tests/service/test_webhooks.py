@@ -257,3 +257,13 @@ async def test_endpoint_survives_arbitrary_bodies_and_headers(start_kollie: Star
         assert status < 500, (source, raw[:200], status)
     await asyncio.sleep(0.2)
     assert kollie.cluster.store.count(("", "configmaps")) == before
+
+
+def test_bursts_coalesce_to_the_newest_tag_per_image_and_prefix() -> None:
+    from kollie.pushes import Push
+    from web.webhooks import coalesce
+
+    burst = [Push("r", "acme/web", f"feature-x-abc{i:04d}-{1900000000 + i}", None) for i in (3, 1, 7, 2)]
+    burst += [Push("r", "acme/web", "main-abc0000-1", None), Push("r", "acme/api", "feature-x-abc0001-5", None)]
+    kept = coalesce(burst)
+    assert sorted(p.tag for p in kept) == ["feature-x-abc0001-5", "feature-x-abc0007-1900000007", "main-abc0000-1"]
