@@ -242,12 +242,15 @@ def distribution(body: Any, headers: Mapping[str, str]) -> Parsed:
 
 
 def artifactory(body: Any, headers: Mapping[str, str]) -> Parsed:
+    """JFrog sends `{"domain", "event_type", "data": {...}}`; its docs show the data object alone
+    (`repo_key`, `event_type`, `image_name`, `tag`, `sha256`), so both shapes are read."""
     b = _obj(body, "body")
-    if b.get("domain") != "docker":
+    data = _obj(b.get("data"), "data") if "data" in b else b
+    if b.get("domain", "docker") != "docker":
         return Parsed().ignore("not a docker event", domain=b.get("domain"))
-    if b.get("event_type") != "pushed":
-        return Parsed().ignore("not a push", event_type=b.get("event_type"))
-    data = _obj(b.get("data"), "data")
+    event_type = b.get("event_type") or data.get("event_type")
+    if event_type != "pushed":
+        return Parsed().ignore("not a push", event_type=event_type)
     digest = _str(data.get("sha256"))
     return Parsed().push(None, _str(data.get("image_name")) or "", _str(data.get("tag")),
                          f"sha256:{digest}" if digest and not digest.startswith("sha256:") else digest)

@@ -95,6 +95,13 @@ FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str |
         "repo_key": "docker-local", "path": "web/v1/manifest.json", "name": "manifest.json",
         "sha256": "ab" * 32, "image_name": "acme/web", "tag": "v1"}},
      [(None, "acme/web", "v1", DIGEST)]),
+    # JFrog's documentation example ("Docker Tag was Pushed"): the data object on its own
+    ("artifactory", {"repo_key": "docker-remote-cache", "event_type": "pushed",
+                     "path": "library/ubuntu/latest/list.manifest.json", "name": "list.manifest.json",
+                     "sha256": "35c4a2c15539c6c1e4e5fa4e554dac323ad0107d8eb5c582d6ff386b383b7dce", "size": 1206,
+                     "image_name": "library/ubuntu", "tag": "latest",
+                     "platforms": [{"architecture": "amd64", "os": "linux"}]},
+     [(None, "library/ubuntu", "latest", "sha256:35c4a2c15539c6c1e4e5fa4e554dac323ad0107d8eb5c582d6ff386b383b7dce")]),
     # Sonatype Nexus: component CREATED, docker format
     ("nexus", {"timestamp": "2026-01-01T00:00:00.000+0000", "repositoryName": "docker-hosted", "action": "CREATED",
                "component": {"format": "docker", "name": "acme/web", "version": "v1"}},
