@@ -3,6 +3,7 @@ static/app.js keeps the pages live from /events."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from kollie.operations import Actor, OperationError
 from web.csrf import FIELD, Csrf, set_cookie
 from web.state import Services, services
+from web.timefmt import uptime_label
 
 routes = web.RouteTableDef()
 CSRF = web.AppKey("csrf", Csrf)
@@ -48,18 +50,41 @@ def _redirect(location: str, message: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"{location}?msg={quote(message)}")
 
 
-@routes.get("/", name="index")
-async def index(request: web.Request) -> web.Response:
-    s = services(request)
-    actor = _actor(request, s)
+STATES = ("Ready", "Progressing", "Failed", "Suspended", "Deleting")
+SORTS: dict[str, tuple[Callable[[dict[str, Any]], Any], bool]] = {
+    "name": (lambda e: e["name"], False),
+    "newest": (lambda e: e.get("createdAt") or "", True),
+    "owner": (lambda e: (e.get("owner") or "", e["name"]), False),
+}
+
+
+def _listing(request: web.Request, s: Services, actor: Actor) -> dict[str, Any]:
+    """The environments the index shows, with its filters (mine, text, state) and sort."""
     environments = s.renderer.all()
+    counts = {state: sum(1 for e in environments for a in e["apps"] if a["state"] == state) for state in STATES}
     if request.query.get("mine") == "1":
         environments = [e for e in environments if e.get("owner") == actor.name]
     text = request.query.get("q", "").strip().lower()
     if text:
-        environments = [e for e in environments if text in e["name"] or any(text in (a["prefix"] or "") for a in e["apps"])]
-    return _render(request, "index.html", {"environments": environments, "query": text,
-                                           "mine": request.query.get("mine") == "1", "errors": None, "form": {}})
+        environments = [e for e in environments
+                        if text in e["name"] or any(text in (a["prefix"] or "").lower() for a in e["apps"])]
+    state = request.query.get("state", "")
+    if state in STATES:
+        environments = [e for e in environments if any(a["state"] == state for a in e["apps"])]
+    sort = request.query.get("sort", "name") if request.query.get("sort") in SORTS else "name"
+    key, reverse = SORTS[sort]
+    environments = sorted(environments, key=key, reverse=reverse)
+    now = s.clock()
+    labels = {e["name"]: uptime_label(e, now) for e in environments}
+    return {"environments": environments, "query": text, "mine": request.query.get("mine") == "1",
+            "state": state, "states": STATES, "sort": sort, "counts": counts, "labels": labels}
+
+
+@routes.get("/", name="index")
+async def index(request: web.Request) -> web.Response:
+    s = services(request)
+    actor = _actor(request, s)
+    return _render(request, "index.html", {**_listing(request, s, actor), "errors": None, "form": {}})
 
 
 @routes.post("/env", name="create")
@@ -76,8 +101,8 @@ async def create(request: web.Request) -> web.StreamResponse:
     try:
         await s.operations.put_environment(name, apps=apps, bundle=bundle, actor=actor)
     except OperationError as e:
-        return _render(request, "index.html", {"environments": s.renderer.all(), "query": "", "mine": False,
-                                               "errors": e.message, "form": dict(form)}, status=e.status)
+        return _render(request, "index.html", {**_listing(request, s, actor), "errors": e.message, "form": dict(form)},
+                       status=e.status)
     raise _redirect(f"/env/{quote(name)}", f"Environment {name} is being created")
 
 
@@ -91,7 +116,8 @@ async def environment(request: web.Request) -> web.Response:
         return _render(request, "missing.html", {"name": name}, status=404)
     history = [{"time": e.time, "reason": e.reason, "message": e.message, "actor": e.actor, "via": e.via}
                for e in s.cache.history(name, 20)]
-    return _render(request, "environment.html", {"env": body, "history": history, "errors": None})
+    return _render(request, "environment.html", {"env": body, "history": history, "errors": None,
+                                                 "label": uptime_label(body, s.clock())})
 
 
 async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
@@ -105,6 +131,19 @@ async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
             app = form.get("app", "")
             await s.operations.add_app(name, app, (form.get("prefix") or "").strip() or None, actor=actor)
             message = f"{app} added or switched"
+        elif action == "bundle":
+            bundle = s.current_catalog().bundles.get(form.get("bundle", ""))
+            if bundle is None:
+                raise OperationError(f"unknown bundle {form.get('bundle')!r}")
+            present = {a["name"] for a in (s.renderer.one(name) or {"apps": []})["apps"]}
+            for app in bundle.apps:
+                if app not in present:
+                    await s.operations.add_app(name, app, None, actor=actor)
+            message = f"Bundle {bundle.name} added"
+        elif action == "branch":
+            branch = (form.get("branch") or "").strip() or None
+            await s.operations.follow_branch(name, branch, actor=actor)
+            message = f"Apps build from branch {branch}" if branch else "Apps build from their default branches"
         elif action == "remove":
             app = request.match_info["app"]
             await s.operations.remove_app(name, app, actor=actor)
@@ -125,14 +164,24 @@ async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
         body = s.renderer.one(name)
         if body is None:
             return _render(request, "missing.html", {"name": name}, status=404)
-        return _render(request, "environment.html", {"env": body, "history": [], "errors": e.message},
-                       status=e.status)
+        return _render(request, "environment.html", {"env": body, "history": [], "errors": e.message,
+                                                     "label": uptime_label(body, s.clock())}, status=e.status)
     raise _redirect(back, message)
 
 
 @routes.post("/env/{env}/apps", name="add-app")
 async def add_app(request: web.Request) -> web.StreamResponse:
     return await _env_action(request, "add")
+
+
+@routes.post("/env/{env}/bundle", name="add-bundle")
+async def add_bundle(request: web.Request) -> web.StreamResponse:
+    return await _env_action(request, "bundle")
+
+
+@routes.post("/env/{env}/flux-branch", name="flux-branch")
+async def flux_branch(request: web.Request) -> web.StreamResponse:
+    return await _env_action(request, "branch")
 
 
 @routes.post("/env/{env}/apps/{app}/remove", name="remove-app")

@@ -76,3 +76,31 @@ async def test_errors_show_beside_the_form_and_pages_need_identity(start_kollie:
         async with browser.get(kollie.url("/"), headers=USER) as r:
             csp = r.headers["Content-Security-Policy"]
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+async def test_filters_sorting_wording_and_environment_forms(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    for name in ("b-env", "a-env"):
+        await kollie.call("PUT", f"/api/v1/environments/{name}", json={"apps": {"api": {}}})
+    kollie.cluster.controllers[0].fail("kollie", "b-env-api", "health check failed")  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async def failed_only() -> str | None:
+            _, html = await _page(kollie, browser, "/?state=Failed")
+            return html if 'data-env="b-env"' in html and 'data-env="a-env"' not in html else None
+
+        from tests.helpers import eventually
+
+        await eventually(failed_only, within=5, message="the Failed filter")
+        _, html = await _page(kollie, browser, "/?sort=name")
+        assert html.index('data-env="a-env"') < html.index('data-env="b-env"')
+        assert "sleeps in" in html
+        _, html = await _page(kollie, browser, "/env/a-env")
+        token = _token(html)
+        async with browser.post(kollie.url("/env/a-env/bundle"), data={"csrf_token": token, "bundle": "storefront"},
+                                headers=USER, allow_redirects=False) as r:
+            assert r.status == 303
+        _, env = await kollie.call("GET", "/api/v1/environments/a-env")
+        assert {a["name"] for a in env["apps"]} == {"api", "web", "worker"}
+        async with browser.post(kollie.url("/env/a-env/flux-branch"), data={"csrf_token": token, "branch": "bad..x"},
+                                headers=USER) as r:
+            assert r.status == 422 and "not a valid git branch" in await r.text()

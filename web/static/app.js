@@ -44,7 +44,7 @@
       const empty = table.querySelector("tr.empty"); if (empty) { empty.remove(); }
     }
     row.children[2].replaceChildren(chips(env));
-    row.children[3].textContent = (env.uptime && (env.uptime.until || env.uptime.schedule)) || "";
+    row.children[3].textContent = uptimeLabel(env);
   }
 
   function updateDetail(env) {
@@ -72,7 +72,32 @@
       } else if (message) { message.remove(); }
     }
     const uptime = document.querySelector("[data-uptime]");
-    if (uptime) { uptime.textContent = (env.uptime && (env.uptime.until || env.uptime.schedule)) || ""; }
+    if (uptime) { uptime.textContent = uptimeLabel(env); }
+  }
+
+  function span(seconds) {
+    seconds = Math.abs(Math.round(seconds));
+    if (seconds < 90) { return seconds + "s"; }
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 90) { return minutes + "m"; }
+    const hours = Math.floor(minutes / 60);
+    return hours < 48 ? hours + "h" : Math.floor(hours / 24) + " days";
+  }
+
+  // The same wording as the server's (web/timefmt.py), kept current as time passes.
+  function uptimeLabel(env) {
+    const up = env.uptime || {};
+    const now = Date.now();
+    let label = "";
+    if (up.schedule) { label = "up " + up.schedule; }
+    else if (up.until) {
+      const until = Date.parse(up.until);
+      label = until > now ? "sleeps in " + span((until - now) / 1000) : "asleep";
+      if (until <= now && env.expiresAt && Date.parse(env.expiresAt) > now) {
+        label += ", expires in " + span((Date.parse(env.expiresAt) - now) / 1000);
+      }
+    }
+    return env.keep ? label + " (kept)" : label;
   }
 
   function apply(env) { updateRow(env); updateDetail(env); }
