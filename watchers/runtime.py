@@ -42,6 +42,7 @@ class Background:
     follower: ImageFollower | None = None
     expiry: Expiry | None = None
     expiry_settle: float = 60.0
+    expiry_interval: float = 30.0
 
     def __post_init__(self) -> None:
         def informer(resource: labels.Resource, kind: str, namespace: str | None, selector: str) -> Informer:
@@ -62,7 +63,7 @@ class Background:
         settings = self.operations.settings
         self.expiry = Expiry(self.cache, self.operations, self.informers, settings.env_ttl_seconds,
                              max_per_minute=settings.expiry_max_per_minute, dry_run=settings.expiry_dry_run,
-                             settle=self.expiry_settle)
+                             settle=self.expiry_settle, interval=self.expiry_interval)
 
     def start(self) -> None:
         for inf in self.informers:

@@ -85,6 +85,7 @@ def create_app(
     watch_timeout: int = 300,
     lease_duration: float = 15.0,
     expiry_settle: float = 60.0,
+    expiry_interval: float = 30.0,
 ) -> web.Application:
     """The Kollie application; its cleanup context starts and stops the background work."""
     app = web.Application(middlewares=[request_log, security_headers, json_errors], client_max_size=2 * 1024 * 1024)
@@ -111,6 +112,7 @@ def create_app(
         operations.instance = replica
         background = Background(client, cache, operations, settings.namespace, replica,
                                 watch_timeout=watch_timeout, lease_duration=lease_duration, expiry_settle=expiry_settle,
+                                expiry_interval=expiry_interval,
                                 renew_deadline=lease_duration * 2 / 3, retry_period=max(lease_duration / 7, 0.2))
         renderer = EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds)
         hub = EventHub(cache, renderer)

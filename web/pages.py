@@ -10,6 +10,7 @@ from urllib.parse import quote
 import aiohttp_jinja2
 from aiohttp import web
 
+from kollie import uptime
 from kollie.operations import Actor, OperationError
 from web.csrf import FIELD, Csrf, set_cookie
 from web.state import Services, services
@@ -140,6 +141,17 @@ async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
                 if app not in present:
                     await s.operations.add_app(name, app, None, actor=actor)
             message = f"Bundle {bundle.name} added"
+        elif action == "keep":
+            keep = form.get("keep") == "true"
+            await s.operations.set_keep(name, keep, actor=actor)
+            message = "Kept: it will not expire" if keep else "No longer kept"
+        elif action == "schedule":
+            try:
+                window = uptime.office_hours(form.get("schedule", ""))
+            except uptime.InvalidUptime as e:
+                raise OperationError(str(e)) from e
+            await s.operations.set_uptime(name, window, actor=actor)
+            message = f"Up on the schedule {window.schedule}"
         elif action == "branch":
             branch = (form.get("branch") or "").strip() or None
             await s.operations.follow_branch(name, branch, actor=actor)
@@ -153,8 +165,19 @@ async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
                 hours = float(form.get("hours", ""))
             except ValueError:
                 raise OperationError("hours must be a number") from None
-            await s.operations.extend(name, hours=hours, until=None, actor=actor)
-            message = f"Extended by {hours:g} hours"
+            record = s.cache.environment(name)
+            current = uptime.from_json(record.settings.get("uptime")) if record else None
+            if current is not None and current.mode == "schedule":
+                # The form says so on a scheduled environment: this replaces the schedule.
+                try:
+                    window = uptime.extend(uptime.initial(s.clock()), s.clock(), hours=hours)
+                except uptime.InvalidUptime as e:
+                    raise OperationError(str(e)) from e
+                await s.operations.set_uptime(name, window, actor=actor)
+                message = f"Schedule replaced: up for {hours:g} hours"
+            else:
+                window = await s.operations.extend(name, hours=hours, until=None, actor=actor)
+                message = f"Extended by {hours:g} hours, until {window.as_json().get('until')}"
         else:
             if form.get("confirm", "") != name:
                 raise OperationError(f"type the environment's name ({name}) to confirm the deletion")
@@ -177,6 +200,16 @@ async def add_app(request: web.Request) -> web.StreamResponse:
 @routes.post("/env/{env}/bundle", name="add-bundle")
 async def add_bundle(request: web.Request) -> web.StreamResponse:
     return await _env_action(request, "bundle")
+
+
+@routes.post("/env/{env}/keep", name="keep")
+async def keep(request: web.Request) -> web.StreamResponse:
+    return await _env_action(request, "keep")
+
+
+@routes.post("/env/{env}/schedule", name="schedule")
+async def schedule(request: web.Request) -> web.StreamResponse:
+    return await _env_action(request, "schedule")
 
 
 @routes.post("/env/{env}/flux-branch", name="flux-branch")

@@ -58,12 +58,14 @@ async def start_kollie(cluster: SimCluster, tmp_path: Path) -> AsyncIterator[Sta
     tokens.write_text(f"# CI\nci:{TOKEN}\n")
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
-    async def start(*, clock: Callable[[], datetime] | None = None, settle: float = 0.0, **env: str) -> Kollie:
+    async def start(*, clock: Callable[[], datetime] | None = None, settle: float = 0.0, expiry_interval: float = 30.0,
+                    **env: str) -> Kollie:
         environ = {"KOLLIE_CATALOG": str(DEMO_CATALOG), "KOLLIE_API_TOKENS_FILE": str(tokens), **env}
         settings = Settings.from_env(environ)
         extra: dict[str, Any] = {"clock": clock} if clock else {}
         app = create_app(settings, kubeconfig=str(kubeconfig), watch_timeout=30, lease_duration=2.0,
-                         identity=f"kollie-{len(started)}", expiry_settle=settle, **extra)
+                         identity=f"kollie-{len(started)}", expiry_settle=settle,
+                         expiry_interval=expiry_interval, **extra)
         server = TestServer(app)
         await server.start_server()
         http = aiohttp.ClientSession()

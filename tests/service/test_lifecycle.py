@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -101,3 +102,25 @@ async def test_only_owner_or_admin_may_keep(start_kollie: StartKollie) -> None:
     async with kollie.http.put(kollie.url("/api/v1/environments/mine/keep"), json={"keep": True},
                                headers={"Authorization": "Bearer someone-else-token"}) as r:
         assert r.status == 401
+
+
+async def test_expiry_fails_over_without_double_work(start_kollie: StartKollie) -> None:
+    clock = Clock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    settings = {"KOLLIE_ENV_TTL": "1h", "KOLLIE_EXPIRY_MAX_PER_MINUTE": "1"}
+    first = await start_kollie(clock=clock, expiry_interval=0.1, **settings)
+    second = await start_kollie(clock=clock, expiry_interval=0.1, **settings)
+    for name in ("one", "two"):
+        await _env(first, name)
+    b1, b2 = first.services.background, second.services.background
+    assert b1 is not None and b2 is not None and b1.expiry is not None and b2.expiry is not None
+    await eventually(lambda: b1.is_leader or b2.is_leader, within=10, message="a leader")
+    leader, other = (first, second) if b1.is_leader else (second, first)
+    lead_bg, other_bg = leader.services.background, other.services.background
+    assert lead_bg is not None and other_bg is not None and lead_bg.expiry and other_bg.expiry
+    clock.now = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # both windows ended long ago
+    await eventually(lambda: len(lead_bg.expiry.deleted) == 1, within=10, message="the leader's first deletion")
+    await asyncio.sleep(0.5)
+    assert len(lead_bg.expiry.deleted) == 1, "rate limited to one a minute"
+    await leader.server.close()  # the leader dies in the middle of its work
+    await eventually(lambda: len(other_bg.expiry.deleted) == 1, within=15, message="the new leader finishes")
+    assert sorted(lead_bg.expiry.deleted + other_bg.expiry.deleted) == ["one", "two"], "each deleted exactly once"

@@ -104,3 +104,41 @@ async def test_filters_sorting_wording_and_environment_forms(start_kollie: Start
         async with browser.post(kollie.url("/env/a-env/flux-branch"), data={"csrf_token": token, "branch": "bad..x"},
                                 headers=USER) as r:
             assert r.status == 422 and "not a valid git branch" in await r.text()
+
+
+async def test_keep_and_schedule_from_the_page(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        _, html = await _page(kollie, browser, "/")
+        form = {"csrf_token": _token(html), "name": "mine", "app_api": "on"}
+        async with browser.post(kollie.url("/env"), data=form, headers=USER) as r:
+            assert r.status == 200
+        token = _token(html)
+        async with browser.post(kollie.url("/env/mine/keep"), data={"csrf_token": token, "keep": "true"},
+                                headers=USER, allow_redirects=False) as r:
+            assert r.status == 303
+        async with browser.post(kollie.url("/env/mine/schedule"),
+                                data={"csrf_token": token, "schedule": "Mon-Fri 08:00-18:00 Europe/Paris"},
+                                headers=USER, allow_redirects=False) as r:
+            assert r.status == 303
+        async with browser.post(kollie.url("/env/mine/schedule"), data={"csrf_token": token, "schedule": "nope"},
+                                headers=USER) as r:
+            assert r.status == 422
+    from tests.helpers import eventually
+
+    async def applied() -> bool:
+        _, env = await kollie.call("GET", "/api/v1/environments/mine")
+        return env["keep"] is True and env["uptime"] == {"schedule": "Mon-Fri 08:00-18:00 Europe/Paris"}
+
+    await eventually(applied, within=5, message="keep and schedule applied")
+
+
+async def test_extend_form_switches_a_schedule_only_when_it_says_so(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true", KOLLIE_LEASE_EXCLUSION_LIST="office")
+    await kollie.call("PUT", "/api/v1/environments/office", json={"apps": {"api": {}}})
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        _, html = await _page(kollie, browser, "/env/office")
+        assert "Switch to an end time" in html, "a scheduled environment's form says it replaces the schedule"
+        async with browser.post(kollie.url("/env/office/extend"), data={"csrf_token": _token(html), "hours": "4"},
+                                headers=USER, allow_redirects=False) as r:
+            assert r.status == 303 and "Schedule%20replaced" in r.headers["Location"]

@@ -3,6 +3,19 @@
 "use strict";
 (function () {
   const live = document.getElementById("live");
+
+  // Show the resulting end time before an extension is submitted.
+  const extend = document.querySelector("[data-extend]");
+  const preview = document.querySelector("[data-extend-preview]");
+  if (extend && preview) {
+    const show = () => {
+      const hours = Number(extend.value);
+      const base = Math.max(Date.parse(extend.dataset.until) || 0, Date.now());
+      preview.textContent = hours > 0 ? "until " + new Date(base + hours * 3600000).toISOString().replace(".000", "") : "";
+    };
+    extend.addEventListener("input", show);
+    show();
+  }
   const url = document.body.dataset.stream;
   if (!url || !window.EventSource) { return; }
 
