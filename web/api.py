@@ -241,7 +241,7 @@ async def set_uptime(request: web.Request) -> web.Response:
     if record is None:
         raise not_found(f"environment {name!r} not found")
     current = uptime.from_json(record.settings.get("uptime"))
-    if current is not None and current.mode == "schedule" and "hours" in body:
+    if current is not None and current.mode == "schedule" and ("hours" in body or "days" in body):
         current = None  # hours count from now when leaving a schedule explicitly
     window = uptime_request(body, current, s.clock())
     await s.operations.set_uptime(name, window, actor=actor)
@@ -254,9 +254,9 @@ async def extend(request: web.Request) -> web.Response:
     actor = s.auth.require(request)
     name = _env_name(request)
     body = await json_body(request)
-    unknown = set(body) - {"hours", "until"}
+    unknown = set(body) - {"hours", "days", "until"}
     if unknown:
-        raise unprocessable(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: hours, until")
+        raise unprocessable(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: hours, days, until")
     hours, until = extension(body)
     window = await s.operations.extend(name, hours=hours, until=until, actor=actor)
     return await _settled(s, name, "uptime", window.as_json())

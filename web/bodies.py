@@ -88,7 +88,7 @@ def environment_request(body: dict[str, Any], now: datetime) -> EnvironmentReque
 def uptime_request(raw: Any, current: uptime.Uptime | None, now: datetime) -> uptime.Uptime:
     if not isinstance(raw, dict):
         raise unprocessable("uptime must be an object with hours, until or schedule")
-    _only(raw, {"hours", "until", "schedule"}, "uptime")
+    _only(raw, {"hours", "days", "until", "schedule"}, "uptime")
     try:
         if "schedule" in raw:
             if not isinstance(raw["schedule"], str):
@@ -101,14 +101,16 @@ def uptime_request(raw: Any, current: uptime.Uptime | None, now: datetime) -> up
 
 
 def extension(body: dict[str, Any]) -> tuple[float | None, datetime | None]:
-    hours = body.get("hours")
-    until = body.get("until")
-    if (hours is None) == (until is None):
-        raise unprocessable("give exactly one of hours or until")
-    if hours is not None:
-        if isinstance(hours, bool) or not isinstance(hours, (int, float)):
-            raise unprocessable("hours must be a number")
-        return float(hours), None
+    """`{"hours": n}`, `{"days": n}` or `{"until": "<RFC 3339>"}`, exactly one of them."""
+    given = [k for k in ("hours", "days", "until") if body.get(k) is not None]
+    if len(given) != 1:
+        raise unprocessable("give exactly one of hours, days or until")
+    if given[0] in ("hours", "days"):
+        amount = body[given[0]]
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise unprocessable(f"{given[0]} must be a number")
+        return float(amount) * (24 if given[0] == "days" else 1), None
+    until = body["until"]
     if not isinstance(until, str):
         raise unprocessable("until must be an RFC 3339 time")
     try:

@@ -81,6 +81,6 @@ async def test_authentication(kollie: Kollie) -> None:
 async def test_extend_validation(kollie: Kollie) -> None:
     await kollie.call("PUT", "/api/v1/environments/ext", json={"apps": {"api": {}}})
     for body in ({}, {"hours": 1, "until": "2030-01-01T00:00:00Z"}, {"hours": "3"}, {"hours": -1},
-                 {"until": "yesterday"}, {"until": "2000-01-01T00:00:00Z"}, {"days": 1}):
+                 {"until": "yesterday"}, {"until": "2000-01-01T00:00:00Z"}, {"weeks": 1}, {"days": 30}):
         status, answer = await kollie.call("POST", "/api/v1/environments/ext/extend", json=body)
         assert status == 422, (body, answer)

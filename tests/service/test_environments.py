@@ -120,6 +120,9 @@ async def test_add_change_remove_app_and_extend(kollie: Kollie) -> None:
     status, body = await kollie.call("POST", "/api/v1/environments/small/extend", json={"hours": 3})
     assert status == 200, body
     assert body["uptime"]["until"] > until_before
+    three_hours_later = body["uptime"]["until"]
+    status, body = await kollie.call("POST", "/api/v1/environments/small/extend", json={"days": 1})
+    assert status == 200 and body["uptime"]["until"] > three_hours_later, body
     ks = kollie.cluster.store.get(KS, "kollie", "small-api")
     assert ks is not None and ks["spec"]["postBuild"]["substitute"]["downscaler_uptime"].endswith(body["uptime"]["until"])
 
