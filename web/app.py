@@ -110,12 +110,15 @@ def create_app(
         operations = Operations(client, cache, lambda: catalog.current, settings, clock=clock)
         replica = identity or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         operations.instance = replica
+        renderer = EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds)
+        hub = EventHub(cache, renderer)
         background = Background(client, cache, operations, settings.namespace, replica,
                                 watch_timeout=watch_timeout, lease_duration=lease_duration, expiry_settle=expiry_settle,
                                 expiry_interval=expiry_interval,
                                 renew_deadline=lease_duration * 2 / 3, retry_period=max(lease_duration / 7, 0.2))
-        renderer = EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds)
-        hub = EventHub(cache, renderer)
+        background.on_change = lambda: hub.health(background.connected)
+        for informer in background.informers:
+            informer.on_change = background.on_change
         app[SERVICES] = Services(
             settings=settings, cache=cache, renderer=renderer, operations=operations, hub=hub,
             catalog=catalog, background=background,

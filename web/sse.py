@@ -47,6 +47,7 @@ class EventHub:
     _pending: set[str] = field(default_factory=set)
     _scheduled: bool = False
     _unsubscribe: Callable[[], None] | None = None
+    _connected: bool = True
 
     def start(self) -> None:
         self._unsubscribe = self.cache.subscribe(self._changed)
@@ -70,6 +71,15 @@ class EventHub:
         for env in sorted(pending):
             body = self.renderer.one(env)
             self.publish(env, "environment" if body is not None else "deleted", body or {"name": env})
+
+    def health(self, connected: bool) -> None:
+        """Tell every page whether the cluster view is live (informers connected) or may be stale."""
+        if connected == self._connected:
+            return
+        self._connected = connected
+        frame = encode(self.sequence, "health", {"connected": connected})
+        for stream in list(self.streams):
+            self._put(stream, frame)
 
     def publish(self, env: str, event: str, body: dict[str, Any]) -> None:
         self.sequence += 1

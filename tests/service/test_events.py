@@ -69,3 +69,16 @@ async def test_slow_client_is_dropped_not_buffered(kollie: Kollie) -> None:
         hub.publish("x", "environment", {"name": "x", "n": i})
     assert stream.dropped and stream not in hub.streams
     assert stream.queue.qsize() <= hub.buffer + 1
+
+
+async def test_pages_are_told_when_the_cluster_view_may_be_stale(kollie: Kollie) -> None:
+    async with kollie.http.get(kollie.url("/events"), headers=AUTH) as r:
+        await _read_events(r, 1)  # the snapshot
+        await kollie.cluster._unserve()  # noqa: SLF001 - the API server goes away
+        try:
+            (health,) = await _read_events(r, 1, within=15)
+            assert health["event"] == "health" and health["data"] == {"connected": False}
+        finally:
+            await kollie.cluster._serve()  # noqa: SLF001
+        (back,) = await _read_events(r, 1, within=15)
+        assert back["event"] == "health" and back["data"] == {"connected": True}

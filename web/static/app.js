@@ -124,6 +124,10 @@
     if (!body.synced) { live.textContent = "live (cluster view still loading)"; }
   });
   source.addEventListener("environment", e => apply(JSON.parse(e.data)));
+  source.addEventListener("health", e => {
+    if (JSON.parse(e.data).connected) { live.textContent = "live"; live.className = "live on"; }
+    else { live.textContent = "Kubernetes API unreachable: data may be stale"; live.className = "live off"; }
+  });
   source.addEventListener("deleted", e => {
     const name = JSON.parse(e.data).name;
     const row = document.querySelector("tr[data-env='" + CSS.escape(name) + "']");
