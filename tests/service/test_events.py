@@ -74,11 +74,11 @@ async def test_slow_client_is_dropped_not_buffered(kollie: Kollie) -> None:
 async def test_pages_are_told_when_the_cluster_view_may_be_stale(kollie: Kollie) -> None:
     async with kollie.http.get(kollie.url("/events"), headers=AUTH) as r:
         await _read_events(r, 1)  # the snapshot
-        await kollie.cluster._unserve()  # noqa: SLF001 - the API server goes away
+        await kollie.cluster._unserve()
         try:
             (health,) = await _read_events(r, 1, within=15)
             assert health["event"] == "health" and health["data"] == {"connected": False}
         finally:
-            await kollie.cluster._serve()  # noqa: SLF001
+            await kollie.cluster._serve()
         (back,) = await _read_events(r, 1, within=15)
         assert back["event"] == "health" and back["data"] == {"connected": True}
