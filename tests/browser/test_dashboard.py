@@ -35,9 +35,27 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     await page.screenshot(path=str(ARTIFACTS / "environment.png"), full_page=True)
 
     # A change made in the cluster shows within a second, still without a reload.
+    flux.reconcile_delay = 0  # type: ignore[attr-defined]
     flux.fail("kollie", "browser-env-web", "Health check failed after 1s: <b>deployment not ready</b>")  # type: ignore[attr-defined]
-    await page.wait_for_selector("[data-app=web].state-failed", timeout=3000)
+    await page.wait_for_selector("[data-app=web].state-failed", timeout=1000)
     assert "<b>deployment not ready</b>" in await page.inner_text("[data-app=web] .message")
+    flux.fail("kollie", "browser-env-web", None)  # type: ignore[attr-defined]
+    await page.wait_for_selector("[data-app=web].state-ready", timeout=5000)
+
+    # Add an app, switch an app's branch, extend the uptime: each through its form.
+    await page.select_option("form[action$='/apps'] select[name=app]", "worker")
+    await page.click("form[action$='/apps'] button[type=submit]")
+    await page.wait_for_selector("[data-app=worker].state-ready", timeout=15000)
+    await page.select_option("form[action$='/apps'] select[name=app]", "api")
+    await page.fill("form[action$='/apps'] input[name=prefix]", "feature-checkout")
+    await page.click("form[action$='/apps'] button[type=submit]")
+    await page.wait_for_selector("[data-app=api].state-ready", timeout=15000)
+    assert "feature-checkout" in await page.inner_text("[data-app=api] dd")
+    await page.fill("input[name=hours]", "5")
+    assert (await page.inner_text("[data-extend-preview]")).startswith("until 20"), "the resulting time, before submit"
+    await page.click("form[action$='/extend'] button[type=submit]")
+    await page.wait_for_selector(".flash")
+    assert "Extended by 5 hours" in await page.inner_text(".flash")
 
     await page.goto(kollie.url("/"))
     await page.screenshot(path=str(ARTIFACTS / "environments.png"), full_page=True)
