@@ -14,7 +14,7 @@ from kollie import uptime
 from kollie.operations import Actor, OperationError
 from web.csrf import FIELD, Csrf, set_cookie
 from web.state import Services, services
-from web.timefmt import uptime_label
+from web.timefmt import age, uptime_label
 
 routes = web.RouteTableDef()
 CSRF = web.AppKey("csrf", Csrf)
@@ -32,7 +32,9 @@ def _render(request: web.Request, template: str, context: dict[str, Any], *, sta
     csrf = request.app[CSRF]
     token, fresh = csrf.token(request)
     actor = s.auth.identify(request)
-    context = {**context, "csrf_token": token, "user": actor.name if actor else None,
+    catalog = s.current_catalog()
+    defaults = {name: app.default_prefix for name, app in catalog.apps.items()}
+    context = {**context, "csrf_token": token, "user": actor.name if actor else None, "defaults": defaults,
                "catalog": s.current_catalog(), "synced": s.cache.is_synced(), "message": request.query.get("msg")}
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     if fresh:
@@ -77,8 +79,9 @@ def _listing(request: web.Request, s: Services, actor: Actor) -> dict[str, Any]:
     environments = sorted(environments, key=key, reverse=reverse)
     now = s.clock()
     labels = {e["name"]: uptime_label(e, now) for e in environments}
+    ages = {e["name"]: age(e.get("createdAt"), now) for e in environments}
     return {"environments": environments, "query": text, "mine": request.query.get("mine") == "1",
-            "state": state, "states": STATES, "sort": sort, "counts": counts, "labels": labels}
+            "state": state, "states": STATES, "sort": sort, "counts": counts, "labels": labels, "ages": ages}
 
 
 @routes.get("/", name="index")

@@ -52,3 +52,8 @@ def uptime_label(env: dict[str, Any], now: datetime) -> str:
 def until_passed(uptime: dict[str, Any], now: datetime) -> bool:
     until = _parse(uptime.get("until"))
     return until is not None and until <= now
+
+
+def age(created_at: str | None, now: datetime) -> str:
+    when = _parse(created_at)
+    return span((now - when).total_seconds()) if when else ""

@@ -32,6 +32,7 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     await page.wait_for_selector("[data-app=web].state-ready", timeout=15000)
     await page.wait_for_selector("[data-app=api].state-ready", timeout=15000)
     await page.wait_for_selector("[data-app=web] a[href='http://web.browser-env.test.example.com/']", timeout=5000)
+    await page.wait_for_selector("[data-app=web] dd code", timeout=5000)  # the short image digest
     await page.screenshot(path=str(ARTIFACTS / "environment.png"), full_page=True)
 
     # A change made in the cluster shows within a second, still without a reload.

@@ -26,6 +26,9 @@
     return node;
   }
 
+  let defaults = {};
+  try { defaults = JSON.parse(document.body.dataset.defaults || "{}"); } catch (e) { defaults = {}; }
+
   function chips(env) {
     const list = el("ul", "chips");
     list.setAttribute("data-apps", "");
@@ -33,7 +36,7 @@
       const chip = el("li", "chip state-" + app.state.toLowerCase());
       chip.title = app.message || "";
       chip.appendChild(el("span", "app", app.name));
-      if (app.prefix && app.prefix !== "main") { chip.append(" "); chip.appendChild(el("span", "prefix", app.prefix)); }
+      if (app.prefix && app.prefix !== (defaults[app.name] || "main")) { chip.append(" "); chip.appendChild(el("span", "prefix", app.prefix)); }
       chip.append(" ");
       chip.appendChild(el("span", "state", app.state));
       list.appendChild(chip);
@@ -51,13 +54,13 @@
       const link = el("a", null, env.name);
       link.href = "/env/" + encodeURIComponent(env.name);
       const name = el("td"); name.appendChild(link);
-      row.append(name, el("td", null, env.owner || ""), el("td"), el("td"));
-      row.children[3].setAttribute("data-uptime", "");
+      row.append(name, el("td", null, env.owner || ""), el("td", null, "new"), el("td"), el("td"));
+      row.children[4].setAttribute("data-uptime", "");
       table.appendChild(row);
       const empty = table.querySelector("tr.empty"); if (empty) { empty.remove(); }
     }
-    row.children[2].replaceChildren(chips(env));
-    row.children[3].textContent = uptimeLabel(env);
+    row.children[3].replaceChildren(chips(env));
+    row.children[4].textContent = uptimeLabel(env);
   }
 
   function updateDetail(env) {
@@ -71,8 +74,10 @@
       const dd = card.querySelectorAll("dd");
       dd[0].textContent = app.prefix || "";
       dd[1].textContent = app.imageTag || "—";
+      if (app.imageDigest) { dd[1].append(" "); dd[1].appendChild(el("code", null, app.imageDigest.slice(7, 19))); }
       dd[2].textContent = app.revision || "—";
-      dd[3].replaceChildren(...app.urls.map(u => {
+      dd[3].textContent = app.lastTransitionTime || "—";
+      dd[4].replaceChildren(...app.urls.map(u => {
         const link = el("a", null, u);
         // Only web links: a hostile Ingress host must not become a javascript: URL.
         if (/^https?:\/\//.test(u)) { link.href = u; link.rel = "noopener"; }
