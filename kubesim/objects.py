@@ -23,6 +23,7 @@ from kubesim.selectors import FieldRequirement, Requirement, fields_match, label
 from kubesim.store import Store
 
 Clock = Callable[[], datetime]
+ManagedFields = list[dict[str, Any]]
 
 PATCH_TYPES = {
     "application/merge-patch+json": "merge",
@@ -126,7 +127,8 @@ class ObjectApi:
 
     # ------------------------------------------------------------------ writes
     def create(
-        self, rt: ResourceType, version: str, namespace: str, body: Any, opts: WriteOptions
+        self, rt: ResourceType, version: str, namespace: str, body: Any, opts: WriteOptions,
+        *, managed_fields: ManagedFields | None = None,
     ) -> dict[str, Any]:
         obj = self._check_body(rt, version, body)
         meta = dict(obj.get("metadata") or {})
@@ -159,10 +161,13 @@ class ObjectApi:
         meta["creationTimestamp"] = now_rfc3339(now)
         if rt.has_generation:
             meta["generation"] = 1
-        obj = ssa.record_update(
-            None, obj, manager=opts.manager, type_info=self._type_info(rt, version),
-            api_version=rt.api_version(version), now=now_rfc3339(now),
-        )
+        if managed_fields is not None:
+            meta["managedFields"] = managed_fields
+        else:
+            obj = ssa.record_update(
+                None, obj, manager=opts.manager, type_info=self._type_info(rt, version),
+                api_version=rt.api_version(version), now=now_rfc3339(now),
+            )
         return self._store(rt, None, obj, opts)
 
     def update(
@@ -294,17 +299,8 @@ class ObjectApi:
         self, rt: ResourceType, version: str, namespace: str, obj: dict[str, Any], opts: WriteOptions,
         managed: Any,
     ) -> dict[str, Any]:
-        created = self.create(rt, version, namespace, obj, opts)
-        if managed is None or opts.dry_run:
-            return created
         # Creation by apply: ownership is the applier's Apply entry, not an Update entry.
-        fixed = {**created, "metadata": {**created["metadata"], "managedFields": managed}}
-        key_ns = created["metadata"].get("namespace", "")
-        rv = created["metadata"]["resourceVersion"]
-        fixed["metadata"]["resourceVersion"] = rv
-        # Replace the stored object in place without a second event: same rv, same content.
-        self.store._objects[rt.gr][(key_ns, created["metadata"]["name"])] = fixed
-        return fixed
+        return self.create(rt, version, namespace, obj, opts, managed_fields=managed)
 
     def _commit(
         self,
