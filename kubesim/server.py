@@ -9,23 +9,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-import yaml
 from aiohttp import web
 
 from kubesim import discovery, errors, tables
 from kubesim.errors import ApiError
 from kubesim.faults import Faults
-from kubesim.objects import PATCH_TYPES, ObjectApi, WriteOptions
+from kubesim.objects import PATCH_TYPES, ObjectApi
+from kubesim.requests import (
+    delete_options,
+    dry_run,
+    flag,
+    json_response,
+    read_body,
+    read_raw,
+    status_response,
+    success,
+    wants_table,
+    write_options,
+)
 from kubesim.resources import NAMESPACE_GR, ResourceType
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.watch import Watch
 
 log = structlog.get_logger("kubesim.server")
 
-MAX_BODY = 3 * 1024 * 1024
-"""kube-apiserver's request body limit (3 MiB)."""
 DEFAULT_WATCH_TIMEOUT = 1800
-PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
 @dataclass
@@ -69,12 +77,12 @@ class ApiServer:
             response: web.StreamResponse = await handler(request)
             return response
         except ApiError as e:
-            return _status_response(e)
+            return status_response(e)
         except web.HTTPException:
             raise
         except Exception as e:
             log.exception("request_failed", path=request.path, method=request.method)
-            return _status_response(ApiError(500, f"Internal error occurred: {e}"))
+            return status_response(ApiError(500, f"Internal error occurred: {e}"))
 
     def close_watches(self) -> None:
         for w in list(self.watches):
@@ -84,13 +92,13 @@ class ApiServer:
         return web.Response(text="ok")
 
     async def _version(self, request: web.Request) -> web.Response:
-        return _json(discovery.KUBE_VERSION)
+        return json_response(discovery.KUBE_VERSION)
 
     async def _not_found_plain(self, request: web.Request) -> web.Response:
         raise ApiError(404, "the server could not find the requested resource")
 
     async def _openapi_index(self, request: web.Request) -> web.Response:
-        return _json(discovery.openapi_index(self.api.catalog))
+        return json_response(discovery.openapi_index(self.api.catalog))
 
     async def _openapi_gv(self, request: web.Request) -> web.Response:
         parts = request.match_info["path"].split("/")
@@ -102,29 +110,29 @@ class ApiServer:
             raise ApiError(404, "the server could not find the requested resource")
         if version not in self.api.catalog.group_versions().get(group, []):
             raise ApiError(404, "the server could not find the requested resource")
-        return _json(discovery.openapi_group_version(self.api.catalog, group, version))
+        return json_response(discovery.openapi_group_version(self.api.catalog, group, version))
 
     async def _api_root(self, request: web.Request) -> web.Response:
-        return _json(discovery.api_versions(self.address))
+        return json_response(discovery.api_versions(self.address))
 
     async def _apis_root(self, request: web.Request) -> web.Response:
-        return _json(discovery.api_group_list(self.api.catalog))
+        return json_response(discovery.api_group_list(self.api.catalog))
 
     async def _dispatch_core(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.match_info["tail"].split("/") if p]
         if not parts:
-            return _json(discovery.api_versions(self.address))
+            return json_response(discovery.api_versions(self.address))
         return await self._dispatch(request, "", parts[0], parts[1:])
 
     async def _dispatch_groups(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.match_info["tail"].split("/") if p]
         if not parts:
-            return _json(discovery.api_group_list(self.api.catalog))
+            return json_response(discovery.api_group_list(self.api.catalog))
         if len(parts) == 1:
             doc = discovery.api_group(self.api.catalog, parts[0])
             if doc is None:
                 raise ApiError(404, "the server could not find the requested resource")
-            return _json(doc)
+            return json_response(doc)
         if len(parts) < 2:
             raise ApiError(404, "the server could not find the requested resource")
         return await self._dispatch(request, parts[0], parts[1], parts[2:])
@@ -135,7 +143,7 @@ class ApiServer:
             doc = discovery.resource_list(self.api.catalog, group, version)
             if doc is None:
                 raise ApiError(404, "the server could not find the requested resource")
-            return _json(doc)
+            return json_response(doc)
         watch_path = rest[0] == "watch"
         if watch_path:
             rest = rest[1:]
@@ -160,7 +168,7 @@ class ApiServer:
         if rt.namespaced and name is not None and namespace is None:
             raise ApiError(404, "the server could not find the requested resource")
         method = request.method
-        if watch_path or (method == "GET" and name is None and _flag(request, "watch")):
+        if watch_path or (method == "GET" and name is None and flag(request, "watch")):
             return await self._watch(request, rt, version, namespace, name)
         if name is None:
             if method == "GET":
@@ -177,16 +185,16 @@ class ApiServer:
             obj = self.api.get(rt, ns, name)
             return self._object_response(request, rt, version, obj)
         if method == "PUT":
-            body = await _read_body(request)
-            opts = _write_options(request)
+            body = await read_body(request)
+            opts = write_options(request)
             subresource = "status" if sub == "status" else None
             if sub == "finalize":
                 body = {**body, "metadata": {**(body.get("metadata") or {})}} if isinstance(body, dict) else body
             obj = self.api.update(rt, version, ns, name, body, opts, subresource=subresource)
             return self._object_response(request, rt, version, obj, warnings=opts.warnings)
         if method == "PATCH":
-            raw = await _read_raw(request)
-            opts = _write_options(request)
+            raw = await read_raw(request)
+            opts = write_options(request)
             ctype = request.content_type
             if PATCH_TYPES.get(ctype) == "apply" and not request.query.get("fieldManager"):
                 raise errors.invalid("PatchOptions", "meta.k8s.io", "", [{
@@ -207,11 +215,11 @@ class ApiServer:
         status: int = 200, warnings: list[str] | None = None,
     ) -> web.Response:
         served = self.api.served(rt, obj, version)
-        if _wants_table(request):
+        if wants_table(request):
             body = tables.to_table(rt, version, [served], resource_version=obj["metadata"].get("resourceVersion", ""),
                                    include_object=request.query.get("includeObject", "Metadata"), now=self.api.clock())
-            return _json(body, status=status, warnings=warnings)
-        return _json(served, status=status, warnings=warnings)
+            return json_response(body, status=status, warnings=warnings)
+        return json_response(served, status=status, warnings=warnings)
 
     def _list(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.Response:
         q = request.query
@@ -224,38 +232,38 @@ class ApiServer:
         result = self.api.list(rt, namespace, labels=labels, fields=fields, limit=max(limit, 0),
                                continue_token=q.get("continue", ""))
         items = [self.api.served(rt, o, version) for o in result.items]
-        if _wants_table(request):
+        if wants_table(request):
             body = tables.to_table(rt, version, items, resource_version=result.resource_version,
                                    include_object=q.get("includeObject", "Metadata"),
                                    continue_token=result.continue_token, now=self.api.clock())
-            return _json(body)
+            return json_response(body)
         meta: dict[str, Any] = {"resourceVersion": result.resource_version}
         if result.continue_token:
             meta["continue"] = result.continue_token
         if result.remaining is not None:
             meta["remainingItemCount"] = result.remaining
-        return _json({"kind": rt.list_kind, "apiVersion": rt.api_version(version), "metadata": meta, "items": items})
+        return json_response({"kind": rt.list_kind, "apiVersion": rt.api_version(version), "metadata": meta, "items": items})
 
     async def _create(self, request: web.Request, rt: ResourceType, version: str, namespace: str) -> web.Response:
-        body = await _read_body(request)
-        opts = _write_options(request)
+        body = await read_body(request)
+        opts = write_options(request)
         obj = self.api.create(rt, version, namespace, body, opts)
         return self._object_response(request, rt, version, obj, status=201, warnings=opts.warnings)
 
     async def _delete(self, request: web.Request, rt: ResourceType, version: str, namespace: str, name: str) -> web.Response:
-        options = await _delete_options(request)
+        options = await delete_options(request)
         obj, gone = self.api.delete(
             rt, namespace, name,
             propagation=options.get("propagationPolicy"),
             preconditions=options.get("preconditions"),
-            dry_run=_dry_run(request, options),
+            dry_run=dry_run(request, options),
         )
         if gone and not rt.returns_deleted_object:
-            return _json(_success(rt, obj))
+            return json_response(success(rt, obj))
         return self._object_response(request, rt, version, obj)
 
     async def _delete_collection(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.Response:
-        options = await _delete_options(request)
+        options = await delete_options(request)
         q = request.query
         labels = parse_label_selector(q.get("labelSelector", ""))
         fields = parse_field_selector(q.get("fieldSelector", ""), rt.gr, rt.kind, rt.api_version(version))
@@ -266,12 +274,12 @@ class ApiServer:
             with contextlib.suppress(ApiError):
                 final, _ = self.api.delete(rt, meta.get("namespace", ""), meta["name"],
                                            propagation=options.get("propagationPolicy"),
-                                           dry_run=_dry_run(request, options))
+                                           dry_run=dry_run(request, options))
                 deleted.append(self.api.served(rt, final, version))
         if rt.returns_deleted_object:
-            return _json({"kind": rt.list_kind, "apiVersion": rt.api_version(version),
+            return json_response({"kind": rt.list_kind, "apiVersion": rt.api_version(version),
                           "metadata": {"resourceVersion": str(self.api.store.resource_version)}, "items": deleted})
-        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
 
     async def _watch(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None,
                      name: str | None) -> web.StreamResponse:
@@ -281,8 +289,8 @@ class ApiServer:
             field_text = ",".join(filter(None, [field_text, f"metadata.name={name}"]))
         labels = parse_label_selector(q.get("labelSelector", ""))
         fields = parse_field_selector(field_text, rt.gr, rt.kind, rt.api_version(version))
-        send_initial = _flag(request, "sendInitialEvents")
-        bookmarks = _flag(request, "allowWatchBookmarks")
+        send_initial = flag(request, "sendInitialEvents")
+        bookmarks = flag(request, "allowWatchBookmarks")
         if send_initial and q.get("resourceVersionMatch") != "NotOlderThan":
             raise errors.invalid("ListOptions", "meta.k8s.io", "", [{
                 "reason": "FieldValueForbidden", "field": "sendInitialEvents",
@@ -351,123 +359,3 @@ class ApiServer:
             await response.write_eof()
 
 
-# ----------------------------------------------------------------- helpers
-
-def _json(body: Any, *, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    response = web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(), status=status, content_type="application/json"
-    )
-    for w in warnings or []:
-        response.headers.add("Warning", f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"')
-    return response
-
-
-def _status_response(e: ApiError) -> web.Response:
-    response = _json(e.status(), status=e.code)
-    for k, v in e.headers.items():
-        response.headers[k] = v
-    return response
-
-
-def _success(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": obj["metadata"]["name"], "kind": rt.plural, "uid": obj["metadata"].get("uid")}
-    if rt.group:
-        details["group"] = rt.group
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    """A boolean query parameter, parsed as Go's strconv.ParseBool does."""
-    value = request.query.get(name, "")
-    if value in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if value in ("", "0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise errors.bad_request(f"invalid boolean value for {name}: {value!r}")
-
-
-def _wants_table(request: web.Request) -> bool:
-    accept = request.headers.get("Accept", "")
-    return "as=Table" in accept
-
-
-async def _read_raw(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, f"Request entity too large: limit is {MAX_BODY}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ApiError(413, f"Request entity too large: limit is {MAX_BODY}")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _read_body(request: web.Request) -> Any:
-    raw = await _read_raw(request)
-    ctype = request.content_type
-    if ctype == PROTOBUF:
-        return _decode_protobuf(raw)
-    if "protobuf" in ctype or "cbor" in ctype:
-        raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
-                       "application/json, application/yaml")
-    if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise errors.bad_request(f"error converting YAML to JSON: {e}") from e
-    try:
-        return json.loads(raw)
-    except ValueError as e:
-        raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from e
-
-
-def _decode_protobuf(raw: bytes) -> dict[str, Any]:
-    from kubesim import protobuf
-
-    try:
-        decoded: dict[str, Any] = protobuf.decode(raw)
-        return decoded
-    except protobuf.ProtobufError as e:
-        raise errors.bad_request(f"unable to decode protobuf body: {e}") from e
-
-
-async def _delete_options(request: web.Request) -> dict[str, Any]:
-    raw = await _read_raw(request) if request.can_read_body else b""
-    options: dict[str, Any] = {}
-    if raw and request.content_type == PROTOBUF:
-        options = _decode_protobuf(raw)
-    elif raw.strip():
-        try:
-            parsed = json.loads(raw)
-        except ValueError as e:
-            raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from e
-        if isinstance(parsed, dict):
-            options = parsed
-    q = request.query
-    if q.get("propagationPolicy"):
-        options["propagationPolicy"] = q["propagationPolicy"]
-    if options.get("orphanDependents") is True and "propagationPolicy" not in options:
-        options["propagationPolicy"] = "Orphan"
-    return options
-
-
-def _dry_run(request: web.Request, options: dict[str, Any] | None = None) -> bool:
-    values = request.query.getall("dryRun", [])
-    if options and options.get("dryRun"):
-        values = [*values, *options["dryRun"]]
-    for v in values:
-        if v != "All":
-            raise errors.bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
-    return bool(values)
-
-
-def _write_options(request: web.Request) -> WriteOptions:
-    q = request.query
-    validation = q.get("fieldValidation", "Warn") or "Warn"
-    if validation not in ("Ignore", "Warn", "Strict"):
-        raise errors.bad_request(f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"')
-    manager = q.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0] or "unknown"
-    force = _flag(request, "force")
-    return WriteOptions(manager=manager, field_validation=validation, dry_run=_dry_run(request), force=force)
