@@ -17,7 +17,7 @@ REASONS = {
 
 def event(
     *, environment: str, namespace: str, uid: str, reason: str, message: str, actor: str, via: str,
-    now: datetime, instance: str,
+    now: datetime, instance: str, app: str | None = None,
 ) -> dict[str, Any]:
     """A core/v1 Event about an environment record; owned by it, so it goes when the record goes."""
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -28,7 +28,7 @@ def event(
         "metadata": {
             "generateName": f"{environment}.",
             "namespace": namespace,
-            "labels": labels.common_labels(environment),
+            "labels": labels.app_labels(environment, app) if app else labels.common_labels(environment),
             "annotations": {"kollie.io/actor": actor, "kollie.io/via": via},
             "ownerReferences": [owner_reference(environment, uid)],
         },

@@ -127,12 +127,14 @@ class Operations:
     def namespace(self) -> str:
         return self.settings.namespace
 
-    async def _audit(self, record: EnvironmentRecord, reason: str, message: str, actor: Actor) -> None:
+    async def _audit(self, record: EnvironmentRecord, reason: str, message: str, actor: Actor,
+                     *, app: str | None = None) -> None:
         """Record a change as an Event on the environment and a log line; losing the Event
         (the API refused it) must not undo or fail the change itself."""
         log.info("audit", environment=record.name, reason=reason, message=message, actor=actor.name, via=actor.via)
         body = audit.event(environment=record.name, namespace=self.namespace, uid=record.uid, reason=reason,
-                           message=message, actor=actor.name, via=actor.via, now=self.clock(), instance=self.instance)
+                           message=message, actor=actor.name, via=actor.via, now=self.clock(), instance=self.instance,
+                           app=app)
         try:
             await self.client.create(labels.EVENT, self.namespace, body)
         except KubeError as e:
@@ -287,7 +289,7 @@ class Operations:
         await self._apply_app(record, app, resolved[app], apps)
         if previous != resolved[app]:
             text = f"added {app} on {resolved[app]}" if previous is None else f"{app} switched from {previous} to {resolved[app]}"
-            await self._audit(record, "AppAdded", text, actor)
+            await self._audit(record, "AppAdded", text, actor, app=app)
 
     async def remove_app(self, name: str, app: str, *, actor: Actor) -> None:
         record = self._record(name)
@@ -295,7 +297,7 @@ class Operations:
         if app not in {a.name for a in self.cache.apps(name)}:
             raise AppNotFound(f"environment {name!r} has no app {app!r}")
         await self._delete_app_objects(name, app)
-        await self._audit(record, "AppRemoved", f"removed {app}", actor)
+        await self._audit(record, "AppRemoved", f"removed {app}", actor, app=app)
 
     async def _delete_app_objects(self, name: str, app: str) -> None:
         for res in (labels.KUSTOMIZATION, labels.IMAGE_POLICY):
@@ -368,7 +370,8 @@ class Operations:
             return False
         record = self.cache.environment(name)
         if record is not None:
-            await self._audit(record, "ImageFollowed", f"{app} now runs {tag}", Actor("kollie", "image-follow"))
+            await self._audit(record, "ImageFollowed", f"{app} now runs {tag}", Actor("kollie", "image-follow"),
+                              app=app)
         return True
 
     # ------------------------------------------------------------------ flux repository branch

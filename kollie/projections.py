@@ -66,6 +66,7 @@ class KustomizationView:
     source_namespace: str
     deleting: bool
     created_at: str
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class ImagePolicyView:
     latest_image: str | None
     latest_tag: str | None
     latest_digest: str | None
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ class AuditEntry:
     message: str
     actor: str
     via: str
+    app: str = ""
 
 
 def _meta(obj: Obj) -> Mapping[str, Any]:
@@ -214,6 +217,7 @@ def kustomization(obj: Obj) -> KustomizationView | None:
         source_namespace=str(source.get("namespace", meta.get("namespace", ""))),
         deleting=bool(meta.get("deletionTimestamp")),
         created_at=str(meta.get("creationTimestamp", "")),
+        conditions=tuple(conds.values()),
     )
 
 
@@ -235,6 +239,7 @@ def image_policy(obj: Obj) -> ImagePolicyView | None:
         latest_image=str(latest["name"]) if latest and latest.get("name") else None,
         latest_tag=str(latest["tag"]) if latest and latest.get("tag") else None,
         latest_digest=str(latest["digest"]) if latest and latest.get("digest") else None,
+        conditions=tuple(conditions(obj).values()),
     )
 
 
@@ -290,4 +295,5 @@ def audit_entry(obj: Obj) -> AuditEntry | None:
         message=str(obj.get("message", "")),
         actor=str(annotations.get("kollie.io/actor", "")),
         via=str(annotations.get("kollie.io/via", "")),
+        app=str(_labels(obj).get(labels.APP, "")),
     )

@@ -26,6 +26,12 @@ def app_json(app: AppObjects) -> dict[str, Any]:
         "revision": (k.last_applied_revision or None) if k else None,
         "urls": list(app.urls),
         "lastTransitionTime": (k.ready.last_transition if k and k.ready else None) or None,
+        "conditions": [
+            {"object": kind, "type": c.type, "status": c.status, "reason": c.reason, "message": c.message,
+             "lastTransitionTime": c.last_transition or None}
+            for kind, view in (("Kustomization", k), ("ImagePolicy", p)) if view is not None
+            for c in view.conditions
+        ],
     }
 
 

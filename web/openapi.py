@@ -46,7 +46,12 @@ DOCUMENT: dict[str, Any] = {
                 "ready": {"type": "boolean", "nullable": True}, "reason": {"type": "string"},
                 "message": {"type": "string"}, "imageTag": {"type": "string", "nullable": True},
                 "imageDigest": {"type": "string", "nullable": True}, "revision": {"type": "string", "nullable": True},
-                "urls": {"type": "array", "items": {"type": "string"}}}},
+                "urls": {"type": "array", "items": {"type": "string"}},
+                "lastTransitionTime": {"type": "string", "nullable": True},
+                "conditions": {"type": "array", "items": {"type": "object", "properties": {
+                    "object": {"type": "string"}, "type": {"type": "string"}, "status": {"type": "string"},
+                    "reason": {"type": "string"}, "message": {"type": "string"},
+                    "lastTransitionTime": {"type": "string", "nullable": True}}}}}},
             "Environment": {"type": "object", "properties": {
                 "name": {"type": "string"}, "owner": {"type": "string", "nullable": True},
                 "createdAt": {"type": "string", "format": "date-time"},

@@ -118,8 +118,8 @@ async def environment(request: web.Request) -> web.Response:
     body = s.renderer.one(name)
     if body is None:
         return _render(request, "missing.html", {"name": name}, status=404)
-    history = [{"time": e.time, "reason": e.reason, "message": e.message, "actor": e.actor, "via": e.via}
-               for e in s.cache.history(name, 20)]
+    history = [{"time": e.time, "reason": e.reason, "message": e.message, "actor": e.actor, "via": e.via,
+                "app": e.app} for e in s.cache.history(name, 50)]
     return _render(request, "environment.html", {"env": body, "history": history, "errors": None,
                                                  "label": uptime_label(body, s.clock())})
 

@@ -142,3 +142,22 @@ async def test_extend_form_switches_a_schedule_only_when_it_says_so(start_kollie
         async with browser.post(kollie.url("/env/office/extend"), data={"csrf_token": _token(html), "hours": "4"},
                                 headers=USER, allow_redirects=False) as r:
             assert r.status == 303 and "Schedule%20replaced" in r.headers["Location"]
+
+
+async def test_app_conditions_and_history_on_the_page(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    status, _ = await kollie.call("PUT", "/api/v1/environments/cond", json={"apps": {"api": {}}})
+    assert status == 201
+    await kollie.call("GET", "/api/v1/environments/cond?wait=ready&timeout=15")
+    from tests.helpers import eventually
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async def page() -> str | None:
+            _, html = await _page(kollie, browser, "/env/cond")
+            return html if "Ready=True" in html and "api now runs main-" in html else None
+
+        html = await eventually(page, within=5, message="conditions and per-app history")
+        assert "Kustomization" in html and "ImagePolicy" in html
+    _, env = await kollie.call("GET", "/api/v1/environments/cond")
+    objects = {c["object"] for c in env["apps"][0]["conditions"]}
+    assert objects == {"Kustomization", "ImagePolicy"}
