@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
@@ -30,59 +30,35 @@ from kollie.naming import (
     parse_tag,
 )
 from kollie.projections import EnvironmentRecord
+from kollie.refusals import (
+    Actor,
+    AppNotFound,
+    EnvironmentDeleting,
+    EnvironmentNotFound,
+    InvalidRequest,
+    NotAllowed,
+    OperationError,
+    UnknownApp,
+    UnknownBundle,
+    Via,
+)
 
 log = structlog.get_logger("kollie.operations")
 
-Via = Literal["ui", "api", "webhook", "expiry", "image-follow", "cli"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asked for a change, and through which door (for the audit trail)."""
-
-    name: str
-    via: Via
-
-
-class OperationError(Exception):
-    """A request Kollie refuses; `status` and `code` become the API's answer."""
-
-    status = 422
-    code = "invalid"
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-
-class InvalidRequest(OperationError):
-    status, code = 422, "invalid"
-
-
-class UnknownApp(OperationError):
-    status, code = 422, "unknown_app"
-
-
-class UnknownBundle(OperationError):
-    status, code = 422, "unknown_bundle"
-
-
-class EnvironmentNotFound(OperationError):
-    status, code = 404, "not_found"
-
-
-class AppNotFound(OperationError):
-    status, code = 404, "not_found"
-
-
-class EnvironmentDeleting(OperationError):
-    status, code = 409, "deleting"
-
-
-class NotAllowed(OperationError):
-    status, code = 403, "forbidden"
-
+__all__ = [
+    "Actor",
+    "AppNotFound",
+    "EnvironmentChange",
+    "EnvironmentDeleting",
+    "EnvironmentNotFound",
+    "InvalidRequest",
+    "NotAllowed",
+    "OperationError",
+    "Operations",
+    "UnknownApp",
+    "UnknownBundle",
+    "Via",
+]
 
 @dataclass(frozen=True)
 class EnvironmentChange:
