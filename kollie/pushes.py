@@ -156,6 +156,8 @@ def quay(body: Any, headers: Mapping[str, str]) -> Parsed:
         raise PayloadError("repository is missing")
     registry, _, _, _ = split_reference(_str(b.get("docker_url")) or "")
     tags = b.get("updated_tags")
+    if isinstance(tags, Mapping):  # early Quay sent {"<tag>": "<image id>"}
+        tags = list(tags)
     if not isinstance(tags, list):
         return Parsed().ignore("no updated tags", repository=repository)
     out = Parsed()

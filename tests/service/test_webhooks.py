@@ -71,6 +71,24 @@ FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str |
     ("quay", {"repository": "acme/web", "namespace": "acme", "name": "web", "docker_url": "quay.io/acme/web",
               "updated_tags": ["v1", "latest"]},
      [("quay.io", "acme/web", "v1", None), ("quay.io", "acme/web", "latest", None)]),
+    # Red Hat Quay docs, "Repository Push" event example
+    ("quay", {"name": "repository", "repository": "dgangaia/test", "namespace": "dgangaia",
+              "docker_url": "quay.io/dgangaia/test", "homepage": "https://quay.io/repository/dgangaia/repository",
+              "updated_tags": ["latest"]},
+     [("quay.io", "dgangaia/test", "latest", None)]),
+    # Quay's original example payload: updated_tags as {tag: image id}
+    ("quay", {"pushed_image_count": 2, "name": "ubuntu", "repository": "devtable/ubuntu",
+              "docker_url": "quay.io/devtable/ubuntu", "updated_tags": {"latest": "b750fe79269d2ec9"},
+              "namespace": "devtable", "visibility": "private"},
+     [("quay.io", "devtable/ubuntu", "latest", None)]),
+    # Azure Container Registry webhook reference, "image push event" example
+    ("acr", {"id": "cb8c3971-9adc-488b-xxxx-43cbb4974ff5", "timestamp": "2017-11-17T16:52:01.343145347Z",
+             "action": "push", "target": {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                                          "size": 524, "digest": DIGEST, "length": 524,
+                                          "repository": "hello-world", "tag": "v1"},
+             "request": {"id": "3cbb6949-7549-4fa1-xxxx-a6d5451dffc7", "host": "myregistry.azurecr.io",
+                         "method": "PUT", "useragent": "docker/17.09.0-ce go/go1.8.3"}},
+     [("myregistry.azurecr.io", "hello-world", "v1", DIGEST)]),
     # Azure Container Registry: action push with target
     ("acr", {"id": "1", "action": "push", "target": {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
              "digest": DIGEST, "repository": "acme/web", "tag": "v1"}, "request": {"host": "acme.azurecr.io"}},
