@@ -135,7 +135,7 @@ def ghcr(body: Any, headers: Mapping[str, str]) -> Parsed:
         return Parsed().ignore("not a publish", action=b.get("action"))
     package = _obj(b.get("package") or b.get("registry_package"), "package")
     kind = str(package.get("package_type", "")).lower()
-    if kind != "container":
+    if kind not in ("container", "docker"):  # "docker" is the older GitHub Packages registry
         return Parsed().ignore("not a container package", package_type=kind)
     version = _obj(package.get("package_version"), "package.package_version")
     metadata = version.get("container_metadata") or {}

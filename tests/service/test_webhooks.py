@@ -89,6 +89,12 @@ FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str |
              "request": {"id": "3cbb6949-7549-4fa1-xxxx-a6d5451dffc7", "host": "myregistry.azurecr.io",
                          "method": "PUT", "useragent": "docker/17.09.0-ce go/go1.8.3"}},
      [("myregistry.azurecr.io", "hello-world", "v1", DIGEST)]),
+    # A GitHub `package` event from the older Docker package registry (package_type "docker")
+    ("ghcr", {"action": "published", "package": {"id": 245669, "name": "image", "package_type": "docker",
+                                                 "owner": {"login": "andyearnshaw"},
+                                                 "package_version": {"version": "v1", "container_metadata": {
+                                                     "tag": {"name": "v1", "digest": DIGEST}}}}},
+     [("ghcr.io", "andyearnshaw/image", "v1", DIGEST)]),
     # Azure Container Registry: action push with target
     ("acr", {"id": "1", "action": "push", "target": {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
              "digest": DIGEST, "repository": "acme/web", "tag": "v1"}, "request": {"host": "acme.azurecr.io"}},
@@ -99,6 +105,14 @@ FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str |
      [("europe-docker.pkg.dev", "p/r/web", "v1", DIGEST)]),
     # Amazon ECR: EventBridge event, directly and inside an SNS notification
     ("ecr", _ECR_EVENT, [("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "acme/web", "v1", DIGEST)]),
+    # Amazon ECR user guide, "Event for a completed image push"
+    ("ecr", {"version": "0", "id": "13cde686-328b-6117-af20-0e5566167482", "detail-type": "ECR Image Action",
+             "source": "aws.ecr", "account": "123456789012", "time": "2019-11-16T01:54:34Z", "region": "us-west-2",
+             "resources": [], "detail": {"result": "SUCCESS", "repository-name": "my-repository-name",
+                                         "image-digest": "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234",
+                                         "action-type": "PUSH", "image-tag": "latest"}},
+     [("123456789012.dkr.ecr.us-west-2.amazonaws.com", "my-repository-name", "latest",
+       "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234")]),
     ("ecr", {"Type": "Notification", "Message": json.dumps(_ECR_EVENT)},
      [("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "acme/web", "v1", DIGEST)]),
     # CNCF Distribution: events envelope, pulls and blob pushes mixed in
