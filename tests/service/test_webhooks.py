@@ -62,6 +62,14 @@ FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str |
                                               "resource_url": "harbor.example.com/acme/web:v1"}],
                                "repository": {"name": "web", "namespace": "acme", "repo_full_name": "acme/web"}}},
      [("harbor.example.com", "acme/web", "v1", DIGEST)]),
+    # A Harbor delivery as captured from a real Harbor (default payload format)
+    ("harbor", {"type": "PUSH_ARTIFACT", "occur_at": 1737446601, "operator": "admin", "event_data": {
+        "resources": [{"digest": "sha256:76525f02955aec223342400a080c73024c995c9db1ba2eabf7505cf3bdf3f1f0",
+                       "tag": "v1", "resource_url": "hb.nicolas.my.id/library/rumput:v1"}],
+        "repository": {"date_created": 1737446600, "name": "rumput", "namespace": "library",
+                       "repo_full_name": "library/rumput", "repo_type": "public"}}},
+     [("hb.nicolas.my.id", "library/rumput", "v1",
+       "sha256:76525f02955aec223342400a080c73024c995c9db1ba2eabf7505cf3bdf3f1f0")]),
     # GitHub: the `package` event with container_metadata
     ("ghcr", {"action": "published", "package": {
         "name": "web", "package_type": "CONTAINER", "owner": {"login": "Acme"},
