@@ -153,6 +153,11 @@ FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str |
 ]
 
 IGNORED: list[tuple[str, dict[str, Any]]] = [
+    # Nexus Repository's documented repository *asset* event (rm:repository:asset): not a component push
+    ("nexus", {"timestamp": "2016-11-10T23:57:49.664+0000", "nodeId": "52905B51-085CCABB-CEBBEAAD-16795588-FC927D93",
+               "initiator": "admin/127.0.0.1", "repositoryName": "npm-proxy", "action": "CREATED",
+               "asset": {"id": "31c950c8eeeab78336308177ae9c441c", "assetId": "bnBtLXByb3h5",
+                         "format": "npm", "name": "concrete"}}),
     ("harbor", {"type": "DELETE_ARTIFACT", "event_data": {}}),
     ("harbor", {"type": "PULL_ARTIFACT", "event_data": {}}),
     ("acr", {"action": "chart_push", "target": {"repository": "charts/web", "tag": "1.0.0"}}),
