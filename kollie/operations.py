@@ -247,11 +247,7 @@ class Operations:
         self.check_may_modify(record, actor)
         settings = {**record.settings, "uptime": window.as_json()}
         updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
-        current = self.cache.apps(name)
-        names = {a.name for a in current}
-        for objects in current:
-            if objects.kustomization is not None:
-                await self._apply_app(updated, objects.name, objects.kustomization.prefix, names)
+        await self._reapply_apps(updated)
         await self._audit(updated, "UptimeChanged", f"uptime set to {window.downscaler_value()}", actor)
 
     # ------------------------------------------------------------------ apps
@@ -317,10 +313,9 @@ class Operations:
         )
         await self.client.apply(labels.KUSTOMIZATION, kustomization)
 
-    async def reapply_apps(self, name: str) -> None:
-        """Apply every app of an environment again (after its record changed)."""
-        record = self._record(name)
-        current = self.cache.apps(name)
+    async def _reapply_apps(self, record: EnvironmentRecord) -> None:
+        """Apply every app of an environment again, after its record (uptime, branch) changed."""
+        current = self.cache.apps(record.name)
         names = {a.name for a in current}
         for objects in current:
             if objects.kustomization is not None:
@@ -375,10 +370,7 @@ class Operations:
                 await self.client.apply(labels.GIT_REPOSITORY, copy)
         settings = {**record.settings, "fluxBranch": branch}
         updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
-        names = {a.name for a in current}
-        for objects in current:
-            if objects.kustomization is not None:
-                await self._apply_app(updated, objects.name, objects.kustomization.prefix, names)
+        await self._reapply_apps(updated)
         if branch is None:
             for view in self.cache.git_repositories_of(name):
                 with contextlib.suppress(NotFound):
@@ -397,11 +389,7 @@ class Operations:
             raise InvalidRequest(str(e)) from e
         settings = {**record.settings, "uptime": window.as_json()}
         updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
-        current_apps = self.cache.apps(name)
-        names = {a.name for a in current_apps}
-        for objects in current_apps:
-            if objects.kustomization is not None:
-                await self._apply_app(updated, objects.name, objects.kustomization.prefix, names)
+        await self._reapply_apps(updated)
         await self._audit(updated, "UptimeChanged", f"up until {window.as_json().get('until')}", actor)
         return window
 

@@ -3,7 +3,7 @@ static/app.js keeps the pages live from /events."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -195,41 +195,21 @@ async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
     raise _redirect(back, message)
 
 
-@routes.post("/env/{env}/apps", name="add-app")
-async def add_app(request: web.Request) -> web.StreamResponse:
-    return await _env_action(request, "add")
+def _action(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await _env_action(request, action)
+
+    return handler
 
 
-@routes.post("/env/{env}/bundle", name="add-bundle")
-async def add_bundle(request: web.Request) -> web.StreamResponse:
-    return await _env_action(request, "bundle")
-
-
-@routes.post("/env/{env}/keep", name="keep")
-async def keep(request: web.Request) -> web.StreamResponse:
-    return await _env_action(request, "keep")
-
-
-@routes.post("/env/{env}/schedule", name="schedule")
-async def schedule(request: web.Request) -> web.StreamResponse:
-    return await _env_action(request, "schedule")
-
-
-@routes.post("/env/{env}/flux-branch", name="flux-branch")
-async def flux_branch(request: web.Request) -> web.StreamResponse:
-    return await _env_action(request, "branch")
-
-
-@routes.post("/env/{env}/apps/{app}/remove", name="remove-app")
-async def remove_app(request: web.Request) -> web.StreamResponse:
-    return await _env_action(request, "remove")
-
-
-@routes.post("/env/{env}/extend", name="extend")
-async def extend(request: web.Request) -> web.StreamResponse:
-    return await _env_action(request, "extend")
-
-
-@routes.post("/env/{env}/delete", name="delete")
-async def delete(request: web.Request) -> web.StreamResponse:
-    return await _env_action(request, "delete")
+for _path, _name, _act in (
+    ("/env/{env}/apps", "add-app", "add"),
+    ("/env/{env}/bundle", "add-bundle", "bundle"),
+    ("/env/{env}/keep", "keep", "keep"),
+    ("/env/{env}/schedule", "schedule", "schedule"),
+    ("/env/{env}/flux-branch", "flux-branch", "branch"),
+    ("/env/{env}/apps/{app}/remove", "remove-app", "remove"),
+    ("/env/{env}/extend", "extend", "extend"),
+    ("/env/{env}/delete", "delete", "delete"),
+):
+    routes.post(_path, name=_name)(_action(_act))
