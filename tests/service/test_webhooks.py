@@ -130,6 +130,19 @@ FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str |
         {"action": "pull", "target": {"repository": "acme/web", "tag": "v1"}},
         {"action": "push", "target": {"mediaType": "application/octet-stream", "digest": DIGEST, "repository": "acme/web"}},
     ]}, [("reg.example.com", "acme/web", "v1", DIGEST)]),
+    # Distribution's notification envelope with every field of its Event type (id, timestamp, target with
+    # size/length/url, request with addr/host/method/useragent, actor, source); it is sent with
+    # Content-Type application/vnd.docker.distribution.events.v1+json, which the endpoint accepts.
+    ("distribution", {"events": [{
+        "id": "320678d8-ca14-430f-8bb6-4ca139cd83f7", "timestamp": "2016-03-09T14:44:26.402973972-08:00",
+        "action": "push", "target": {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                                     "size": 708, "digest": DIGEST, "length": 708, "repository": "hello-world",
+                                     "url": f"http://registry.example.com:5000/v2/hello-world/manifests/{DIGEST}",
+                                     "tag": "latest"},
+        "request": {"id": "6df24a34-0959-4923-81ca-14f09767db19", "addr": "203.0.113.11:42961",
+                    "host": "registry.example.com:5000", "method": "PUT", "useragent": "curl/7.38.0"},
+        "actor": {}, "source": {"addr": "xtal.local:5000", "instanceID": "a53db899-3b4b-4a62-a067-8dd013beaca4"}}]},
+     [("registry.example.com:5000", "hello-world", "latest", DIGEST)]),
     # JFrog Artifactory: docker domain, event_type pushed
     ("artifactory", {"domain": "docker", "event_type": "pushed", "data": {
         "repo_key": "docker-local", "path": "web/v1/manifest.json", "name": "manifest.json",
