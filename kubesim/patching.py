@@ -1,181 +1,219 @@
-"""JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch."""
+"""JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch.
+
+All functions are pure: inputs are never modified, results share the parts a patch leaves
+alone with the target, and only containers on a changed path are copied.
+"""
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
+# kube-apiserver answers a JSON patch that does not apply with a bare 422 Status whose message
+# is this (the library's reason is dropped); it is kept in PatchError.detail for logs and tests.
+REJECTED = "the server rejected our request due to an error in our request"
+
 
 class PatchError(Exception):
-    """A patch that cannot be applied (422) or is malformed (400)."""
+    """A patch that cannot be applied; the server answers ``code`` with this message.
 
-    def __init__(self, message: str, code: int = 422) -> None:
+    ``code`` is 400 for a malformed patch (not a list of operations, bad directive format) and
+    422 for one that does not apply to the object.  ``detail`` says why, when the message does
+    not (JSON patch failures).
+    """
+
+    def __init__(self, message: str, code: int = 422, detail: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.detail = detail or message
 
 
 def json_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, ``null`` removes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return patch
     out = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
-        else:
+        elif isinstance(value, dict):
             out[key] = json_merge_patch(out.get(key), value)
+        else:
+            out[key] = value
     return out
 
 
-def _pointer(path: str) -> list[str]:
+# ----------------------------------------------------------------- RFC 6902
+
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
+def _pointer(path: Any) -> list[str]:
+    """RFC 6901 reference tokens of a JSON pointer."""
+    if not isinstance(path, str):
+        raise _rejected(f"invalid JSON pointer: {path!r}")
     if path == "":
         return []
     if not path.startswith("/"):
-        raise PatchError(f"invalid JSON pointer: {path!r}", 400)
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+        raise _rejected(f"JSON pointer must start with '/': {path!r}")
+    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
 
 
-def _parent(doc: Any, parts: list[str], path: str) -> tuple[Any, str]:
-    cur = doc
-    for p in parts[:-1]:
-        if isinstance(cur, dict) and p in cur:
-            cur = cur[p]
-        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
-            cur = cur[int(p)]
+def _rejected(detail: str) -> PatchError:
+    return PatchError(REJECTED, 422, detail)
+
+
+def _index(token: str, size: int, path: str, *, insert: bool = False) -> int:
+    if insert and token == "-":
+        return size
+    if not _INDEX.fullmatch(token):
+        raise _rejected(f"invalid array index {token!r} in {path}")
+    index = int(token)
+    if index > size or (index == size and not insert):
+        raise _rejected(f"Unable to access invalid index: {index}: invalid index referenced in {path}")
+    return index
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """RFC 6902 "test" equality: numbers by value, ``true`` is not ``1``, objects unordered."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(json_equal, a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and bool(a == b)
+
+
+class _Document:
+    """A document under patch: containers it copied may change in place, others are copied first."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        # Keeping the copies alive keeps their ids unique while they are recognised by id.
+        self._copies: dict[int, Any] = {}
+
+    def _own(self, value: Any) -> Any:
+        if not isinstance(value, dict | list) or id(value) in self._copies:
+            return value
+        mine = dict(value) if isinstance(value, dict) else list(value)
+        self._copies[id(mine)] = mine
+        return mine
+
+    def get(self, path: str) -> Any:
+        node = self.root
+        for token in _pointer(path):
+            if isinstance(node, dict) and token in node:
+                node = node[token]
+            elif isinstance(node, list):
+                node = node[_index(token, len(node), path)]
+            else:
+                raise _rejected(f"doc is missing path: {path!r}: missing value")
+        return node
+
+    def parent(self, tokens: list[str], path: str) -> Any:
+        """The container holding the last token, made writable along the way."""
+        self.root = node = self._own(self.root)
+        for token in tokens[:-1]:
+            if isinstance(node, dict) and token in node:
+                child = node[token] = self._own(node[token])
+            elif isinstance(node, list):
+                index = _index(token, len(node), path)
+                child = node[index] = self._own(node[index])
+            else:
+                raise _rejected(f"doc is missing path: {path!r}: missing value")
+            node = child
+        if not isinstance(node, dict | list):
+            raise _rejected(f"doc is missing path: {path!r}: missing value")
+        return node
+
+    def add(self, path: str, value: Any) -> None:
+        tokens = _pointer(path)
+        if not tokens:
+            self.root = value
+            return
+        parent = self.parent(tokens, path)
+        if isinstance(parent, dict):
+            parent[tokens[-1]] = value
         else:
-            raise PatchError(f"doc is missing path: {path!r}")
-    return cur, parts[-1]
+            parent.insert(_index(tokens[-1], len(parent), path, insert=True), value)
 
+    def remove(self, path: str, op: str = "remove") -> Any:
+        tokens = _pointer(path)
+        if not tokens:
+            raise _rejected(f"{op} operation does not apply: cannot remove the whole document")
+        parent = self.parent(tokens, path)
+        if isinstance(parent, dict):
+            if tokens[-1] not in parent:
+                raise _rejected(f"{op} operation does not apply: doc is missing key: {path}: missing value")
+            return parent.pop(tokens[-1])
+        return parent.pop(_index(tokens[-1], len(parent), path))
 
-def _get(doc: Any, path: str) -> Any:
-    cur = doc
-    for p in _pointer(path):
-        if isinstance(cur, dict) and p in cur:
-            cur = cur[p]
-        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
-            cur = cur[int(p)]
+    def replace(self, path: str, value: Any) -> None:
+        tokens = _pointer(path)
+        if not tokens:
+            self.root = value
+            return
+        parent = self.parent(tokens, path)
+        if isinstance(parent, dict):
+            if tokens[-1] not in parent:
+                raise _rejected(f"replace operation does not apply: doc is missing key: {path}: missing value")
+            parent[tokens[-1]] = value
         else:
-            raise PatchError(f"doc is missing path: {path!r}")
-    return cur
+            parent[_index(tokens[-1], len(parent), path)] = value
 
 
-def _add(doc: Any, path: str, value: Any) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return value
-    parent, key = _parent(doc, parts, path)
-    if isinstance(parent, dict):
-        parent[key] = value
-    elif isinstance(parent, list):
-        if key == "-":
-            parent.append(value)
-        elif key.isdigit() and int(key) <= len(parent):
-            parent.insert(int(key), value)
-        else:
-            raise PatchError(f"add operation has an out of bounds index: {path!r}")
-    else:
-        raise PatchError(f"doc is missing path: {path!r}")
-    return doc
-
-
-def _remove(doc: Any, path: str) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        raise PatchError("cannot remove the whole document")
-    parent, key = _parent(doc, parts, path)
-    if isinstance(parent, dict) and key in parent:
-        del parent[key]
-    elif isinstance(parent, list) and key.isdigit() and int(key) < len(parent):
-        del parent[int(key)]
-    else:
-        raise PatchError(f"unable to remove nonexistent key: {parts[-1]}: missing value")
-    return doc
+_MISSING = object()
 
 
 def json_patch(target: Any, ops: Any) -> Any:
+    """RFC 6902: apply ``ops`` in order; any failing operation rejects the whole patch."""
     if not isinstance(ops, list):
-        raise PatchError("json patch must be a list of operations", 400)
-    doc = copy.deepcopy(target)
+        raise PatchError("json: cannot unmarshal object into Go value of type jsonpatch.Patch", 400)
+    if not all(isinstance(op, dict) for op in ops):
+        raise PatchError("json: cannot unmarshal array element into Go value of type jsonpatch.Operation", 400)
+    doc = _Document(target)
     for op in ops:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise PatchError("json patch operation must have op and path", 400)
-        kind, path = op["op"], op["path"]
+        kind = op.get("op")
+        path = op.get("path", _MISSING)
+        if not isinstance(path, str):
+            raise _rejected(f"{kind} operation missing path field" if path is _MISSING else f"invalid path {path!r}")
+        value = op.get("value", _MISSING)
+        if kind in ("add", "replace", "test") and value is _MISSING:
+            raise _rejected(f"{kind} operation missing value field")
         if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+            doc.add(path, value)
         elif kind == "remove":
-            doc = _remove(doc, path)
+            doc.remove(path)
         elif kind == "replace":
-            _get(doc, path)
-            doc = _add(_remove(doc, path), path, copy.deepcopy(op.get("value"))) if _pointer(path) else op.get("value")
+            doc.get(path)
+            doc.replace(path, value)
         elif kind in ("move", "copy"):
-            value = copy.deepcopy(_get(doc, op.get("from", "")))
+            source = op.get("from", _MISSING)
+            if not isinstance(source, str):
+                raise _rejected(f"{kind} operation missing from field")
             if kind == "move":
-                doc = _remove(doc, op["from"])
-            doc = _add(doc, path, value)
-        elif kind == "test":
-            if _get(doc, path) != op.get("value"):
-                raise PatchError(f"testing value {path} failed")
-        else:
-            raise PatchError(f"Unexpected kind: {kind}", 400)
-    return doc
-
-
-def strategic_merge_patch(target: Any, patch: Any, *, merge_key: Callable[[tuple[str, ...]], str | None],
-                          _path: tuple[str, ...] = ()) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    if patch.get("$patch") == "replace":
-        return {k: v for k, v in patch.items() if not k.startswith("$")}
-    if patch.get("$patch") == "delete":
-        return None
-    out = dict(target) if isinstance(target, dict) else {}
-    retain = patch.get("$retainKeys")
-    for key, value in patch.items():
-        if key.startswith("$"):
-            if key.startswith("$deleteFromPrimitiveList/"):
-                field = key.split("/", 1)[1]
-                out[field] = [v for v in out.get(field) or [] if v not in value]
-            continue
-        path = (*_path, key)
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, list) and merge_key(path) and isinstance(out.get(key), list):
-            out[key] = _merge_list(out[key], value, merge_key(path) or "", merge_key, path,
-                                   patch.get(f"$setElementOrder/{key}"))
-        elif isinstance(value, dict):
-            merged = strategic_merge_patch(out.get(key), value, merge_key=merge_key, _path=path)
-            if merged is None:
-                out.pop(key, None)
+                if path.startswith(source + "/"):
+                    raise _rejected(f"move operation does not apply: {source} is a prefix of {path}")
+                if path != source:
+                    doc.add(path, doc.remove(source, "move"))
             else:
-                out[key] = merged
+                doc.add(path, copy.deepcopy(doc.get(source)))
+        elif kind == "test":
+            if not json_equal(doc.get(path), value):
+                raise _rejected(f"testing value {path} failed: test failed")
         else:
-            out[key] = copy.deepcopy(value)
-    if isinstance(retain, list):
-        out = {k: v for k, v in out.items() if k in retain}
-    return out
+            raise _rejected(f"Unexpected kind: {kind}")
+    return doc.root
 
 
-def _merge_list(live: list[Any], patch: list[Any], key: str, merge_key: Callable[[tuple[str, ...]], str | None],
-                path: tuple[str, ...], order: Any) -> list[Any]:
-    result = list(live)
-    for item in patch:
-        if not isinstance(item, dict) or key not in item:
-            result.append(copy.deepcopy(item))
-            continue
-        index = next((i for i, v in enumerate(result) if isinstance(v, dict) and v.get(key) == item[key]), None)
-        if item.get("$patch") == "delete":
-            if index is not None:
-                del result[index]
-            continue
-        if index is None:
-            result.append({k: v for k, v in item.items() if not k.startswith("$")})
-        else:
-            result[index] = strategic_merge_patch(result[index], item, merge_key=merge_key, _path=path)
-    if isinstance(order, list):
-        rank = {json_key(o.get(key)): i for i, o in enumerate(order) if isinstance(o, dict)}
-        result.sort(key=lambda v: rank.get(json_key(v.get(key) if isinstance(v, dict) else None), len(rank)))
-    return result
+def strategic_merge_patch(target: Any, patch: Any, *, merge_key: Callable[[tuple[str, ...]], str | None]) -> Any:
+    """Kubernetes strategic merge patch; see :mod:`kubesim.strategic_merge`."""
+    # Imported here: that module needs PatchError from this one.
+    from kubesim.strategic_merge import strategic_merge_patch as merge
 
-
-def json_key(value: Any) -> str:
-    return repr(value)
+    return merge(target, patch, merge_key=merge_key)
