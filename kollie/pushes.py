@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 SOURCES = ("dockerhub", "harbor", "ghcr", "quay", "acr", "gar", "ecr", "distribution", "artifactory", "nexus",
            "cdevents", "generic")
 _SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
+# Documentation examples shorten digests ("sha256:6ec128e26cd5..."); such values are not digests.
+_DIGEST = re.compile(r"sha256:[0-9a-f]+")
 _NOT_IMAGES = ("helm", "chart", "application/vnd.cncf.helm", "octet-stream", "layer", "config.v1+json")
 
 
@@ -54,7 +57,7 @@ class Parsed:
             return self.ignore("untagged push", repository=repository, digest=digest)
         if tag.endswith(_SIGNATURE_SUFFIXES):
             return self.ignore("signature or attestation", repository=repository, tag=tag)
-        if digest is not None and not digest.startswith("sha256:"):
+        if digest is not None and not _DIGEST.fullmatch(digest):
             digest = None
         self.pushes.append(Push(registry or None, repository, tag, digest))
         return self
@@ -180,13 +183,19 @@ def acr(body: Any, headers: Mapping[str, str]) -> Parsed:
 
 
 def gar(body: Any, headers: Mapping[str, str]) -> Parsed:
+    """Artifact Registry's message, in a Pub/Sub push envelope or delivered unwrapped."""
     b = _obj(body, "body")
-    message = _obj(b.get("message"), "message")
-    try:
-        data = json.loads(base64.b64decode(str(message.get("data", "")), validate=True))
-    except (binascii.Error, ValueError) as e:
-        raise PayloadError("message.data must be base64-encoded JSON") from e
-    d = _obj(data, "message.data")
+    if "message" in b:
+        message = _obj(b.get("message"), "message")
+        try:
+            data = json.loads(base64.b64decode(str(message.get("data", "")), validate=True))
+        except (binascii.Error, ValueError) as e:
+            raise PayloadError("message.data must be base64-encoded JSON") from e
+        d = _obj(data, "message.data")
+    elif "action" in b:  # a push subscription with payload unwrapping sends the message itself
+        d = b
+    else:
+        raise PayloadError('expected a Pub/Sub push envelope ("message") or an Artifact Registry message ("action")')
     action = _str(d.get("action")) or ""
     if action != "INSERT":
         return Parsed().ignore("not an insert", action=action)
@@ -271,7 +280,14 @@ def nexus(body: Any, headers: Mapping[str, str]) -> Parsed:
 
 
 def cdevents(body: Any, headers: Mapping[str, str]) -> Parsed:
+    """A CDEvent, sent as the body (CloudEvents binary mode) or as a structured CloudEvent's data."""
     b = _obj(body, "body")
+    if "specversion" in b and "data" in b:
+        data = b["data"]
+        try:
+            b = _obj(json.loads(data) if isinstance(data, str) else data, "data")
+        except ValueError as e:
+            raise PayloadError("the CloudEvent's data must be a CDEvent") from e
     context = _obj(b.get("context"), "context")
     kind = str(context.get("type", ""))
     if not kind.startswith("dev.cdevents.artifact.published."):
@@ -282,12 +298,21 @@ def cdevents(body: Any, headers: Mapping[str, str]) -> Parsed:
         return Parsed().ignore("not an OCI artifact", id=purl)
     parts = urlsplit(purl[len("pkg:"):])
     query = parse_qs(parts.query)
-    name_version = parts.path[len("oci/"):]
-    name, _, version = name_version.partition("@")
-    repository_url = query.get("repository_url", [""])[0]
-    registry, path, _, _ = split_reference(repository_url) if repository_url else (None, name, None, None)
+    name, _, version = unquote(parts.path[len("oci/"):]).partition("@")
+    registry, path = _oci_location(name, query.get("repository_url", [""])[0])
     tag = query.get("tag", [None])[0]
-    return Parsed().push(registry, path or name, tag, unquote(version) or None)
+    return Parsed().push(registry, path, tag, version or None)
+
+
+def _oci_location(name: str, repository_url: str) -> tuple[str | None, str]:
+    """The purl-spec's repository_url ends with the artifact name; some producers give only the registry."""
+    if not repository_url:
+        return None, name
+    location = repository_url.split("://", 1)[-1].rstrip("/")
+    if location.rsplit("/", 1)[-1] != name:
+        location = f"{location}/{name}"
+    registry, path, _, _ = split_reference(location)
+    return registry, path
 
 
 PARSERS: dict[str, Callable[[Any, Mapping[str, str]], Parsed]] = {

@@ -44,6 +44,36 @@ def _gar_envelope(data: dict[str, Any]) -> dict[str, Any]:
             "subscription": "projects/p/subscriptions/s"}
 
 
+def _pubsub_push(message: str) -> dict[str, Any]:
+    """Pub/Sub's documented push request body ("Receive messages from push subscriptions"), carrying `message`."""
+    return {"message": {"attributes": {"key": "value"}, "data": base64.b64encode(message.encode()).decode(),
+                        "messageId": "2070443601311540", "message_id": "2070443601311540",
+                        "publishTime": "2021-02-26T19:13:55.749Z", "publish_time": "2021-02-26T19:13:55.749Z"},
+            "subscription": "projects/myproject/subscriptions/mysubscription"}
+
+
+# Artifact Registry's "Notification examples" (Configure Pub/Sub notifications), as the JSON strings it publishes;
+# the documentation shortens the digest, so it is not read as one.
+_GAR_IMAGE_PUSHED = ('{"action":"INSERT",'
+                     '"digest":"us-west1-docker.pkg.dev/my-project/my-repo/hello-world@sha256:6ec128e26cd5..."}')
+_GAR_TAG_PUSHED = ('{"action":"INSERT",'
+                   '"digest":"us-west1-docker.pkg.dev/my-project/my-repo/hello-world@sha256:6ec128e26cd5...",'
+                   '"tag":"us-west1-docker.pkg.dev/my-project/my-repo/hello-world:1.1"}')
+_GAR_TAG_DELETED = '{"action":"DELETE","tag":"us-west1-docker.pkg.dev/my-project/my-repo/hello-world:1.1"}'
+
+# CDEvents spec examples/artifact_published.json (spec v0.2 era), verbatim: its subject is a Go module purl.
+_CDEVENT_ARTIFACT_PUBLISHED: dict[str, Any] = {
+    "context": {"version": "0.2.0", "id": "271069a8-fc18-44f1-b38f-9d70a1695819", "source": "/event/source/123",
+                "type": "dev.cdevents.artifact.published.0.1.1", "timestamp": "2023-03-20T14:27:05.315384Z"},
+    "subject": {"id": "pkg:golang/mygit.com/myorg/myapp@234fd47e07d1004f0aed9c", "source": "/event/source/123",
+                "type": "artifact", "content": {}}}
+
+
+def _cdevent_for(purl: str) -> dict[str, Any]:
+    """The spec's example with an OCI purl as its subject (the purl-spec's own `oci` examples below)."""
+    return {**_CDEVENT_ARTIFACT_PUBLISHED, "subject": {**_CDEVENT_ARTIFACT_PUBLISHED["subject"], "id": purl}}
+
+
 _ECR_EVENT = {"version": "0", "detail-type": "ECR Image Action", "source": "aws.ecr", "account": "123456789012",
               "region": "eu-west-1", "detail": {"result": "SUCCESS", "repository-name": "acme/web",
                                                 "image-digest": DIGEST, "action-type": "PUSH", "image-tag": "v1"}}
@@ -159,6 +189,30 @@ FIXTURES: list[tuple[str, dict[str, Any], list[tuple[str | None, str, str, str |
     ("nexus", {"timestamp": "2026-01-01T00:00:00.000+0000", "repositoryName": "docker-hosted", "action": "CREATED",
                "component": {"format": "docker", "name": "acme/web", "version": "v1"}},
      [(None, "acme/web", "v1", None)]),
+    # Artifact Registry's documented tag push, in Pub/Sub's documented push envelope and delivered unwrapped
+    ("gar", _pubsub_push(_GAR_TAG_PUSHED),
+     [("us-west1-docker.pkg.dev", "my-project/my-repo/hello-world", "1.1", None)]),
+    ("gar", json.loads(_GAR_TAG_PUSHED), [("us-west1-docker.pkg.dev", "my-project/my-repo/hello-world", "1.1", None)]),
+    # The purl-spec's `oci` examples (PURL-TYPES) as CDEvents artifact.published subjects
+    ("cdevents", _cdevent_for("pkg:oci/debian@sha256%3A244fd47e07d10?repository_url=docker.io/library/debian"
+                              "&arch=amd64&tag=latest"),
+     [("docker.io", "library/debian", "latest", "sha256:244fd47e07d10")]),
+    ("cdevents", _cdevent_for("pkg:oci/debian@sha256%3A244fd47e07d10?repository_url=ghcr.io/debian&tag=bullseye"),
+     [("ghcr.io", "debian", "bullseye", "sha256:244fd47e07d10")]),
+    ("cdevents", _cdevent_for("pkg:oci/static@sha256%3A244fd47e07d10?repository_url=gcr.io/distroless/static"
+                              "&tag=latest"),
+     [("gcr.io", "distroless/static", "latest", "sha256:244fd47e07d10")]),
+    ("cdevents", _cdevent_for("pkg:oci/hello-wasm@sha256%3A244fd47e07d10?tag=v1"),
+     [(None, "hello-wasm", "v1", "sha256:244fd47e07d10")]),
+    # A repository_url naming only the registry (as some producers write it)
+    ("cdevents", _cdevent_for("pkg:oci/debian@sha256%3A244fd47e07d10?repository_url=ghcr.io&tag=bullseye"),
+     [("ghcr.io", "debian", "bullseye", "sha256:244fd47e07d10")]),
+    # A structured-mode CloudEvent carrying the CDEvent as its data (a JSON string, as the Java SDK sends it)
+    ("cdevents", {"specversion": "1.0", "type": "dev.cdevents.artifact.published.0.1.1", "source": "/event/source/123",
+                  "id": "271069a8-fc18-44f1-b38f-9d70a1695819", "datacontenttype": "application/json",
+                  "data": json.dumps(_cdevent_for("pkg:oci/debian@sha256%3A244fd47e07d10"
+                                                  "?repository_url=ghcr.io/debian&tag=bullseye"))},
+     [("ghcr.io", "debian", "bullseye", "sha256:244fd47e07d10")]),
     # CDEvents artifact.published with an OCI purl
     ("cdevents", {"context": {"type": "dev.cdevents.artifact.published.0.1.1", "id": "1", "source": "ci"},
                   "subject": {"id": f"pkg:oci/web@{DIGEST.replace(':', '%3A')}?repository_url=reg.example.com/acme/web&tag=v1"}},
@@ -169,7 +223,7 @@ IGNORED: list[tuple[str, dict[str, Any]]] = [
     # Nexus Repository's documented repository *asset* event (rm:repository:asset): not a component push
     ("nexus", {"timestamp": "2016-11-10T23:57:49.664+0000", "nodeId": "52905B51-085CCABB-CEBBEAAD-16795588-FC927D93",
                "initiator": "admin/127.0.0.1", "repositoryName": "npm-proxy", "action": "CREATED",
-               "asset": {"id": "31c950c8eeeab78336308177ae9c441c", "assetId": "bnBtLXByb3h5",
+               "asset": {"id": "31c950c8eeeab78336308177ae9c441c", "assetId": "bnBtLXByb3h5OjMxYzk1MGM4ZWVlYWI3ODMzNjMwODE3N2FlOWM0NDFj",
                          "format": "npm", "name": "concrete"}}),
     ("harbor", {"type": "DELETE_ARTIFACT", "event_data": {}}),
     ("harbor", {"type": "PULL_ARTIFACT", "event_data": {}}),
@@ -183,6 +237,14 @@ IGNORED: list[tuple[str, dict[str, Any]]] = [
     ("nexus", {"action": "DELETED", "component": {"format": "docker", "name": "acme/web", "version": "v1"}}),
     ("artifactory", {"domain": "docker", "event_type": "deleted", "data": {}}),
     ("cdevents", {"context": {"type": "dev.cdevents.build.finished.0.1.1"}, "subject": {}}),
+    # The CDEvents spec's own artifact.published example: a Go module, not an image
+    ("cdevents", _CDEVENT_ARTIFACT_PUBLISHED),
+    # The CDEvents spec's OCI artifact id (service.deployed's artifactId example): a digest, no tag to follow
+    ("cdevents", _cdevent_for("pkg:oci/myapp@sha256%3A0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427")),
+    # Artifact Registry: an untagged image upload and a tag deletion, in the documented envelope
+    ("gar", _pubsub_push(_GAR_IMAGE_PUSHED)),
+    ("gar", _pubsub_push(_GAR_TAG_DELETED)),
+    ("gar", json.loads(_GAR_TAG_DELETED)),
 ]
 
 
