@@ -58,6 +58,12 @@ class Settings:
     """At most this many expiry deletions per minute (`KOLLIE_EXPIRY_MAX_PER_MINUTE`)."""
     expiry_dry_run: bool = False
     """Log what expiry would delete instead of deleting (`KOLLIE_EXPIRY_DRY_RUN`)."""
+    url_discovery: bool = True
+    """Show app URLs from Ingresses labelled with the environment and app (`KOLLIE_URL_DISCOVERY`);
+    needs cluster-wide list/watch on Ingresses."""
+    csrf_secret: str | None = None
+    """Key of the dashboard's CSRF tokens (`KOLLIE_CSRF_SECRET`); replicas behind one Service must share it.
+    Unset: a random key per process."""
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
 
@@ -119,6 +125,9 @@ class Settings:
         if log_level not in ("debug", "info", "warning", "error", "critical"):
             problems.append(f"KOLLIE_LOG_LEVEL={log_level!r}: expected debug, info, warning, error or critical")
         secret = get("KOLLIE_WEBHOOK_SECRET") or None
+        csrf_secret = get("KOLLIE_CSRF_SECRET") or None
+        if csrf_secret is not None and len(csrf_secret) < 32:
+            problems.append("KOLLIE_CSRF_SECRET: must be at least 32 characters (e.g. `openssl rand -hex 32`)")
         settings = cls(
             namespace=namespace,
             catalog_path=Path(get("KOLLIE_CATALOG", "/etc/kollie/catalog.yaml")),
@@ -132,6 +141,8 @@ class Settings:
             env_ttl_seconds=ttl,
             expiry_max_per_minute=rate,
             expiry_dry_run=flag("KOLLIE_EXPIRY_DRY_RUN", False),
+            url_discovery=flag("KOLLIE_URL_DISCOVERY", True),
+            csrf_secret=csrf_secret,
             log_format="console" if log_format == "console" else "json",
             log_level=log_level,
         )

@@ -43,6 +43,7 @@ class Background:
     expiry: Expiry | None = None
     expiry_settle: float = 60.0
     expiry_interval: float = 30.0
+    url_discovery: bool = True
 
     def __post_init__(self) -> None:
         def informer(resource: labels.Resource, kind: str, namespace: str | None, selector: str) -> Informer:
@@ -54,9 +55,11 @@ class Background:
             informer(labels.KUSTOMIZATION, "kustomizations", self.namespace, MANAGED),
             informer(labels.IMAGE_POLICY, "imagepolicies", self.namespace, MANAGED),
             informer(labels.GIT_REPOSITORY, "gitrepositories", self.namespace, MANAGED),
-            informer(labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}"),
             informer(labels.EVENT, "events", self.namespace, MANAGED),
         ]
+        if self.url_discovery:
+            self.informers.append(
+                informer(labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}"))
         self.elector = LeaderElector(self.client, self.namespace, self.identity, lease_duration=self.lease_duration,
                                      renew_deadline=self.renew_deadline, retry_period=self.retry_period)
         self.follower = ImageFollower(self.cache, self.operations)

@@ -97,7 +97,7 @@ def create_app(
     app.add_routes(webhooks.routes)
     app.router.add_static("/static", STATIC, name="static")
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]))
-    app[pages.CSRF] = Csrf()
+    app[pages.CSRF] = Csrf(settings.csrf_secret.encode() if settings.csrf_secret else None)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         catalog = CatalogSource(settings.catalog_path)
@@ -115,7 +115,8 @@ def create_app(
         background = Background(client, cache, operations, settings.namespace, replica,
                                 watch_timeout=watch_timeout, lease_duration=lease_duration, expiry_settle=expiry_settle,
                                 expiry_interval=expiry_interval,
-                                renew_deadline=lease_duration * 2 / 3, retry_period=max(lease_duration / 7, 0.2))
+                                renew_deadline=lease_duration * 2 / 3, retry_period=max(lease_duration / 7, 0.2),
+                                url_discovery=settings.url_discovery)
         background.on_change = lambda: hub.health(background.connected)
         for informer in background.informers:
             informer.on_change = background.on_change

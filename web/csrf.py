@@ -16,8 +16,8 @@ FIELD = "csrf_token"
 
 class Csrf:
     def __init__(self, secret: bytes | None = None) -> None:
-        # Per process is enough: a token outlives a restart only by one page reload, and with
-        # several replicas the secret must be shared (KOLLIE_CSRF_SECRET in the chart).
+        # A per-process key is enough for one replica (a restart costs one page reload); replicas
+        # behind one Service share KOLLIE_CSRF_SECRET, or a form served by one fails on another.
         self.secret = secret or secrets.token_bytes(32)
 
     def _sign(self, nonce: str) -> str:

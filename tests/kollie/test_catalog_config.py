@@ -49,14 +49,17 @@ def test_settings_report_every_bad_value() -> None:
     with pytest.raises(ConfigError) as exc:
         Settings.from_env({"KOLLIE_NAMESPACE": "Bad_NS", "KOLLIE_ENV_TTL": "forever", "KOLLIE_OWNER_ONLY": "maybe",
                            "KOLLIE_EXPIRY_MAX_PER_MINUTE": "0", "KOLLIE_LOG_FORMAT": "xml",
-                           "KOLLIE_OFFICE_HOURS": "Mon-Fri 07:00-19:00 Nowhere/Land"})
+                           "KOLLIE_OFFICE_HOURS": "Mon-Fri 07:00-19:00 Nowhere/Land",
+                           "KOLLIE_CSRF_SECRET": "short", "KOLLIE_URL_DISCOVERY": "sometimes"})
     text = str(exc.value)
     for name in ("KOLLIE_NAMESPACE", "KOLLIE_ENV_TTL", "KOLLIE_OWNER_ONLY", "KOLLIE_EXPIRY_MAX_PER_MINUTE",
-                 "KOLLIE_LOG_FORMAT", "KOLLIE_OFFICE_HOURS"):
+                 "KOLLIE_LOG_FORMAT", "KOLLIE_OFFICE_HOURS", "KOLLIE_CSRF_SECRET", "KOLLIE_URL_DISCOVERY"):
         assert name in text
     settings = Settings.from_env({"KOLLIE_ENV_TTL": "36h", "KOLLIE_ADMINS": "a@x, b@x"})
     assert settings.env_ttl_seconds == 36 * 3600 and settings.admins == {"a@x", "b@x"}
     assert Settings.from_env({"KOLLIE_ENV_TTL": "0"}).env_ttl_seconds == 0
+    assert Settings.from_env({}).url_discovery and Settings.from_env({}).csrf_secret is None
+    assert not Settings.from_env({"KOLLIE_URL_DISCOVERY": "false"}).url_discovery
 
 
 def test_tokens() -> None:

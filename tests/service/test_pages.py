@@ -49,6 +49,20 @@ async def test_post_without_csrf_token_is_refused(start_kollie: StartKollie) -> 
     assert kollie.cluster.store.get(("", "configmaps"), "kollie", "sneaky") is None
 
 
+async def test_replicas_sharing_the_csrf_secret_accept_each_others_forms(start_kollie: StartKollie) -> None:
+    shared = {"KOLLIE_TRUST_PROXY_HEADERS": "true", "KOLLIE_CSRF_SECRET": "s" * 40}
+    first, second = await start_kollie(**shared), await start_kollie(**shared)
+    alone = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        _, html = await _page(first, browser, "/")
+        form = {"csrf_token": _token(html), "name": "via-second", "app_api": "on"}
+        async with browser.post(alone.url("/env"), data=form, headers=USER, allow_redirects=False) as r:
+            assert r.status == 403, "a replica with its own key refuses the form"
+        async with browser.post(second.url("/env"), data=form, headers=USER, allow_redirects=False) as r:
+            assert r.status == 303, "a replica with the shared key accepts it"
+    assert second.cluster.store.get(("", "configmaps"), "kollie", "via-second") is not None
+
+
 async def test_branch_names_are_escaped(start_kollie: StartKollie) -> None:
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     evil = "<img src=x onerror=alert(1)>"

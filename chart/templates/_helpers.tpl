@@ -1,0 +1,67 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "kollie.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kollie.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "kollie.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "kollie.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "kollie.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kollie.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kollie.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "kollie.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "kollie.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kollie.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "kollie.secretName" -}}
+{{- default (include "kollie.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{- define "kollie.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The catalog's Flux objects Kollie reads, by namespace: {namespace: {"git": [names], "image": [names]}}
+as JSON (templates cannot return dicts). A namespace left out defaults to flux-system, as in Kollie.
+*/}}
+{{- define "kollie.catalogReferences" -}}
+{{- $refs := dict }}
+{{- range .Values.catalog.apps }}
+{{- $git := .gitRepository | default dict }}
+{{- $image := .imageRepository | default dict }}
+{{- $gns := $git.namespace | default "flux-system" }}
+{{- $ins := $image.namespace | default "flux-system" }}
+{{- $g := get $refs $gns | default (dict "git" list "image" list) }}
+{{- $_ := set $g "git" (append $g.git $git.name | uniq | sortAlpha) }}
+{{- $_ := set $refs $gns $g }}
+{{- $i := get $refs $ins | default (dict "git" list "image" list) }}
+{{- $_ := set $i "image" (append $i.image $image.name | uniq | sortAlpha) }}
+{{- $_ := set $refs $ins $i }}
+{{- end }}
+{{- toJson $refs }}
+{{- end }}

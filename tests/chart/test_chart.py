@@ -1,0 +1,230 @@
+"""The chart rendered by real Helm: valid Kubernetes objects, secure pods, least-privilege RBAC,
+values that are checked, and settings that match what Kollie reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from kollie.catalog import parse_catalog
+from kollie.config import Settings
+from tests.chart.conftest import CHART, NAMESPACE, Render, find, one, render_chart
+
+DEMO_CATALOG = yaml.safe_load((Path(__file__).parents[2] / "kollie" / "demo" / "catalog.yaml").read_text())
+KUBERNETES_VERSION = "1.33.0"
+NOT_IN_KUBERNETES_SCHEMAS = {"ServiceMonitor"}
+
+VALUE_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "demo catalog": {"catalog": DEMO_CATALOG},
+    "everything on": {
+        "catalog": DEMO_CATALOG,
+        "ingress": {"enabled": True, "className": "nginx", "host": "kollie.example.com", "trustProxyHeaders": True,
+                    "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://$host/oauth2/auth"},
+                    "tls": [{"secretName": "kollie-tls", "hosts": ["kollie.example.com"]}]},
+        "networkPolicy": {"enabled": True, "apiServerCIDRs": ["10.0.0.1/32"],
+                          "ingressFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}]},
+        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+        "secrets": {"apiTokens": [{"name": "github-actions", "token": "t" * 32}], "webhookSecret": "w" * 24,
+                    "csrfSecret": "c" * 40},
+        "image": {"digest": "sha256:" + "a" * 64},
+        "rbac": {"ownerReferencesPermissionEnforcement": True},
+        "config": {"leaseExclusionList": ["staging-like"], "admins": ["alice@example.com"], "ownerOnly": True},
+    },
+    "minimal": {"replicaCount": 1, "podDisruptionBudget": {"enabled": False}, "config": {"urlDiscovery": False},
+                "secrets": {"existingSecret": "kollie-secrets"}, "topologySpreadConstraints": []},
+    "no rbac, own service account": {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "ops"}},
+}
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_every_manifest_is_a_valid_kubernetes_object(render: Render, values: dict[str, Any]) -> None:
+    docs = render(values)
+    assert {"Deployment", "Service", "ConfigMap"} <= {d["kind"] for d in docs}
+    for doc in docs:
+        if doc["kind"] in NOT_IN_KUBERNETES_SCHEMAS:
+            continue
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        namespaced = doc["kind"] not in {"ClusterRole", "ClusterRoleBinding"}
+        assert ("namespace" in doc["metadata"]) == namespaced, doc["metadata"]
+
+
+def test_lint_is_clean(chart: Any) -> None:
+    result = helm.lint(CHART, {"catalog": DEMO_CATALOG}, strict=True, namespace=NAMESPACE)
+    info = 1  # Helm's support.InfoSev; warnings and errors are above it
+    assert result["errors"] == [] and all(m["severity"] <= info for m in result["messages"]), result
+
+
+def test_the_pod_is_locked_down(render: Render) -> None:
+    deployment = one(render(), "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
+        "kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]} and sc["runAsNonRoot"] is True and sc["privileged"] is False
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    assert container["args"][0] == "serve"
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    assert writable == {"/tmp"}, "only /tmp is writable"
+    catalog_mount = next(m for m in container["volumeMounts"] if m["name"] == "catalog")
+    assert "subPath" not in catalog_mount, "a subPath mount would never see catalog edits"
+
+
+def test_catalog_config_map_is_the_catalog_kollie_reads(render: Render) -> None:
+    docs = render({"catalog": DEMO_CATALOG})
+    config_map = one(docs, "ConfigMap", "kollie-catalog")
+    text = config_map["data"]["catalog.yaml"]
+    catalog = parse_catalog(yaml.safe_load(text))
+    assert sorted(catalog.apps) == sorted(a["name"] for a in DEMO_CATALOG["apps"])
+    env = _env(one(docs, "Deployment"))
+    assert env["KOLLIE_CATALOG"] == "/etc/kollie/catalog/catalog.yaml"
+
+
+def _env(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_settings_the_chart_passes_are_valid_for_kollie(render: Render) -> None:
+    values = VALUE_SETS["everything on"]
+    env = _env(one(render(values), "Deployment"))
+    plain = {k: v for k, v in env.items() if isinstance(v, str)}
+    plain["KOLLIE_API_TOKENS_FILE"] = ""  # mounted from the Secret at run time
+    settings = Settings.from_env(plain)
+    assert settings.namespace == NAMESPACE and settings.owner_only and settings.trust_proxy_headers
+    assert settings.admins == {"alice@example.com"} and settings.lease_exclusion_list == {"staging-like"}
+    assert env["KOLLIE_WEBHOOK_SECRET"]["secretKeyRef"]["key"] == "webhook-secret"
+    assert env["KOLLIE_CSRF_SECRET"]["secretKeyRef"]["key"] == "csrf-secret"
+
+
+def test_every_kollie_setting_is_configurable_and_documented(render: Render) -> None:
+    source = (Path(__file__).parents[2] / "kollie" / "config.py").read_text()
+    variables = set(re.findall(r"\bKOLLIE_[A-Z_]+", source))
+    env = _env(one(render(), "Deployment"))
+    assert variables <= set(env), f"not set by the chart: {variables - set(env)}"
+    guide = (Path(__file__).parents[2] / "docs" / "install.md").read_text()
+    assert not {v for v in variables if f"`{v}`" not in guide}, "every variable in docs/install.md"
+
+
+def test_secrets_are_created_or_referenced(render: Render) -> None:
+    docs = render(VALUE_SETS["everything on"])
+    secret = one(docs, "Secret")
+    assert secret["stringData"]["api-tokens"].strip() == "github-actions:" + "t" * 32
+    assert secret["stringData"]["webhook-secret"] == "w" * 24 and secret["stringData"]["csrf-secret"] == "c" * 40
+    generated = one(render(), "Secret")["stringData"]["csrf-secret"]
+    assert len(generated) == 64 and "webhook-secret" not in one(render(), "Secret")["stringData"]
+    docs = render(VALUE_SETS["minimal"])
+    assert not find(docs, "Secret")
+    env = _env(one(docs, "Deployment"))
+    assert env["KOLLIE_WEBHOOK_SECRET"]["secretKeyRef"]["name"] == "kollie-secrets"
+
+
+def _rules(docs: list[dict[str, Any]], kind: str, name: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    role = next(d for d in find(docs, kind, name) if d["metadata"].get("namespace") == namespace)
+    return list(role["rules"])
+
+
+def test_rbac_is_least_privilege(render: Render) -> None:
+    docs = render({"catalog": {**DEMO_CATALOG, "apps": [
+        *DEMO_CATALOG["apps"],
+        {"name": "billing", "gitRepository": {"name": "billing-repo", "namespace": "team-b"}, "path": "./deploy",
+         "imageRepository": {"name": "billing", "namespace": "team-b"}}]}})
+    rbac = [d for d in docs if d["apiVersion"].startswith("rbac.authorization.k8s.io/")]
+    for doc in rbac:
+        for rule in doc.get("rules", []):
+            for key in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(key, []), (doc["metadata"]["name"], rule)
+    own = {(r["apiGroups"][0], res, tuple(r.get("resourceNames", ())), verb)
+           for r in _rules(docs, "Role", "kollie", NAMESPACE) for res in r["resources"] for verb in r["verbs"]}
+    flux_verbs = {"list", "watch", "create", "patch", "delete"}
+    expected = (
+        {("", "configmaps", (), v) for v in flux_verbs}
+        | {("", "events", (), v) for v in ("list", "watch", "create")}
+        | {("coordination.k8s.io", "leases", (), "create")}
+        | {("coordination.k8s.io", "leases", ("kollie-leader",), v) for v in ("get", "update")}
+        | {(g, r, (), v) for g, r in (("kustomize.toolkit.fluxcd.io", "kustomizations"),
+                                      ("image.toolkit.fluxcd.io", "imagepolicies"),
+                                      ("source.toolkit.fluxcd.io", "gitrepositories")) for v in flux_verbs}
+    )
+    assert own == expected
+    assert _rules(docs, "Role", "kollie-catalog", "flux-system") == [
+        {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["gitrepositories"],
+         "resourceNames": ["platform"], "verbs": ["get"]},
+        {"apiGroups": ["image.toolkit.fluxcd.io"], "resources": ["imagerepositories"],
+         "resourceNames": sorted(a["name"] for a in DEMO_CATALOG["apps"]), "verbs": ["get", "patch"]}]
+    assert _rules(docs, "Role", "kollie-catalog", "team-b") == [
+        {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["gitrepositories"],
+         "resourceNames": ["billing-repo"], "verbs": ["get"]},
+        {"apiGroups": ["image.toolkit.fluxcd.io"], "resources": ["imagerepositories"],
+         "resourceNames": ["billing"], "verbs": ["get", "patch"]}]
+    binding = next(d for d in find(docs, "RoleBinding", "kollie-catalog") if d["metadata"]["namespace"] == "team-b")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kollie", "namespace": NAMESPACE}]
+    assert _rules(docs, "ClusterRole", "kollie-kollie-ingresses") == [
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["list", "watch"]}]
+
+
+def test_optional_parts_follow_their_values(render: Render) -> None:
+    minimal = render(VALUE_SETS["minimal"])
+    assert not find(minimal, "ClusterRole") and not find(minimal, "PodDisruptionBudget")
+    assert _env(one(minimal, "Deployment"))["KOLLIE_URL_DISCOVERY"] == "false"
+    assert "topologySpreadConstraints" not in one(minimal, "Deployment")["spec"]["template"]["spec"]
+    full = render(VALUE_SETS["everything on"])
+    ingress = one(full, "Ingress")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"]
+    assert ingress["spec"]["tls"][0]["secretName"] == "kollie-tls"
+    assert one(full, "NetworkPolicy")["spec"]["egress"][1]["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    assert one(full, "ServiceMonitor")["spec"]["endpoints"][0]["path"] == "/metrics"
+    image = one(full, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "ghcr.io/kollie-dev/kollie@sha256:" + "a" * 64
+    assert {"apiGroups": [""], "resources": ["configmaps/finalizers"], "verbs": ["update"]} in _rules(
+        full, "Role", "kollie", NAMESPACE)
+    own = render(VALUE_SETS["no rbac, own service account"])
+    assert not [d for d in own if d["apiVersion"].startswith("rbac.") or d["kind"] == "ServiceAccount"]
+    assert one(own, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
+
+
+BAD_VALUES: list[tuple[dict[str, Any], str]] = [
+    ({"replicaCount": 0}, "replicaCount"),
+    ({"replicas": 3}, "replicas"),
+    ({"config": {"envTTL": "a week"}}, "envTTL"),
+    ({"config": {"logLevel": "verbose"}}, "logLevel"),
+    ({"config": {"officeHours": "weekdays"}}, "officeHours"),
+    ({"secrets": {"apiTokens": [{"name": "ci", "token": "short"}]}}, "token"),
+    ({"secrets": {"csrfSecret": "too-short"}}, "csrfSecret"),
+    ({"catalog": {"apps": [{"name": "Web", "path": "./x", "gitRepository": {"name": "g"},
+                            "imageRepository": {"name": "i"}}]}}, "name"),
+    ({"catalog": {"apps": [{"name": "web", "path": "./x"}]}}, "gitRepository"),
+    ({"image": {"digest": "latest"}}, "digest"),
+    ({"service": {"port": 70000}}, "port"),
+]
+
+
+@pytest.mark.parametrize(("values", "named"), BAD_VALUES, ids=[n for _, n in BAD_VALUES])
+def test_wrong_values_are_rejected_with_a_message_naming_them(chart: Any, values: dict[str, Any], named: str) -> None:
+    with pytest.raises(helm.HelmError) as e:
+        render_chart(chart, values)
+    assert named in str(e.value), str(e.value)
+
+
+def test_notes_tell_the_next_step(chart: Any) -> None:
+    _, notes = render_chart(chart, {})
+    assert "rollout status deployment/kollie" in notes and "port-forward service/kollie" in notes
+    assert "catalog has no apps" in notes and "Registry webhooks are off" in notes
+    _, notes = render_chart(chart, VALUE_SETS["everything on"])
+    assert "https://kollie.example.com/" in notes and "catalog has no apps" not in notes
+    assert "Registry webhooks are off" not in notes
