@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reconcile-delay", type=float, default=2.0,
                    help="seconds the simulated Flux controllers take per reconcile (default: 2)")
     p.add_argument("--namespace", action="append", default=[], help="create this namespace at start; repeatable")
+    p.add_argument("--rbac", action="store_true",
+                   help="authenticate bearer tokens (the kubeconfig's admin token, ServiceAccount tokens from "
+                        "TokenRequest) and authorise requests with RBAC, as a real API server")
+    p.add_argument("--tls", action="store_true",
+                   help="serve HTTPS with a generated CA (in the kubeconfig); kubectl sends tokens only over TLS")
     p.add_argument("--demo", action="store_true",
                    help="load demo content: Flux CRDs, a platform GitRepository, six ImageRepositories and images")
     return p
@@ -52,6 +57,8 @@ async def _run(args: argparse.Namespace) -> None:
         flux=not args.no_flux,
         reconcile_delay=args.reconcile_delay,
         namespaces=args.namespace,
+        rbac=args.rbac,
+        tls=args.tls,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ Use it in-process (`async with SimCluster() as cluster:`) or run it alone with
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import Iterable, Sequence
@@ -23,10 +24,12 @@ from aiohttp import web
 from kubesim.faults import Faults
 from kubesim.gc import GarbageCollector
 from kubesim.objects import Clock, ObjectApi, WriteOptions
+from kubesim.rbac import Authorizer
 from kubesim.registry_webhooks import WebhookSender
 from kubesim.resources import CRD_GR, NAMESPACE_GR, ResourceCatalog
 from kubesim.server import ApiServer, ServerSettings
 from kubesim.store import Store
+from kubesim.tls import serving_certificates
 
 log = structlog.get_logger("kubesim")
 
@@ -73,6 +76,8 @@ class SimCluster:
         history_size: int = 200_000,
         namespaces: Sequence[str] = (),
         clock: Clock = _utcnow,
+        rbac: bool = False,
+        tls: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -81,6 +86,11 @@ class SimCluster:
         self.api = ObjectApi(self.store, self.catalog, clock=clock)
         self.faults = Faults()
         self.server = ApiServer(self.api, faults=self.faults, settings=ServerSettings(bookmark_interval=bookmark_interval))
+        # kubectl and Helm send tokens only over TLS: an RBAC cluster for them serves HTTPS.
+        self.certificates = serving_certificates(host) if tls else None
+        if rbac:
+            # Tokens and RBAC as a real API server; the kubeconfig's admin token is in system:masters.
+            self.server.authorizer = Authorizer(self.store)
         self.gc = GarbageCollector(self.api)
         self.controllers: list[Controller] = []
         self.webhooks = WebhookSender()
@@ -99,7 +109,8 @@ class SimCluster:
     # ----------------------------------------------------------- lifecycle
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.certificates else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         if not self._seeded:
@@ -120,7 +131,8 @@ class SimCluster:
             app.add_routes(controller.routes())
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
+                           ssl_context=self.certificates.context if self.certificates else None)
         await site.start()
         if self.port == 0:
             # The first start picks a free port; restarts reuse it, as a restarted apiserver would.
@@ -205,10 +217,13 @@ class SimCluster:
 
     # ----------------------------------------------------------- kubeconfig
     def kubeconfig(self, *, namespace: str = "default", token: str = "kubesim-admin") -> dict[str, Any]:
+        server: dict[str, Any] = {"server": self.url}
+        if self.certificates:
+            server["certificate-authority-data"] = base64.b64encode(self.certificates.ca_pem).decode()
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubesim", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "kubesim", "cluster": server}],
             "users": [{"name": "kubesim-admin", "user": {"token": token}}],
             "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim-admin", "namespace": namespace}}],
             "current-context": "kubesim",

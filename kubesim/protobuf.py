@@ -210,6 +210,14 @@ KINDS: dict[tuple[str, str], Decoder] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): _message({
         1: ("metadata", _OBJECT_META, False), 2: ("subjects", _SUBJECT, True), 3: ("roleRef", _ROLE_REF, False)}),
 }
+KINDS[("authentication.k8s.io/v1", "TokenRequest")] = _message({
+    1: ("metadata", _OBJECT_META, False),
+    2: ("spec", _message({
+        1: ("audiences", _str, True), 4: ("expirationSeconds", _int, False),
+        3: ("boundObjectRef", _message({1: ("kind", _str, False), 2: ("apiVersion", _str, False),
+                                        3: ("name", _str, False), 4: ("uid", _str, False)}), False),
+    }), False),
+})
 _DELETE_OPTIONS = _message({
     1: ("gracePeriodSeconds", _int, False),
     2: ("preconditions", _message({1: ("uid", _str, False), 2: ("resourceVersion", _str, False)}), False),

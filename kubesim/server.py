@@ -12,9 +12,12 @@ import structlog
 from aiohttp import web
 
 from kubesim import discovery, errors, tables
+from kubesim.authn import ANONYMOUS, TokenAuthority, UserInfo
 from kubesim.errors import ApiError
 from kubesim.faults import Faults
 from kubesim.objects import PATCH_TYPES, ObjectApi
+from kubesim.rbac import Authorizer, request_verb
+from kubesim.rbac import Request as AccessRequest
 from kubesim.requests import (
     delete_options,
     dry_run,
@@ -32,6 +35,9 @@ from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.watch import Watch
 
 log = structlog.get_logger("kubesim.server")
+SERVICE_ACCOUNTS = ("", "serviceaccounts")
+CALLER = web.RequestKey("kubesim-caller", UserInfo)
+API_PATHS = ("/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz")
 
 DEFAULT_WATCH_TIMEOUT = 1800
 
@@ -51,6 +57,9 @@ class ApiServer:
         self.settings = settings or ServerSettings()
         self.watches: set[Watch] = set()
         self.address = "127.0.0.1:0"
+        self.tokens = TokenAuthority(api.store, api.clock)
+        self.authorizer: Authorizer | None = None
+        """Set to enforce authentication and RBAC (`SimCluster(rbac=True)`); None allows everyone."""
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -74,6 +83,8 @@ class ApiServer:
         try:
             if request.path.startswith("/api"):
                 await self.faults.before(request)
+            if self.authorizer is not None and request.path.startswith(API_PATHS):
+                self._authenticate_and_check_paths(request)
             response: web.StreamResponse = await handler(request)
             return response
         except ApiError as e:
@@ -83,6 +94,30 @@ class ApiServer:
         except Exception as e:
             log.exception("request_failed", path=request.path, method=request.method)
             return status_response(ApiError(500, f"Internal error occurred: {e}"))
+
+    def _authenticate_and_check_paths(self, request: web.Request) -> None:
+        """Who is calling; non-resource paths (discovery, OpenAPI, health) are authorised here,
+        resource requests in `_dispatch` once their attributes are known."""
+        assert self.authorizer is not None
+        user = self.tokens.authenticate(request.headers.get("Authorization"))
+        request[CALLER] = user
+        if not _is_resource_path(request.path):
+            verb = request.method.lower()
+            self.authorizer.authorize(AccessRequest(user, verb, request.path, resource_request=False))
+
+    def _authorize(self, request: web.Request, verb: str, rt: ResourceType, version: str, namespace: str | None,
+                   name: str | None, subresource: str | None) -> None:
+        if self.authorizer is None:
+            return
+        if name is None and verb in ("list", "watch"):
+            # As the request-info resolver does, so resourceNames rules can allow a one-object list/watch.
+            selector = request.query.get("fieldSelector", "")
+            if selector.startswith("metadata.name=") and "," not in selector:
+                name = selector.removeprefix("metadata.name=")
+        user = request.get(CALLER, ANONYMOUS)
+        self.authorizer.authorize(AccessRequest(
+            user, verb, request.path, group=rt.group, version=version, resource=rt.plural,
+            subresource=subresource or "", namespace=namespace or "", name=name or ""))
 
     def close_watches(self) -> None:
         for w in list(self.watches):
@@ -163,12 +198,19 @@ class ApiServer:
         sub = rest[2] if len(rest) > 2 else None
         if sub is not None and not (
             (sub == "status" and rt.status_subresource) or (sub == "finalize" and rt.gr == NAMESPACE_GR)
+            or (sub == "token" and rt.gr == SERVICE_ACCOUNTS and request.method == "POST")
         ):
             raise ApiError(404, "the server could not find the requested resource")
         if rt.namespaced and name is not None and namespace is None:
             raise ApiError(404, "the server could not find the requested resource")
         method = request.method
-        if watch_path or (method == "GET" and name is None and flag(request, "watch")):
+        watching = watch_path or (method == "GET" and name is None and flag(request, "watch"))
+        self._authorize(request, request_verb(method, named=name is not None, watch=watching), rt, version,
+                        namespace, name, sub)
+        if sub == "token" and name is not None:
+            body = await read_body(request)
+            return json_response(self.tokens.token_request(namespace or "", name, body), status=201)
+        if watching:
             return await self._watch(request, rt, version, namespace, name)
         if name is None:
             if method == "GET":
@@ -202,6 +244,9 @@ class ApiServer:
                     "message": "Required value: is required for apply patch"}],
                     ["fieldManager: Required value: is required for apply patch"])
             existed = self.api.store.get(rt.gr, ns, name) is not None
+            if not existed and PATCH_TYPES.get(ctype) == "apply":
+                # Apply that creates is authorised for create as well, as the API server's patch handler does.
+                self._authorize(request, "create", rt, version, namespace, name, sub)
             obj = self.api.patch(rt, version, ns, name, ctype, raw, opts, subresource=sub)
             status = 201 if not existed and PATCH_TYPES.get(ctype) == "apply" else 200
             return self._object_response(request, rt, version, obj, status=status, warnings=opts.warnings)
@@ -359,3 +404,13 @@ class ApiServer:
             await response.write_eof()
 
 
+
+
+def _is_resource_path(path: str) -> bool:
+    """`/api/v1/<resource>...` or `/apis/<group>/<version>/<resource>...`, not a discovery document."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"]:
+        return len(parts) >= 3
+    if parts[:1] == ["apis"]:
+        return len(parts) >= 4
+    return False

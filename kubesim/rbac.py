@@ -1,0 +1,157 @@
+"""RBAC authorisation, following the API server's RBAC authorizer (plugin/pkg/auth/authorizer/rbac).
+
+A request is allowed when a rule of a Role bound in the request's namespace, or of a ClusterRole
+bound there or cluster-wide, matches its verb, API group, resource (with subresource), and name.
+Roles and bindings are read from the store on every request, so edits apply at once. Members of
+`system:masters` are allowed everything; authenticated users may read discovery and OpenAPI, as the
+default `system:discovery` and `system:public-info-viewer` ClusterRoles allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubesim.authn import UserInfo
+from kubesim.errors import ApiError
+from kubesim.store import Store
+
+ROLES = ("rbac.authorization.k8s.io", "roles")
+CLUSTER_ROLES = ("rbac.authorization.k8s.io", "clusterroles")
+ROLE_BINDINGS = ("rbac.authorization.k8s.io", "rolebindings")
+CLUSTER_ROLE_BINDINGS = ("rbac.authorization.k8s.io", "clusterrolebindings")
+SUPERUSERS = "system:masters"
+DISCOVERY_PATHS = ("/api", "/apis", "/openapi", "/version")  # system:discovery, for authenticated users
+PUBLIC_INFO_PATHS = ("/version", "/healthz", "/livez", "/readyz")  # system:public-info-viewer, for anyone
+
+
+@dataclass(frozen=True)
+class Request:
+    """The authorisation attributes of one request (authorizer.Attributes)."""
+
+    user: UserInfo
+    verb: str
+    path: str
+    resource_request: bool = True
+    group: str = ""
+    version: str = ""
+    resource: str = ""
+    subresource: str = ""
+    namespace: str = ""
+    name: str = ""
+
+
+def request_verb(method: str, *, named: bool, watch: bool) -> str:
+    """The API verb of an HTTP request to a resource, as the request-info resolver names it."""
+    if method in ("GET", "HEAD"):
+        if watch:
+            return "watch"
+        return "get" if named else "list"
+    if method == "DELETE":
+        return "delete" if named else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
+class Authorizer:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def authorize(self, request: Request) -> None:
+        """Return if allowed; raise the API server's 403 otherwise."""
+        if not self.allows(request):
+            raise forbidden(request)
+
+    def allows(self, request: Request) -> bool:
+        if SUPERUSERS in request.user.groups:
+            return True
+        if not request.resource_request and _public(request):
+            return True
+        return any(_rule_allows(rule, request) for rule in self._rules_for(request))
+
+    def _rules_for(self, request: Request) -> Iterator[Mapping[str, Any]]:
+        for binding in self.store.iter(CLUSTER_ROLE_BINDINGS):
+            if _binds(binding, request.user, namespace=""):
+                yield from self._role_rules(binding.get("roleRef") or {}, namespace="")
+        if request.namespace:
+            for binding in self.store.iter(ROLE_BINDINGS, request.namespace):
+                if _binds(binding, request.user, namespace=request.namespace):
+                    yield from self._role_rules(binding.get("roleRef") or {}, namespace=request.namespace)
+
+    def _role_rules(self, ref: Mapping[str, Any], *, namespace: str) -> Iterator[Mapping[str, Any]]:
+        kind, name = ref.get("kind"), str(ref.get("name", ""))
+        if kind == "ClusterRole":
+            role = self.store.get(CLUSTER_ROLES, "", name)
+        elif kind == "Role" and namespace:
+            role = self.store.get(ROLES, namespace, name)
+        else:
+            role = None
+        for rule in (role or {}).get("rules") or []:
+            if isinstance(rule, Mapping):
+                yield rule
+
+
+def _public(request: Request) -> bool:
+    if request.verb not in ("get", "head"):
+        return False
+    paths = PUBLIC_INFO_PATHS + (DISCOVERY_PATHS if "system:authenticated" in request.user.groups else ())
+    return any(request.path == p or request.path.startswith(p + "/") for p in paths)
+
+
+def _binds(binding: Mapping[str, Any], user: UserInfo, *, namespace: str) -> bool:
+    for subject in binding.get("subjects") or []:
+        kind, name = subject.get("kind"), subject.get("name")
+        if kind == "User" and name == user.name:
+            return True
+        if kind == "Group" and name in user.groups:
+            return True
+        if kind == "ServiceAccount":
+            account_namespace = subject.get("namespace") or namespace
+            if user.name == f"system:serviceaccount:{account_namespace}:{name}":
+                return True
+    return False
+
+
+def _rule_allows(rule: Mapping[str, Any], request: Request) -> bool:
+    verbs = rule.get("verbs") or []
+    if "*" not in verbs and request.verb not in verbs:
+        return False
+    if not request.resource_request:
+        return any(u == "*" or u == request.path or (u.endswith("*") and request.path.startswith(u[:-1]))
+                   for u in rule.get("nonResourceURLs") or [])
+    groups = rule.get("apiGroups") or []
+    if "*" not in groups and request.group not in groups:
+        return False
+    if not _resource_matches(rule.get("resources") or [], request.resource, request.subresource):
+        return False
+    names = rule.get("resourceNames") or []
+    return not names or request.name in names
+
+
+def _resource_matches(resources: list[str], resource: str, subresource: str) -> bool:
+    combined = f"{resource}/{subresource}" if subresource else resource
+    for candidate in resources:
+        if candidate in ("*", combined):
+            return True
+        if subresource and candidate == f"*/{subresource}":
+            return True
+    return False
+
+
+def forbidden(request: Request) -> ApiError:
+    """The 403 `Status` of responsewriters.Forbidden with apierrors.NewForbidden's wording."""
+    user = request.user.name
+    if not request.resource_request:
+        return ApiError(403, f'forbidden: User "{user}" cannot {request.verb} path "{request.path}"',
+                        reason="Forbidden", details={})
+    resource = f"{request.resource}/{request.subresource}" if request.subresource else request.resource
+    where = f'in the namespace "{request.namespace}"' if request.namespace else "at the cluster scope"
+    why = f'User "{user}" cannot {request.verb} resource "{resource}" in API group "{request.group}" {where}'
+    qualified = f"{request.resource}.{request.group}" if request.group else request.resource
+    subject = f'{qualified} "{request.name}"' if request.name else qualified
+    details: dict[str, Any] = {"kind": request.resource}
+    if request.group:
+        details["group"] = request.group
+    if request.name:
+        details["name"] = request.name
+    return ApiError(403, f"{subject} is forbidden: {why}", reason="Forbidden", details=details)
