@@ -154,6 +154,11 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): _kind(
         {"spec": _ANY_OBJECT, "status": _ANY_OBJECT}, ("spec",)
     ),
+    # Kinds kept for what installs them (Helm charts); their specs are stored as sent.
+    ("", "services"): _kind({"spec": _ANY_OBJECT, "status": _ANY_OBJECT}),
+    ("apps", "deployments"): _kind({"spec": _ANY_OBJECT, "status": _ANY_OBJECT}, ("spec",)),
+    ("policy", "poddisruptionbudgets"): _kind({"spec": _ANY_OBJECT, "status": _ANY_OBJECT}),
+    ("networking.k8s.io", "networkpolicies"): _kind({"spec": _ANY_OBJECT}),
     ("rbac.authorization.k8s.io", "roles"): _kind({"rules": {"type": "array", "items": _POLICY_RULE}}),
     ("rbac.authorization.k8s.io", "clusterroles"): _kind(
         {"rules": {"type": "array", "items": _POLICY_RULE}, "aggregationRule": _ANY_OBJECT}

@@ -102,6 +102,13 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("", "v1", "Event", "events", short_names=("ev",)),
     _builtin("coordination.k8s.io", "v1", "Lease", "leases"),
     _builtin("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",), status=True, generation=True),
+    # Stored, not run: what a Helm chart installs next to its RBAC (no pods are ever scheduled).
+    _builtin("", "v1", "Service", "services", short_names=("svc",), status=True),
+    _builtin("apps", "v1", "Deployment", "deployments", short_names=("deploy",), status=True, generation=True),
+    _builtin("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",), status=True,
+             generation=True),
+    _builtin("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",),
+             generation=True),
     _builtin(
         "apiextensions.k8s.io",
         "v1",
