@@ -17,7 +17,8 @@ from kollie.config import Settings
 from tests.chart.conftest import CHART, NAMESPACE, Render, find, one, render_chart
 
 DEMO_CATALOG = yaml.safe_load((Path(__file__).parents[2] / "kollie" / "demo" / "catalog.yaml").read_text())
-KUBERNETES_VERSION = "1.33.0"
+# The chart's kubeVersion floor and the newest schemas kubernetes-validate ships.
+KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 NOT_IN_KUBERNETES_SCHEMAS = {"ServiceMonitor"}
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
@@ -50,7 +51,8 @@ def test_every_manifest_is_a_valid_kubernetes_object(render: Render, values: dic
     for doc in docs:
         if doc["kind"] in NOT_IN_KUBERNETES_SCHEMAS:
             continue
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(doc, version, strict=True)
         namespaced = doc["kind"] not in {"ClusterRole", "ClusterRoleBinding"}
         assert ("namespace" in doc["metadata"]) == namespaced, doc["metadata"]
 

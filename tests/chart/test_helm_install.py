@@ -106,8 +106,12 @@ async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> Non
             billing = {"name": "billing", "path": "./deploy", "gitRepository": {"name": "billing", "namespace": "team-b"},
                        "imageRepository": {"name": "billing", "namespace": "team-b"}}
             upgraded = {**VALUES, "catalog": {**DEMO_CATALOG, "apps": [*DEMO_CATALOG["apps"], billing]}}
+            csrf_before = environ["KOLLIE_CSRF_SECRET"]
             release = await asyncio.to_thread(_helm, admin, "upgrade", upgraded)
             assert release["revision"] == 2
+            secret = cluster.store.get(("", "secrets"), NAMESPACE, RELEASE) or {}
+            assert base64.b64decode(secret["data"]["csrf-secret"]).decode() == csrf_before, \
+                "the generated CSRF key survives upgrades (forms stay valid across a rollout)"
             role = cluster.store.get(("rbac.authorization.k8s.io", "roles"), "team-b", "kollie-catalog")
             assert role is not None and role["rules"][1]["resourceNames"] == ["billing"]
 
