@@ -12,6 +12,8 @@ from kollie.operations import Actor, Via
 from web.errors import ApiError
 
 DEMO_USER = "demo@kollie.local"
+MACHINE_PATHS = ("/api/", "/webhooks/")
+"""Where callers are programs (CI with tokens, registries with signatures), never browsers."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,9 @@ class Authenticator:
         if header.startswith("Bearer "):
             name = token_owner(self.tokens, header[len("Bearer "):].strip())
             return Actor(f"token:{name}", "api") if name else None
-        if self.trust_proxy_headers:
+        if self.trust_proxy_headers and not request.path.startswith(MACHINE_PATHS):
+            # Only the browser surface sits behind the auth proxy. The API may be reachable without
+            # it (CI, registries), where these headers would be whatever the caller wants them to be.
             user = request.headers.get("X-Auth-Request-Email") or request.headers.get("X-Auth-Request-User")
             if user:
                 return Actor(user.strip(), _via(request))

@@ -186,9 +186,14 @@ def test_optional_parts_follow_their_values(render: Render) -> None:
     assert _env(one(minimal, "Deployment"))["KOLLIE_URL_DISCOVERY"] == "false"
     assert "topologySpreadConstraints" not in one(minimal, "Deployment")["spec"]["template"]["spec"]
     full = render(VALUE_SETS["everything on"])
-    ingress = one(full, "Ingress")
+    ingress = one(full, "Ingress", "kollie")
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"]
     assert ingress["spec"]["tls"][0]["secretName"] == "kollie-tls"
+    machine = one(full, "Ingress", "kollie-machine")
+    assert "annotations" not in machine["metadata"], "no browser login in front of /api and /webhooks"
+    assert [p["path"] for p in machine["spec"]["rules"][0]["http"]["paths"]] == ["/api", "/webhooks"]
+    alone = render({"ingress": {"enabled": True, "machinePaths": {"enabled": False}}})
+    assert [i["metadata"]["name"] for i in find(alone, "Ingress")] == ["kollie"]
     assert one(full, "NetworkPolicy")["spec"]["egress"][1]["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
     assert one(full, "ServiceMonitor")["spec"]["endpoints"][0]["path"] == "/metrics"
     image = one(full, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]

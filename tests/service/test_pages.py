@@ -49,6 +49,20 @@ async def test_post_without_csrf_token_is_refused(start_kollie: StartKollie) -> 
     assert kollie.cluster.store.get(("", "configmaps"), "kollie", "sneaky") is None
 
 
+async def test_proxy_identity_is_for_the_dashboard_not_the_api(start_kollie: StartKollie) -> None:
+    """The API can be exposed without the auth proxy (for CI), so it never believes proxy headers."""
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    async with aiohttp.ClientSession() as http:
+        async with http.put(kollie.url("/api/v1/environments/spoofed"), json={"apps": {"api": {}}},
+                            headers=USER) as r:
+            assert r.status == 401 and "Bearer" in (await r.json())["message"]
+        async with http.get(kollie.url("/api/v1/environments"), headers=USER) as r:
+            assert r.status == 401
+    assert kollie.cluster.store.get(("", "configmaps"), "kollie", "spoofed") is None
+    status, _ = await kollie.call("GET", "/api/v1/environments")
+    assert status == 200, "tokens still work"
+
+
 async def test_replicas_sharing_the_csrf_secret_accept_each_others_forms(start_kollie: StartKollie) -> None:
     shared = {"KOLLIE_TRUST_PROXY_HEADERS": "true", "KOLLIE_CSRF_SECRET": "s" * 40}
     first, second = await start_kollie(**shared), await start_kollie(**shared)
