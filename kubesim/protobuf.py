@@ -218,6 +218,17 @@ KINDS[("authentication.k8s.io/v1", "TokenRequest")] = _message({
                                         3: ("name", _str, False), 4: ("uid", _str, False)}), False),
     }), False),
 })
+KINDS[("authorization.k8s.io/v1", "SelfSubjectAccessReview")] = _message({
+    1: ("metadata", _OBJECT_META, False),
+    2: ("spec", _message({
+        1: ("resourceAttributes", _message({
+            1: ("namespace", _str, False), 2: ("verb", _str, False), 3: ("group", _str, False),
+            4: ("version", _str, False), 5: ("resource", _str, False), 6: ("subresource", _str, False),
+            7: ("name", _str, False),
+        }), False),
+        2: ("nonResourceAttributes", _message({1: ("path", _str, False), 2: ("verb", _str, False)}), False),
+    }), False),
+})
 _DELETE_OPTIONS = _message({
     1: ("gracePeriodSeconds", _int, False),
     2: ("preconditions", _message({1: ("uid", _str, False), 2: ("resourceVersion", _str, False)}), False),

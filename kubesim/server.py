@@ -11,8 +11,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from kubesim import discovery, errors, tables
-from kubesim.authn import ANONYMOUS, TokenAuthority, UserInfo
+from kubesim import discovery, errors, reviews, tables
+from kubesim.authn import ADMIN, ANONYMOUS, TokenAuthority, UserInfo
 from kubesim.errors import ApiError
 from kubesim.faults import Faults
 from kubesim.objects import PATCH_TYPES, ObjectApi
@@ -74,6 +74,8 @@ class ApiServer:
             web.route("*", "/api", self._api_root),
             web.route("*", "/api/{tail:.*}", self._dispatch_core),
             web.route("*", "/apis", self._apis_root),
+            web.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self._access_review),
+            web.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", self._self_review),
             web.route("*", "/apis/{tail:.*}", self._dispatch_groups),
         ]
 
@@ -100,6 +102,8 @@ class ApiServer:
         resource requests in `_dispatch` once their attributes are known."""
         assert self.authorizer is not None
         user = self.tokens.authenticate(request.headers.get("Authorization"))
+        user = reviews.impersonate(self.authorizer, user, request.headers,
+                                   list(request.headers.getall("Impersonate-Group", [])), request.path)
         request[CALLER] = user
         if not _is_resource_path(request.path):
             verb = request.method.lower()
@@ -118,6 +122,16 @@ class ApiServer:
         self.authorizer.authorize(AccessRequest(
             user, verb, request.path, group=rt.group, version=version, resource=rt.plural,
             subresource=subresource or "", namespace=namespace or "", name=name or ""))
+
+    async def _access_review(self, request: web.Request) -> web.Response:
+        """`kubectl auth can-i`: may the caller do this? (Every authenticated user may ask.)"""
+        body = await read_body(request)
+        user = request.get(CALLER, ADMIN)
+        return json_response(reviews.access_review(self.authorizer, user, body, request.path), status=201)
+
+    async def _self_review(self, request: web.Request) -> web.Response:
+        """`kubectl auth whoami`."""
+        return json_response(reviews.self_review(request.get(CALLER)), status=201)
 
     def close_watches(self) -> None:
         for w in list(self.watches):

@@ -283,13 +283,47 @@ def test_kubectl_over_tls_create_token_and_a_forbidden_get(tmp_path: Path) -> No
         assert denied.returncode != 0
         assert ('Error from server (Forbidden): configmaps is forbidden: User "system:serviceaccount:default:robot" '
                 'cannot list resource "configmaps" in API group "" in the namespace "default"') in denied.stderr
+        robot = "system:serviceaccount:default:robot"
+        assert "Username    kubesim-admin" in kubectl("auth", "whoami").stdout
+        assert f"Username    {robot}" in kubectl("--token", token, "auth", "whoami").stdout
+        assert kubectl("auth", "can-i", "list", "configmaps", "-n", "default", "--as", robot,
+                       check=False).stdout.strip() == "no"
         kubectl("create", "clusterrole", "reader", "--verb", "get,list,watch", "--resource", "configmaps")
         kubectl("create", "rolebinding", "robot-reader", "--clusterrole", "reader", "--serviceaccount",
                 "default:robot", "-n", "default")
         assert kubectl("--token", token, "get", "configmaps", "-n", "default").returncode == 0
+        assert kubectl("auth", "can-i", "list", "configmaps", "-n", "default", "--as", robot).stdout.strip() == "yes"
+        assert kubectl("--token", token, "auth", "can-i", "delete", "configmaps", "-n", "default",
+                       check=False).stdout.strip() == "no"
+        escalation = kubectl("--token", token, "get", "configmaps", "--as", "kubesim-admin", check=False)
+        assert ('users "kubesim-admin" is forbidden: User "system:serviceaccount:default:robot" cannot impersonate '
+                'resource "users" in API group "" at the cluster scope') in escalation.stderr
         assert kubectl("--token", token, "get", "configmaps", "-n", "kube-system", check=False).returncode != 0
         unknown = kubectl("--token", "nope", "get", "configmaps", check=False)
         assert "Unauthorized" in unknown.stderr or "provide credentials" in unknown.stderr, unknown.stderr
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def test_impersonation_needs_the_impersonate_verb(rbac_cluster: SimCluster) -> None:
+    grant(rbac_cluster, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}], namespace="team-b",
+          subject={"kind": "User", "name": "auditor"}, name="auditor")
+    token = await mint(rbac_cluster)
+    as_auditor = {"Authorization": f"Bearer {token}", "Impersonate-User": "auditor"}
+    path = "/api/v1/namespaces/team-b/configmaps"
+    async with aiohttp.ClientSession(base_url=rbac_cluster.url) as http:
+        async with http.get(path, headers=as_auditor) as r:
+            assert r.status == 403 and 'cannot impersonate resource "users"' in (await r.json())["message"]
+        grant(rbac_cluster, [{"apiGroups": [""], "resources": ["users"], "resourceNames": ["auditor"],
+                              "verbs": ["impersonate"]}], cluster_role=True, cluster_binding=True, name="imp")
+        async with http.get(path, headers=as_auditor) as r:
+            assert r.status == 200, await r.text()
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": {"namespace": "team-b", "verb": "delete", "resource": "configmaps"}}}
+        async with http.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review,
+                             headers=as_auditor) as r:
+            assert r.status == 201 and (await r.json())["status"]["allowed"] is False
+        async with http.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json={},
+                             headers=as_auditor) as r:
+            assert (await r.json())["status"]["userInfo"]["username"] == "auditor"
