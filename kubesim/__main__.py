@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rbac", action="store_true",
                    help="authenticate bearer tokens (the kubeconfig's admin token, ServiceAccount tokens from "
                         "TokenRequest) and authorise requests with RBAC, as a real API server")
+    p.add_argument("--enable-admission-plugins", default="", metavar="NAMES",
+                   help="comma-separated admission plugins to enforce (with --rbac): OwnerReferencesPermissionEnforcement")
     p.add_argument("--tls", action="store_true",
                    help="serve HTTPS with a generated CA (in the kubeconfig); kubectl sends tokens only over TLS")
     p.add_argument("--demo", action="store_true",
@@ -59,6 +61,7 @@ async def _run(args: argparse.Namespace) -> None:
         namespaces=args.namespace,
         rbac=args.rbac,
         tls=args.tls,
+        admission_plugins=[p for p in args.enable_admission_plugins.split(",") if p],
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

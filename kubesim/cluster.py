@@ -21,6 +21,7 @@ import structlog
 import yaml
 from aiohttp import web
 
+from kubesim import ownerrefs
 from kubesim.faults import Faults
 from kubesim.gc import GarbageCollector
 from kubesim.objects import Clock, ObjectApi, WriteOptions
@@ -78,6 +79,7 @@ class SimCluster:
         clock: Clock = _utcnow,
         rbac: bool = False,
         tls: bool = False,
+        admission_plugins: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -91,6 +93,11 @@ class SimCluster:
         if rbac:
             # Tokens and RBAC as a real API server; the kubeconfig's admin token is in system:masters.
             self.server.authorizer = Authorizer(self.store)
+        for plugin in admission_plugins:
+            if plugin != ownerrefs.PLUGIN or self.server.authorizer is None:
+                raise ValueError(f"admission plugin {plugin!r}: only {ownerrefs.PLUGIN}, with rbac, is emulated")
+            self.api.admission_checks.append(
+                ownerrefs.OwnerReferencesPermissionEnforcement(self.server.authorizer, self.catalog))
         self.gc = GarbageCollector(self.api)
         self.controllers: list[Controller] = []
         self.webhooks = WebhookSender()

@@ -44,6 +44,8 @@ class ObjectApi:
         self.clock = clock
         self.on_type_change: list[Callable[[], None]] = []
         """Called after a CRD adds or removes a served type (discovery caches reset)."""
+        self.admission_checks: list[Callable[[ResourceType, dict[str, Any] | None, dict[str, Any]], None]] = []
+        """Validating admission plugins: see each write (old, new) before it is stored, and may refuse it."""
 
     # ------------------------------------------------------------------ reads
     def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
@@ -52,16 +54,8 @@ class ObjectApi:
             raise errors.not_found(rt.plural, rt.group, name)
         return obj
 
-    def list(
-        self,
-        rt: ResourceType,
-        namespace: str | None,
-        *,
-        labels: tuple[Requirement, ...] = (),
-        fields: tuple[FieldRequirement, ...] = (),
-        limit: int = 0,
-        continue_token: str = "",
-    ) -> ListResult:
+    def list(self, rt: ResourceType, namespace: str | None, *, labels: tuple[Requirement, ...] = (),
+             fields: tuple[FieldRequirement, ...] = (), limit: int = 0, continue_token: str = "") -> ListResult:
         return list_objects(self.store, rt, namespace, labels=labels, fields=fields, limit=limit,
                             continue_token=continue_token)
 
@@ -310,6 +304,8 @@ class ObjectApi:
         return self._store(rt, old, new, opts)
 
     def _store(self, rt: ResourceType, old: dict[str, Any] | None, obj: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
+        for check in self.admission_checks:
+            check(rt, old, obj)
         obj["apiVersion"] = rt.api_version()
         obj["kind"] = rt.kind
         if opts.dry_run:

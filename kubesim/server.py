@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from kubesim import discovery, errors, reviews, tables
+from kubesim import discovery, errors, ownerrefs, reviews, tables
 from kubesim.authn import ADMIN, ANONYMOUS, TokenAuthority, UserInfo
 from kubesim.errors import ApiError
 from kubesim.faults import Faults
@@ -105,6 +105,7 @@ class ApiServer:
         user = reviews.impersonate(self.authorizer, user, request.headers,
                                    list(request.headers.getall("Impersonate-Group", [])), request.path)
         request[CALLER] = user
+        ownerrefs.CALLER.set(user)  # for admission plugins, which run below the HTTP layer
         if not _is_resource_path(request.path):
             verb = request.method.lower()
             self.authorizer.authorize(AccessRequest(user, verb, request.path, resource_request=False))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from kubesim import SimCluster
 from kubesim.demo import seed_demo
@@ -37,8 +38,8 @@ Grant = tuple[str, str, int, str]
 """(kind, namespace/name, rule index, verb): one verb of one rule of one role."""
 
 
-def chart_rbac(chart: Any) -> list[dict[str, Any]]:
-    docs, _ = render_chart(chart, {"catalog": DEMO_CATALOG})
+def chart_rbac(chart: Any, **rbac_values: bool) -> list[dict[str, Any]]:
+    docs, _ = render_chart(chart, {"catalog": DEMO_CATALOG, "rbac": rbac_values})
     return [d for d in docs if d["kind"] in RBAC_KINDS]
 
 
@@ -61,10 +62,11 @@ def without(rbac: list[dict[str, Any]], grant: Grant) -> list[dict[str, Any]]:
 
 
 @asynccontextmanager
-async def kollie_with(rbac: list[dict[str, Any]], tmp_path: Path) -> AsyncIterator[Setup]:
+async def kollie_with(rbac: list[dict[str, Any]], tmp_path: Path, *, plugins: tuple[str, ...] = ()) -> AsyncIterator[Setup]:
     """An RBAC-enforcing cluster with the demo's Flux objects and `rbac` applied, Kollie running with
     the ServiceAccount's token."""
-    async with SimCluster(crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2, rbac=True) as cluster:
+    async with SimCluster(crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2, rbac=True,
+                          admission_plugins=plugins) as cluster:
         seed_demo(cluster)
         for doc in rbac:
             cluster.apply_object(doc)
@@ -104,3 +106,21 @@ async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path
     print(report)
     unneeded = [g for g, outcome in outcomes.items() if outcome == "PASSED"]
     assert not unneeded, f"granted but not needed:\n{report}"
+
+
+async def test_clusters_enforcing_owner_reference_permissions_need_the_charts_option(chart: Any, tmp_path: Path) -> None:
+    """OpenShift-like clusters: blockOwnerDeletion needs update on configmaps/finalizers, which the
+    chart grants with rbac.ownerReferencesPermissionEnforcement."""
+    plugins = ("OwnerReferencesPermissionEnforcement",)
+    done: list[str] = []
+    (tmp_path / "default").mkdir()
+    with pytest.raises(AssertionError, match="cannot set blockOwnerDeletion"):
+        async with kollie_with(chart_rbac(chart), tmp_path / "default", plugins=plugins) as setup:
+            await full_cycle(setup, within=4, done=done)
+    assert done == ["ready", "leader"]
+    done = []
+    (tmp_path / "option").mkdir()
+    rbac = chart_rbac(chart, ownerReferencesPermissionEnforcement=True)
+    async with kollie_with(rbac, tmp_path / "option", plugins=plugins) as setup:
+        await full_cycle(setup, within=10, done=done)
+    assert done == ALL_STEPS

@@ -327,3 +327,31 @@ async def test_impersonation_needs_the_impersonate_verb(rbac_cluster: SimCluster
         async with http.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json={},
                              headers=as_auditor) as r:
             assert (await r.json())["status"]["userInfo"]["username"] == "auditor"
+
+
+async def test_owner_references_permission_enforcement() -> None:
+    """With the admission plugin on, blockOwnerDeletion needs `update` on the owner's finalizers and
+    changing ownerReferences needs `delete` on the object, with the real server's messages."""
+    async with SimCluster(flux=False, namespaces=[NS], rbac=True,
+                          admission_plugins=["OwnerReferencesPermissionEnforcement"]) as cluster:
+        cluster.apply_object({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot", "namespace": NS}})
+        owner = cluster.apply_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner", "namespace": NS}})
+        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"],
+               "blockOwnerDeletion": True}
+        grant(cluster, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch"]}])
+        async with api(cluster, await mint(cluster)) as client:
+            core = k8s.CoreV1Api(client)
+            dependent = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="dependent", owner_references=[ref]))
+            body = await forbidden(core.create_namespaced_config_map(NS, dependent))
+            assert body["message"] == ('configmaps "dependent" is forbidden: cannot set blockOwnerDeletion if an '
+                                       "ownerReference refers to a resource you can't set finalizers on: , <nil>")
+            await core.create_namespaced_config_map(NS, cm("plain"))
+            grant(cluster, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch"]},
+                            {"apiGroups": [""], "resources": ["configmaps/finalizers"], "verbs": ["update"]}])
+            await core.create_namespaced_config_map(NS, dependent)
+            body = await forbidden(core.patch_namespaced_config_map(
+                "plain", NS, {"metadata": {"ownerReferences": [{**ref, "blockOwnerDeletion": False}]}}))
+            assert body["message"].endswith("cannot set an ownerRef on a resource you can't delete: , <nil>")
+            await core.patch_namespaced_config_map("plain", NS, {"data": {"same": "owners"}})
+    with pytest.raises(ValueError, match="only OwnerReferencesPermissionEnforcement"):
+        SimCluster(flux=False, admission_plugins=["AlwaysPullImages"])
