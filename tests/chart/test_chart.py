@@ -194,7 +194,9 @@ def test_optional_parts_follow_their_values(render: Render) -> None:
     assert [p["path"] for p in machine["spec"]["rules"][0]["http"]["paths"]] == ["/api", "/webhooks"]
     alone = render({"ingress": {"enabled": True, "machinePaths": {"enabled": False}}})
     assert [i["metadata"]["name"] for i in find(alone, "Ingress")] == ["kollie"]
-    assert one(full, "NetworkPolicy")["spec"]["egress"][1]["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    api_server = one(full, "NetworkPolicy")["spec"]["egress"][1]
+    assert api_server["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    assert [p["port"] for p in api_server["ports"]] == [443, 6443]
     assert one(full, "ServiceMonitor")["spec"]["endpoints"][0]["path"] == "/metrics"
     image = one(full, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "ghcr.io/kollie-dev/kollie@sha256:" + "a" * 64
