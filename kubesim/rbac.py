@@ -24,6 +24,8 @@ CLUSTER_ROLE_BINDINGS = ("rbac.authorization.k8s.io", "clusterrolebindings")
 SUPERUSERS = "system:masters"
 DISCOVERY_PATHS = ("/api", "/apis", "/openapi", "/version")  # system:discovery, for authenticated users
 PUBLIC_INFO_PATHS = ("/version", "/healthz", "/livez", "/readyz")  # system:public-info-viewer, for anyone
+SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authorization.k8s.io", "selfsubjectrulesreviews"),
+                ("authentication.k8s.io", "selfsubjectreviews")}  # system:basic-user, for authenticated users
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class Authorizer:
         if SUPERUSERS in request.user.groups:
             return True
         if not request.resource_request and _public(request):
+            return True
+        if (request.resource_request and request.verb == "create" and (request.group, request.resource) in SELF_REVIEWS
+                and "system:authenticated" in request.user.groups):
             return True
         return any(_rule_allows(rule, request) for rule in self._rules_for(request))
 

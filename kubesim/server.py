@@ -126,13 +126,20 @@ class ApiServer:
 
     async def _access_review(self, request: web.Request) -> web.Response:
         """`kubectl auth can-i`: may the caller do this? (Every authenticated user may ask.)"""
-        body = await read_body(request)
         user = request.get(CALLER, ADMIN)
+        self._authorize_review(user, request.path, "authorization.k8s.io", "selfsubjectaccessreviews")
+        body = await read_body(request)
         return json_response(reviews.access_review(self.authorizer, user, body, request.path), status=201)
 
     async def _self_review(self, request: web.Request) -> web.Response:
         """`kubectl auth whoami`."""
-        return json_response(reviews.self_review(request.get(CALLER)), status=201)
+        user = request.get(CALLER, ADMIN)
+        self._authorize_review(user, request.path, "authentication.k8s.io", "selfsubjectreviews")
+        return json_response(reviews.self_review(user), status=201)
+
+    def _authorize_review(self, user: UserInfo, path: str, group: str, resource: str) -> None:
+        if self.authorizer is not None:
+            self.authorizer.authorize(AccessRequest(user, "create", path, group=group, version="v1", resource=resource))
 
     def close_watches(self) -> None:
         for w in list(self.watches):

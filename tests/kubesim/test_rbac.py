@@ -327,6 +327,8 @@ async def test_impersonation_needs_the_impersonate_verb(rbac_cluster: SimCluster
         async with http.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json={},
                              headers=as_auditor) as r:
             assert (await r.json())["status"]["userInfo"]["username"] == "auditor"
+        async with http.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review) as r:
+            assert r.status == 403, "anonymous users may not ask (system:basic-user is for authenticated users)"
 
 
 async def test_owner_references_permission_enforcement() -> None:
