@@ -60,9 +60,14 @@ class Authorizer:
         self.store = store
 
     def authorize(self, request: Request) -> None:
-        """Return if allowed; raise the API server's 403 otherwise."""
+        """Return if allowed; raise the API server's 403 otherwise (naming roles that bindings miss)."""
         if not self.allows(request):
-            raise forbidden(request)
+            missing = [f'{kind.lower()}.rbac.authorization.k8s.io "{name}" not found'
+                       for kind, name in self._missing_roles(request)]
+            reason = ""
+            if missing:
+                reason = "RBAC: " + (missing[0] if len(missing) == 1 else "[" + ", ".join(missing) + "]")
+            raise forbidden(request, reason)
 
     def allows(self, request: Request) -> bool:
         if SUPERUSERS in request.user.groups:
@@ -74,26 +79,30 @@ class Authorizer:
             return True
         return any(_rule_allows(rule, request) for rule in self._rules_for(request))
 
-    def _rules_for(self, request: Request) -> Iterator[Mapping[str, Any]]:
+    def _roles_for(self, request: Request) -> Iterator[tuple[str, str, Mapping[str, Any] | None]]:
+        """(kind, name, role or None when missing) of every binding that applies to the request's user."""
         for binding in self.store.iter(CLUSTER_ROLE_BINDINGS):
             if _binds(binding, request.user, namespace=""):
-                yield from self._role_rules(binding.get("roleRef") or {}, namespace="")
+                yield self._role(binding.get("roleRef") or {}, namespace="")
         if request.namespace:
             for binding in self.store.iter(ROLE_BINDINGS, request.namespace):
                 if _binds(binding, request.user, namespace=request.namespace):
-                    yield from self._role_rules(binding.get("roleRef") or {}, namespace=request.namespace)
+                    yield self._role(binding.get("roleRef") or {}, namespace=request.namespace)
 
-    def _role_rules(self, ref: Mapping[str, Any], *, namespace: str) -> Iterator[Mapping[str, Any]]:
-        kind, name = ref.get("kind"), str(ref.get("name", ""))
+    def _rules_for(self, request: Request) -> Iterator[Mapping[str, Any]]:
+        for _, _, role in self._roles_for(request):
+            for rule in (role or {}).get("rules") or []:
+                if isinstance(rule, Mapping):
+                    yield rule
+
+    def _missing_roles(self, request: Request) -> list[tuple[str, str]]:
+        return [(kind, name) for kind, name, role in self._roles_for(request) if role is None]
+
+    def _role(self, ref: Mapping[str, Any], *, namespace: str) -> tuple[str, str, Mapping[str, Any] | None]:
+        kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
         if kind == "ClusterRole":
-            role = self.store.get(CLUSTER_ROLES, "", name)
-        elif kind == "Role" and namespace:
-            role = self.store.get(ROLES, namespace, name)
-        else:
-            role = None
-        for rule in (role or {}).get("rules") or []:
-            if isinstance(rule, Mapping):
-                yield rule
+            return kind, name, self.store.get(CLUSTER_ROLES, "", name)
+        return kind, name, self.store.get(ROLES, namespace, name) if kind == "Role" and namespace else None
 
 
 def _public(request: Request) -> bool:
@@ -143,7 +152,7 @@ def _resource_matches(resources: list[str], resource: str, subresource: str) -> 
     return False
 
 
-def forbidden(request: Request) -> ApiError:
+def forbidden(request: Request, reason: str = "") -> ApiError:
     """The 403 `Status` of responsewriters.Forbidden with apierrors.NewForbidden's wording."""
     user = request.user.name
     if not request.resource_request:
@@ -152,6 +161,8 @@ def forbidden(request: Request) -> ApiError:
     resource = f"{request.resource}/{request.subresource}" if request.subresource else request.resource
     where = f'in the namespace "{request.namespace}"' if request.namespace else "at the cluster scope"
     why = f'User "{user}" cannot {request.verb} resource "{resource}" in API group "{request.group}" {where}'
+    if reason:
+        why = f"{why}: {reason}"
     qualified = f"{request.resource}.{request.group}" if request.group else request.resource
     subject = f'{qualified} "{request.name}"' if request.name else qualified
     details: dict[str, Any] = {"kind": request.resource}

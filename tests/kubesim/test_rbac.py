@@ -154,6 +154,17 @@ async def test_cluster_roles_through_role_and_cluster_role_bindings(rbac_cluster
         await k8s.CoreV1Api(client).list_namespaced_config_map("team-b")
 
 
+async def test_a_binding_to_a_missing_role_is_named_in_the_denial(rbac_cluster: SimCluster) -> None:
+    rbac_cluster.apply_object({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b", "namespace": NS},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "not-there"},
+        "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": NS}]})
+    async with api(rbac_cluster, await mint(rbac_cluster)) as client:
+        body = await forbidden(k8s.CoreV1Api(client).list_namespaced_config_map(NS))
+        assert body["message"].endswith(
+            'in the namespace "team-a": RBAC: role.rbac.authorization.k8s.io "not-there" not found')
+
+
 async def test_group_and_user_subjects(rbac_cluster: SimCluster) -> None:
     rules = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]
     grant(rbac_cluster, rules, subject={"kind": "Group", "name": "system:serviceaccounts:team-a"}, name="group")
