@@ -87,6 +87,19 @@ def test_the_pod_is_locked_down(render: Render) -> None:
     assert "subPath" not in catalog_mount, "a subPath mount would never see catalog edits"
 
 
+def test_the_chart_accepts_every_catalog_field_kollie_reads(render: Render) -> None:
+    full_app = {"name": "web", "description": "Web", "gitRepository": {"name": "platform", "namespace": "flux-system"},
+                "path": "./apps/web", "imageRepository": {"name": "web", "namespace": "flux-system"},
+                "defaultPrefix": "main", "dependsOn": [], "substitutions": {"tier": "front"},
+                "timeout": "10m", "interval": "1h30m"}
+    catalog = {"substitutions": {"zone_name": "test.example.com"}, "apps": [full_app],
+               "bundles": [{"name": "all", "description": "All", "apps": ["web"]}],
+               "autoCreate": [{"prefix": "^feature-", "bundle": "all"}]}
+    text = one(render({"catalog": catalog}), "ConfigMap", "kollie-catalog")["data"]["catalog.yaml"]
+    parsed = parse_catalog(yaml.safe_load(text))
+    assert parsed.apps["web"].timeout == "10m" and parsed.apps["web"].interval == "1h30m"
+
+
 def test_catalog_config_map_is_the_catalog_kollie_reads(render: Render) -> None:
     docs = render({"catalog": DEMO_CATALOG})
     config_map = one(docs, "ConfigMap", "kollie-catalog")
