@@ -83,6 +83,18 @@ def parse_tag(tag: str) -> ImageTag | None:
     return ImageTag(m.group("prefix"), m.group("sha"), int(m.group("ts")))
 
 
+def tag_has_prefix(tag: str, prefix: str) -> bool:
+    parsed = parse_tag(tag)
+    return parsed is not None and parsed.prefix == prefix
+
+
+def branch_problem(branch: str) -> str | None:
+    """Why `branch` cannot be a git branch name (git check-ref-format's main rules), or None."""
+    if not branch or len(branch) > 250 or any(c in branch for c in " ~^:?*[\\") or ".." in branch:
+        return f"{branch!r} is not a valid git branch name"
+    return None
+
+
 def go_regex_escape(text: str) -> str:
     """Escape for Go's RE2 and Python's re alike (both accept a backslash before punctuation)."""
     return "".join("\\" + c if c in r"\.+*?()|[]{}^$" else c for c in text)

@@ -23,11 +23,12 @@ from kollie.config import Settings
 from kollie.kube import KubeClient, KubeError, NotFound
 from kollie.naming import (
     InvalidName,
+    branch_problem,
     check_app,
     check_environment,
     check_prefix,
     kube_name,
-    parse_tag,
+    tag_has_prefix,
 )
 from kollie.projections import EnvironmentRecord
 from kollie.refusals import (
@@ -180,7 +181,7 @@ class Operations:
         changed = existing is None or window is not None or any(
             self._prefix_of(name, a) != p for a, p in desired.items())
         record = await self._apply_record(name, owner=existing.owner if existing else actor.name,
-                                          created_at=existing.created_at if existing else _stamp(now),
+                                          created_at=existing.created_at if existing else uptime.stamp(now),
                                           settings=settings)
         for app, prefix in desired.items():
             await self._apply_app(record, app, prefix, set(desired))
@@ -295,7 +296,7 @@ class Operations:
             k, p = objects.kustomization, objects.policy
             if k is not None and k.prefix == prefix and k.image_tag:
                 return k.image_tag
-            if p is not None and p.latest_tag and _tag_has_prefix(p.latest_tag, prefix):
+            if p is not None and p.latest_tag and tag_has_prefix(p.latest_tag, prefix):
                 return p.latest_tag
         return None
 
@@ -332,7 +333,7 @@ class Operations:
         if objects is None or objects.kustomization is None:
             return False
         k = objects.kustomization
-        if k.image_tag == tag or not _tag_has_prefix(tag, k.prefix) or k.deleting:
+        if k.image_tag == tag or not tag_has_prefix(tag, k.prefix) or k.deleting:
             return False
         patch = {"spec": {"postBuild": {"substitute": {labels.SUB_IMAGE_TAG: tag}}, "suspend": False}}
         try:
@@ -354,8 +355,9 @@ class Operations:
         self.check_may_modify(record, actor)
         if branch is not None:
             branch = branch.strip()
-            if not branch or len(branch) > 250 or any(c in branch for c in " ~^:?*[\\") or ".." in branch:
-                raise InvalidRequest(f"{branch!r} is not a valid git branch name")
+            problem = branch_problem(branch)
+            if problem:
+                raise InvalidRequest(problem)
         catalog = self.catalog()
         current = self.cache.apps(name)
         templates = {catalog.apps[a.name].git_repository for a in current if a.name in catalog.apps}
@@ -392,12 +394,3 @@ class Operations:
         await self._reapply_apps(updated)
         await self._audit(updated, "UptimeChanged", f"up until {window.as_json().get('until')}", actor)
         return window
-
-
-def _tag_has_prefix(tag: str, prefix: str) -> bool:
-    parsed = parse_tag(tag)
-    return parsed is not None and parsed.prefix == prefix
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -42,13 +42,13 @@ class Uptime:
             assert self.schedule is not None
             return self.schedule
         assert self.since is not None and self.until is not None
-        return f"{_stamp(self.since)}-{_stamp(self.until)}"
+        return f"{stamp(self.since)}-{stamp(self.until)}"
 
     def as_json(self) -> dict[str, Any]:
         if self.mode == "schedule":
             return {"schedule": self.schedule}
         assert self.since is not None and self.until is not None
-        return {"since": _stamp(self.since), "until": _stamp(self.until)}
+        return {"since": stamp(self.since), "until": stamp(self.until)}
 
     def is_up(self, now: datetime) -> bool | None:
         """Whether the window covers `now` (None for schedules: the downscaler decides)."""
@@ -64,7 +64,8 @@ class Uptime:
         return None
 
 
-def _stamp(moment: datetime) -> str:
+def stamp(moment: datetime) -> str:
+    """RFC 3339 in UTC to the second, as Kubernetes and GoKubeDownscaler write times."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -120,10 +121,10 @@ def extend(current: Uptime, now: datetime, *, hours: float | None = None, until:
         assert until is not None
         new_until = until.astimezone(UTC).replace(microsecond=0)
         if new_until <= now:
-            raise InvalidUptime(f"{_stamp(new_until)} is in the past")
+            raise InvalidUptime(f"{stamp(new_until)} is in the past")
     if new_until - now > MAX_EXTENSION:
         raise InvalidUptime(f"an environment can be kept up at most {MAX_EXTENSION.days} days ahead "
-                            f"(until {_stamp(now + MAX_EXTENSION)})")
+                            f"(until {stamp(now + MAX_EXTENSION)})")
     since = current.since if current.mode == "until" and current.since and current.since <= now else now
     return Uptime("until", since=since, until=new_until)
 
