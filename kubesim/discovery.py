@@ -22,6 +22,28 @@ KUBE_VERSION = {
 }
 
 
+# Create-only APIs served next to the catalog's kinds, as discovery lists them.
+REVIEWS: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("authentication.k8s.io", "v1"): [
+        {"name": "selfsubjectreviews", "singularName": "selfsubjectreview", "namespaced": False,
+         "kind": "SelfSubjectReview", "verbs": ["create"]}],
+    ("authorization.k8s.io", "v1"): [
+        {"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": False,
+         "kind": "SelfSubjectAccessReview", "verbs": ["create"]}],
+}
+TOKEN_REQUEST = {"name": "serviceaccounts/token", "singularName": "", "namespaced": True,
+                 "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}
+
+
+def _group_versions(catalog: ResourceCatalog) -> dict[str, list[str]]:
+    versions = {g: list(vs) for g, vs in catalog.group_versions().items()}
+    for group, version in REVIEWS:
+        served = versions.setdefault(group, [])
+        if version not in served:
+            served.append(version)
+    return versions
+
+
 def api_versions(server_address: str) -> dict[str, Any]:
     return {
         "kind": "APIVersions",
@@ -36,12 +58,12 @@ def _group_doc(name: str, versions: list[str]) -> dict[str, Any]:
 
 
 def api_group_list(catalog: ResourceCatalog) -> dict[str, Any]:
-    groups = [_group_doc(g, vs) for g, vs in sorted(catalog.group_versions().items()) if g]
+    groups = [_group_doc(g, vs) for g, vs in sorted(_group_versions(catalog).items()) if g]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(catalog: ResourceCatalog, group: str) -> dict[str, Any] | None:
-    versions = catalog.group_versions().get(group)
+    versions = _group_versions(catalog).get(group)
     if not versions or not group:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(group, versions)}
@@ -53,9 +75,9 @@ def _storage_hash(rt: ResourceType) -> str:
 
 def resource_list(catalog: ResourceCatalog, group: str, version: str) -> dict[str, Any] | None:
     types = [rt for rt in catalog.all() if rt.group == group and version in rt.versions]
-    if not types:
+    if not types and (group, version) not in REVIEWS:
         return None
-    resources: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = list(REVIEWS.get((group, version), []))
     for rt in sorted(types, key=lambda t: t.plural):
         entry: dict[str, Any] = {
             "name": rt.plural,
@@ -73,6 +95,8 @@ def resource_list(catalog: ResourceCatalog, group: str, version: str) -> dict[st
         if rt.status_subresource:
             resources.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced,
                               "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+        if rt.gr == ("", "serviceaccounts"):
+            resources.append(dict(TOKEN_REQUEST))
         if rt.gr == ("", "namespaces"):
             resources.append({"name": "namespaces/finalize", "singularName": "", "namespaced": False,
                               "kind": "Namespace", "verbs": ["update"]})

@@ -56,7 +56,7 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        if self.details:
+        if self.details is not None:  # `{}` too: a Forbidden for a path has empty details
             body["details"] = self.details
         return body
 

@@ -9,6 +9,7 @@ default `system:discovery` and `system:public-info-viewer` ClusterRoles allow.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,69 +45,67 @@ class Request:
     name: str = ""
 
 
-def request_verb(method: str, *, named: bool, watch: bool) -> str:
-    """The API verb of an HTTP request to a resource, as the request-info resolver names it."""
-    if method in ("GET", "HEAD"):
-        if watch:
-            return "watch"
-        return "get" if named else "list"
-    if method == "DELETE":
-        return "delete" if named else "deletecollection"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
-
-
 class Authorizer:
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def authorize(self, request: Request) -> None:
-        """Return if allowed; raise the API server's 403 otherwise (naming roles that bindings miss)."""
-        if not self.allows(request):
-            missing = [f'{kind.lower()}.rbac.authorization.k8s.io "{name}" not found'
-                       for kind, name in self._missing_roles(request)]
-            reason = ""
-            if missing:
-                reason = "RBAC: " + (missing[0] if len(missing) == 1 else "[" + ", ".join(missing) + "]")
+        """Return if allowed; raise the API server's 403 otherwise."""
+        allowed, reason = self.decide(request)
+        if not allowed:
             raise forbidden(request, reason)
 
     def allows(self, request: Request) -> bool:
+        return self.decide(request)[0]
+
+    def decide(self, request: Request) -> tuple[bool, str]:
+        """Allowed or not, and when not, the RBAC authorizer's reason: the bindings of the caller
+        whose role could not be read (`RBAC: role.rbac.authorization.k8s.io "x" not found`)."""
         if SUPERUSERS in request.user.groups:
-            return True
+            return True, ""
         if not request.resource_request and _public(request):
-            return True
+            return True, ""
         if (request.resource_request and request.verb == "create" and (request.group, request.resource) in SELF_REVIEWS
                 and "system:authenticated" in request.user.groups):
-            return True
-        return any(_rule_allows(rule, request) for rule in self._rules_for(request))
+            return True, ""
+        problems: list[str] = []
+        for rule in self._rules_for(request, problems):
+            if _rule_allows(rule, request):
+                return True, ""
+        unique = list(dict.fromkeys(problems))
+        if not unique:
+            return False, ""
+        return False, "RBAC: " + (unique[0] if len(unique) == 1 else "[" + ", ".join(unique) + "]")
 
-    def _roles_for(self, request: Request) -> Iterator[tuple[str, str, Mapping[str, Any] | None]]:
-        """(kind, name, role or None when missing) of every binding that applies to the request's user."""
+    def _rules_for(self, request: Request, problems: list[str]) -> Iterator[Mapping[str, Any]]:
         for binding in self.store.iter(CLUSTER_ROLE_BINDINGS):
             if _binds(binding, request.user, namespace=""):
-                yield self._role(binding.get("roleRef") or {}, namespace="")
+                yield from self._role_rules(binding.get("roleRef") or {}, "", problems)
         if request.namespace:
             for binding in self.store.iter(ROLE_BINDINGS, request.namespace):
                 if _binds(binding, request.user, namespace=request.namespace):
-                    yield self._role(binding.get("roleRef") or {}, namespace=request.namespace)
+                    yield from self._role_rules(binding.get("roleRef") or {}, request.namespace, problems)
 
-    def _rules_for(self, request: Request) -> Iterator[Mapping[str, Any]]:
-        for _, _, role in self._roles_for(request):
-            for rule in (role or {}).get("rules") or []:
-                if isinstance(rule, Mapping):
-                    yield rule
-
-    def _missing_roles(self, request: Request) -> list[tuple[str, str]]:
-        return [(kind, name) for kind, name, role in self._roles_for(request) if role is None]
-
-    def _role(self, ref: Mapping[str, Any], *, namespace: str) -> tuple[str, str, Mapping[str, Any] | None]:
-        kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
+    def _role_rules(self, ref: Mapping[str, Any], namespace: str, problems: list[str]) -> Iterator[Mapping[str, Any]]:
+        kind, name = ref.get("kind"), str(ref.get("name", ""))
         if kind == "ClusterRole":
-            return kind, name, self.store.get(CLUSTER_ROLES, "", name)
-        return kind, name, self.store.get(ROLES, namespace, name) if kind == "Role" and namespace else None
+            role = self.store.get(CLUSTER_ROLES, "", name)
+        elif kind == "Role":
+            role = self.store.get(ROLES, namespace, name)
+        else:
+            problems.append(f"unsupported role reference kind: {json.dumps(str(kind or ''))}")
+            return
+        if role is None:
+            # The RBAC authorizer's listers name the resource in the singular.
+            problems.append(f'{str(kind).lower()}.rbac.authorization.k8s.io "{name}" not found')
+            return
+        for rule in role.get("rules") or []:
+            if isinstance(rule, Mapping):
+                yield rule
 
 
 def _public(request: Request) -> bool:
-    if request.verb not in ("get", "head"):
+    if request.verb != "get":  # system:discovery grants `get`; HEAD is the verb "head" on these paths
         return False
     paths = PUBLIC_INFO_PATHS + (DISCOVERY_PATHS if "system:authenticated" in request.user.groups else ())
     return any(request.path == p or request.path.startswith(p + "/") for p in paths)
@@ -153,11 +152,13 @@ def _resource_matches(resources: list[str], resource: str, subresource: str) -> 
 
 
 def forbidden(request: Request, reason: str = "") -> ApiError:
-    """The 403 `Status` of responsewriters.Forbidden with apierrors.NewForbidden's wording."""
+    """The 403 `Status` of responsewriters.Forbidden: forbiddenMessage's wording, the authorizer's
+    reason after it, in apierrors.NewForbidden."""
     user = request.user.name
     if not request.resource_request:
-        return ApiError(403, f'forbidden: User "{user}" cannot {request.verb} path "{request.path}"',
-                        reason="Forbidden", details={})
+        why = f'User "{user}" cannot {request.verb} path "{request.path}"'
+        return ApiError(403, f"forbidden: {why}: {reason}" if reason else f"forbidden: {why}", reason="Forbidden",
+                        details={})
     resource = f"{request.resource}/{request.subresource}" if request.subresource else request.resource
     where = f'in the namespace "{request.namespace}"' if request.namespace else "at the cluster scope"
     why = f'User "{user}" cannot {request.verb} resource "{resource}" in API group "{request.group}" {where}'

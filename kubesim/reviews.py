@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubesim.authn import ADMIN, UserInfo, service_account_user
+from kubesim.authn import ADMIN, ANONYMOUS, UserInfo, service_account_user
 from kubesim.errors import ApiError
 from kubesim.rbac import Authorizer, Request
 
@@ -22,21 +22,26 @@ def impersonate(authorizer: Authorizer | None, caller: UserInfo, headers: Mappin
             raise ApiError(400, "requested impersonation of groups without impersonating a user", reason="BadRequest")
         return caller
     checks: list[Request] = []
+    target_groups = list(groups)
     if name.startswith(SA_PREFIX) and name.count(":") == 3:
         namespace, account = name[len(SA_PREFIX):].split(":")
         checks.append(Request(caller, "impersonate", path, resource="serviceaccounts", namespace=namespace,
                               name=account))
-        target = service_account_user(namespace, account)
+        if not groups:  # a ServiceAccount's groups are known
+            target_groups = list(service_account_user(namespace, account).groups[:2])
     else:
         checks.append(Request(caller, "impersonate", path, resource="users", name=name))
-        target = UserInfo(name, ("system:authenticated",))
     checks += [Request(caller, "impersonate", path, resource="groups", name=g) for g in groups]
     if authorizer is not None:
         for check in checks:
             authorizer.authorize(check)
-    if groups:
-        target = UserInfo(target.name, (*groups, "system:authenticated"))
-    return target
+    # As the impersonation filter does: system:authenticated is added unless a group says otherwise.
+    if name == ANONYMOUS.name:
+        if "system:unauthenticated" not in target_groups:
+            target_groups.append("system:unauthenticated")
+    elif not {"system:authenticated", "system:unauthenticated"} & set(target_groups):
+        target_groups.append("system:authenticated")
+    return UserInfo(name, tuple(target_groups))
 
 
 def access_review(authorizer: Authorizer | None, user: UserInfo, body: Any, path: str) -> dict[str, Any]:
@@ -57,10 +62,10 @@ def access_review(authorizer: Authorizer | None, user: UserInfo, body: Any, path
         attributes = non_resource if isinstance(non_resource, dict) else {}
         request = Request(user, str(attributes.get("verb", "")), str(attributes.get("path", "")),
                           resource_request=False)
-    allowed = authorizer is None or authorizer.allows(request)
+    allowed, reason = (True, "") if authorizer is None else authorizer.decide(request)
     status: dict[str, Any] = {"allowed": allowed}
-    if not allowed:
-        status["reason"] = ""
+    if reason:
+        status["reason"] = reason
     return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
             "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -12,12 +13,13 @@ import structlog
 from aiohttp import web
 
 from kubesim import discovery, errors, ownerrefs, reviews, tables
-from kubesim.authn import ADMIN, ANONYMOUS, TokenAuthority, UserInfo
+from kubesim.authn import ADMIN, TokenAuthority, UserInfo
 from kubesim.errors import ApiError
 from kubesim.faults import Faults
 from kubesim.objects import PATCH_TYPES, ObjectApi
-from kubesim.rbac import Authorizer, request_verb
+from kubesim.rbac import Authorizer
 from kubesim.rbac import Request as AccessRequest
+from kubesim.requestinfo import request_info
 from kubesim.requests import (
     delete_options,
     dry_run,
@@ -37,6 +39,7 @@ from kubesim.watch import Watch
 log = structlog.get_logger("kubesim.server")
 SERVICE_ACCOUNTS = ("", "serviceaccounts")
 CALLER = web.RequestKey("kubesim-caller", UserInfo)
+ATTRIBUTES = web.RequestKey("kubesim-attributes", AccessRequest)
 API_PATHS = ("/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz")
 
 DEFAULT_WATCH_TIMEOUT = 1800
@@ -98,48 +101,35 @@ class ApiServer:
             return status_response(ApiError(500, f"Internal error occurred: {e}"))
 
     def _authenticate_and_check_paths(self, request: web.Request) -> None:
-        """Who is calling; non-resource paths (discovery, OpenAPI, health) are authorised here,
-        resource requests in `_dispatch` once their attributes are known."""
+        """Who is calling and whether they may, before routing, as the API server's filters do: a
+        request for something that does not exist is a 403 for a caller who could not have it.
+        (The `/sim` routes are the test harness's, outside authentication.)"""
         assert self.authorizer is not None
         user = self.tokens.authenticate(request.headers.get("Authorization"))
         user = reviews.impersonate(self.authorizer, user, request.headers,
                                    list(request.headers.getall("Impersonate-Group", [])), request.path)
         request[CALLER] = user
         ownerrefs.CALLER.set(user)  # for admission plugins, which run below the HTTP layer
-        if not _is_resource_path(request.path):
-            verb = request.method.lower()
-            self.authorizer.authorize(AccessRequest(user, verb, request.path, resource_request=False))
+        attributes = request_info(user, request.method, request.path, request.query)
+        request[ATTRIBUTES] = attributes
+        self.authorizer.authorize(attributes)
 
-    def _authorize(self, request: web.Request, verb: str, rt: ResourceType, version: str, namespace: str | None,
-                   name: str | None, subresource: str | None) -> None:
-        if self.authorizer is None:
-            return
-        if name is None and verb in ("list", "watch"):
-            # As the request-info resolver does, so resourceNames rules can allow a one-object list/watch.
-            selector = request.query.get("fieldSelector", "")
-            if selector.startswith("metadata.name=") and "," not in selector:
-                name = selector.removeprefix("metadata.name=")
-        user = request.get(CALLER, ANONYMOUS)
-        self.authorizer.authorize(AccessRequest(
-            user, verb, request.path, group=rt.group, version=version, resource=rt.plural,
-            subresource=subresource or "", namespace=namespace or "", name=name or ""))
+    def _authorize_create(self, request: web.Request) -> None:
+        """An apply that creates is authorised for `create` as well, as the API server's patch handler does."""
+        attributes = request.get(ATTRIBUTES)
+        if self.authorizer is not None and attributes is not None:
+            self.authorizer.authorize(dataclasses.replace(attributes, verb="create"))
 
     async def _access_review(self, request: web.Request) -> web.Response:
         """`kubectl auth can-i`: may the caller do this? (Every authenticated user may ask.)"""
         user = request.get(CALLER, ADMIN)
-        self._authorize_review(user, request.path, "authorization.k8s.io", "selfsubjectaccessreviews")
         body = await read_body(request)
         return json_response(reviews.access_review(self.authorizer, user, body, request.path), status=201)
 
     async def _self_review(self, request: web.Request) -> web.Response:
         """`kubectl auth whoami`."""
         user = request.get(CALLER, ADMIN)
-        self._authorize_review(user, request.path, "authentication.k8s.io", "selfsubjectreviews")
         return json_response(reviews.self_review(user), status=201)
-
-    def _authorize_review(self, user: UserInfo, path: str, group: str, resource: str) -> None:
-        if self.authorizer is not None:
-            self.authorizer.authorize(AccessRequest(user, "create", path, group=group, version="v1", resource=resource))
 
     def close_watches(self) -> None:
         for w in list(self.watches):
@@ -227,8 +217,6 @@ class ApiServer:
             raise ApiError(404, "the server could not find the requested resource")
         method = request.method
         watching = watch_path or (method == "GET" and name is None and flag(request, "watch"))
-        self._authorize(request, request_verb(method, named=name is not None, watch=watching), rt, version,
-                        namespace, name, sub)
         if sub == "token" and name is not None:
             body = await read_body(request)
             return json_response(self.tokens.token_request(namespace or "", name, body), status=201)
@@ -267,8 +255,7 @@ class ApiServer:
                     ["fieldManager: Required value: is required for apply patch"])
             existed = self.api.store.get(rt.gr, ns, name) is not None
             if not existed and PATCH_TYPES.get(ctype) == "apply":
-                # Apply that creates is authorised for create as well, as the API server's patch handler does.
-                self._authorize(request, "create", rt, version, namespace, name, sub)
+                self._authorize_create(request)
             obj = self.api.patch(rt, version, ns, name, ctype, raw, opts, subresource=sub)
             status = 201 if not existed and PATCH_TYPES.get(ctype) == "apply" else 200
             return self._object_response(request, rt, version, obj, status=status, warnings=opts.warnings)
@@ -424,15 +411,3 @@ class ApiServer:
             watch.close()
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
-
-
-
-
-def _is_resource_path(path: str) -> bool:
-    """`/api/v1/<resource>...` or `/apis/<group>/<version>/<resource>...`, not a discovery document."""
-    parts = [p for p in path.split("/") if p]
-    if parts[:1] == ["api"]:
-        return len(parts) >= 3
-    if parts[:1] == ["apis"]:
-        return len(parts) >= 4
-    return False

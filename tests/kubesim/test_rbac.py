@@ -200,7 +200,11 @@ async def test_subresources_and_wildcards(rbac_cluster: SimCluster) -> None:
         core = k8s.CoreV1Api(client)
         await core.patch_namespace_status("spare", {"status": {"phase": "Active"}})
         body = await forbidden(core.patch_namespace("spare", {"metadata": {"labels": {"a": "b"}}}))
-        assert 'cannot patch resource "namespaces" in API group "" at the cluster scope' in body["message"]
+        # As on a real server, a Namespace's own URL is "in the namespace" it names.
+        assert body["message"] == (f'namespaces "spare" is forbidden: User "{USER}" cannot patch resource '
+                                   '"namespaces" in API group "" in the namespace "spare"')
+        body = await forbidden(core.list_namespace())
+        assert body["message"].endswith('cannot list resource "namespaces" in API group "" at the cluster scope')
         body = await forbidden(core.replace_namespace_status("spare", await core.read_namespace("spare")))
         assert 'cannot update resource "namespaces/status"' in body["message"]
 
@@ -368,3 +372,103 @@ async def test_owner_references_permission_enforcement() -> None:
             await core.patch_namespaced_config_map("plain", NS, {"data": {"same": "owners"}})
     with pytest.raises(ValueError, match="only OwnerReferencesPermissionEnforcement"):
         SimCluster(flux=False, admission_plugins=["AlwaysPullImages"])
+
+
+async def test_authorisation_comes_before_routing_with_the_servers_attributes(rbac_cluster: SimCluster) -> None:
+    """As the API server's filters: a caller without access gets 403 even for what does not exist; a
+    Namespace's URL is in that namespace; a path denial has empty details; HEAD is not `get`."""
+    grant(rbac_cluster, [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}])
+    token = await mint(rbac_cluster)
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(base_url=rbac_cluster.url) as http:
+        async with http.get(f"/api/v1/namespaces/{NS}/nonsense", headers=bearer) as r:
+            assert r.status == 403
+            assert (await r.json())["message"] == (f'nonsense is forbidden: User "{USER}" cannot list resource '
+                                                   f'"nonsense" in API group "" in the namespace "{NS}"')
+        async with http.get(f"/api/v1/namespaces/{NS}/nonsense",
+                            headers={"Authorization": "Bearer kubesim-admin"}) as r:
+            assert r.status == 404
+        async with http.get(f"/api/v1/namespaces/{NS}", headers=bearer) as r:
+            assert r.status == 200, "a Role in team-a grants get on the Namespace team-a"
+        async with http.get("/api/v1/namespaces/team-b", headers=bearer) as r:
+            assert r.status == 403
+        async with http.get("/apis") as r:
+            assert await r.json() == {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": 'forbidden: User "system:anonymous" cannot get path "/apis"', "reason": "Forbidden",
+                "details": {}, "code": 403}
+        async with http.head("/api", headers=bearer) as r:
+            assert r.status == 403
+        async with http.head("/api", headers={"Authorization": "Bearer kubesim-admin"}) as r:
+            assert r.status == 200
+
+
+async def test_non_resource_urls_and_discovery_of_the_review_and_token_apis(rbac_cluster: SimCluster) -> None:
+    async with aiohttp.ClientSession(base_url=rbac_cluster.url) as http:
+        async with http.get("/metrics-like") as r:
+            assert r.status == 404, "outside the API paths"
+        grant(rbac_cluster, [{"nonResourceURLs": ["/apis", "/openapi/*"], "verbs": ["get"]}], cluster_role=True,
+              cluster_binding=True, subject={"kind": "Group", "name": "system:unauthenticated"}, name="anon")
+        async with http.get("/apis") as r:
+            groups = {g["name"] for g in (await r.json())["groups"]}
+            assert r.status == 200 and {"authorization.k8s.io", "authentication.k8s.io"} <= groups
+        async with http.get("/openapi/v3") as r:
+            assert r.status == 200
+        async with http.get("/api") as r:
+            assert r.status == 403, "/api is not /apis"
+        admin = {"Authorization": "Bearer kubesim-admin"}
+        async with http.get("/api/v1", headers=admin) as r:
+            token = [x for x in (await r.json())["resources"] if x["name"] == "serviceaccounts/token"]
+            assert token == [{"name": "serviceaccounts/token", "singularName": "", "namespaced": True,
+                              "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest",
+                              "verbs": ["create"]}]
+        async with http.get("/apis/authorization.k8s.io/v1", headers=admin) as r:
+            assert [x["name"] for x in (await r.json())["resources"]] == ["selfsubjectaccessreviews"]
+        async with http.get("/apis/authentication.k8s.io", headers=admin) as r:
+            assert (await r.json())["preferredVersion"]["version"] == "v1"
+
+
+async def test_watch_paths_selectors_and_impersonated_service_accounts(rbac_cluster: SimCluster) -> None:
+    rbac_cluster.apply_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mine", "namespace": NS}})
+    grant(rbac_cluster, [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["mine"],
+                          "verbs": ["list", "watch"]}])
+    token = await mint(rbac_cluster)
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(base_url=rbac_cluster.url) as http:
+        one = "fieldSelector=metadata.namespace%3Dteam-a,metadata.name%3Dmine"
+        async with http.get(f"/api/v1/namespaces/{NS}/configmaps?{one}", headers=bearer) as r:
+            assert r.status == 200 and [i["metadata"]["name"] for i in (await r.json())["items"]] == ["mine"]
+        async with http.get(f"/api/v1/namespaces/{NS}/configmaps?watch=1&timeoutSeconds=1&{one}", headers=bearer) as r:
+            assert r.status == 200 and b'"mine"' in await r.read()
+        # The legacy /watch/ path is the verb watch; the selector names nothing there, as on a real server.
+        async with http.get(f"/api/v1/watch/namespaces/{NS}/configmaps?timeoutSeconds=1&{one}", headers=bearer) as r:
+            assert r.status == 403 and 'cannot watch resource "configmaps"' in (await r.json())["message"]
+        async with http.get(f"/api/v1/watch/namespaces/{NS}/configmaps/mine?timeoutSeconds=1", headers=bearer) as r:
+            assert r.status == 200
+        # Impersonating a ServiceAccount gives it its groups, as the impersonation filter does.
+        as_robot = {"Authorization": "Bearer kubesim-admin", "Impersonate-User": USER}
+        async with http.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json={}, headers=as_robot) as r:
+            assert (await r.json())["status"]["userInfo"] == {
+                "username": USER, "groups": ["system:serviceaccounts", f"system:serviceaccounts:{NS}",
+                                             "system:authenticated"]}
+        review = {"spec": {"resourceAttributes": {"namespace": NS, "verb": "get", "resource": "configmaps"}}}
+        rbac_cluster.apply_object({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "x", "namespace": NS},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "gone"},
+            "subjects": [{"kind": "Group", "name": "system:serviceaccounts"}]})
+        async with http.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review,
+                             headers=as_robot) as r:
+            assert (await r.json())["status"] == {
+                "allowed": False, "reason": 'RBAC: clusterrole.rbac.authorization.k8s.io "gone" not found'}
+
+
+async def test_rbac_is_off_by_default(bare_cluster: SimCluster) -> None:
+    async with aiohttp.ClientSession(base_url=bare_cluster.url) as http:
+        async with http.get("/api/v1/namespaces/default/configmaps") as r:
+            assert r.status == 200, "no token, everything allowed"
+        async with http.get("/api/v1/namespaces/default/configmaps",
+                            headers={"Authorization": "Bearer anything"}) as r:
+            assert r.status == 200
+        review = {"spec": {"resourceAttributes": {"verb": "delete", "resource": "namespaces"}}}
+        async with http.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review) as r:
+            assert (await r.json())["status"] == {"allowed": True}
