@@ -105,13 +105,18 @@ class Informer:
         self.sink.replace(self.kind, objects)
         self.stats.lists += 1
         self.stats.last_list_at = time.monotonic()
-        self.stats.connected = True
         first = not self.synced.is_set()
         self.synced.set()
         log.info("informer_synced" if first else "informer_relisted", objects=len(objects),
                  resource_version=resource_version)
         self._notify()
         return resource_version
+
+    def _watching(self) -> None:
+        # Connected means changes flow: a list alone is a snapshot that may already be stale.
+        if not self.stats.connected:
+            self.stats.connected = True
+            self._notify()
 
     async def _watch(self, resource_version: str) -> str:
         """Follow one watch stream; returns the version to resume from when it ends cleanly."""
@@ -120,7 +125,7 @@ class Informer:
             self.stats.restarts += 1
         stream = self.client.watch(self.resource, self.namespace, resource_version=resource_version,
                                    label_selector=self.label_selector, timeout_seconds=self.watch_timeout,
-                                   inactivity_timeout=self.inactivity_timeout)
+                                   inactivity_timeout=self.inactivity_timeout, on_open=self._watching)
         async for event in stream:
             kind = event.get("type")
             obj = event.get("object") or {}

@@ -207,8 +207,10 @@ class KubeClient:
         label_selector: str = "",
         timeout_seconds: int = 300,
         inactivity_timeout: float = 120.0,
+        on_open: Callable[[], None] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Raw watch events (`{"type", "object"}`), BOOKMARKs and ERRORs included.
+        """Raw watch events (`{"type", "object"}`), BOOKMARKs and ERRORs included; `on_open` is
+        called once the server has accepted the watch (before any event, which may be long).
 
         The server closes the stream after `timeout_seconds`; a stream silent for longer than
         `inactivity_timeout` (bookmarks are asked for, so silence means a dead connection) is
@@ -227,6 +229,8 @@ class KubeClient:
         try:
             if response.status != 200:
                 raise from_status(response.status, await response.read())
+            if on_open is not None:
+                on_open()
             while True:
                 try:
                     line = await response.content.readline()
