@@ -36,10 +36,18 @@ def label_problem(value: str, *, what: str, max_length: int) -> str | None:
     return None
 
 
+# Apps usually deploy into a namespace named after their environment (`${environment}`): these
+# names would put an environment's manifests, and its downscaler schedule, into the cluster's own.
+RESERVED_ENVIRONMENTS = frozenset({"default", "flux-system"})
+RESERVED_ENVIRONMENT_PREFIXES = ("kube-",)
+
+
 def check_environment(name: str) -> str:
     problem = label_problem(name, what="environment name", max_length=MAX_ENVIRONMENT)
     if problem:
         raise InvalidName(problem)
+    if name in RESERVED_ENVIRONMENTS or name.startswith(RESERVED_ENVIRONMENT_PREFIXES):
+        raise InvalidName(f"environment name {name!r} is reserved: apps deploy into a namespace of that name")
     return name
 
 

@@ -166,6 +166,8 @@ class Operations:
     ) -> EnvironmentChange:
         """Create an environment or make an existing one have exactly these apps."""
         _valid(check_environment, name)
+        if name == self.namespace:
+            raise InvalidRequest(f"environment name {name!r} is reserved: it is Kollie's own namespace")
         desired = self.resolve_apps(apps, bundle)
         existing = self.cache.environment(name)
         if existing is not None:

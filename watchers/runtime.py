@@ -97,9 +97,16 @@ class Background:
         return bool(self.elector and self.elector.is_leader)
 
     async def wait_synced(self, timeout: float) -> bool:  # noqa: ASYNC109 - a plain deadline is the contract
+        """Whether, within `timeout`, every informer has listed and its watch has been accepted."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
             await asyncio.wait_for(asyncio.gather(*(inf.synced.wait() for inf in self.informers)), timeout)
         except TimeoutError:
             return False
+        while not self.connected:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
         return True
 

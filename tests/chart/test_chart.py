@@ -177,17 +177,17 @@ def test_rbac_is_least_privilege(render: Render) -> None:
                                       ("source.toolkit.fluxcd.io", "gitrepositories")) for v in flux_verbs}
     )
     assert own == expected
-    assert _rules(docs, "Role", "kollie-catalog", "flux-system") == [
+    assert _rules(docs, "Role", "kollie-kollie-catalog", "flux-system") == [
         {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["gitrepositories"],
          "resourceNames": ["platform"], "verbs": ["get"]},
         {"apiGroups": ["image.toolkit.fluxcd.io"], "resources": ["imagerepositories"],
          "resourceNames": sorted(a["name"] for a in DEMO_CATALOG["apps"]), "verbs": ["get", "patch"]}]
-    assert _rules(docs, "Role", "kollie-catalog", "team-b") == [
+    assert _rules(docs, "Role", "kollie-kollie-catalog", "team-b") == [
         {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["gitrepositories"],
          "resourceNames": ["billing-repo"], "verbs": ["get"]},
         {"apiGroups": ["image.toolkit.fluxcd.io"], "resources": ["imagerepositories"],
          "resourceNames": ["billing"], "verbs": ["get", "patch"]}]
-    binding = next(d for d in find(docs, "RoleBinding", "kollie-catalog") if d["metadata"]["namespace"] == "team-b")
+    binding = next(d for d in find(docs, "RoleBinding", "kollie-kollie-catalog") if d["metadata"]["namespace"] == "team-b")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kollie", "namespace": NAMESPACE}]
     assert _rules(docs, "ClusterRole", "kollie-kollie-ingresses") == [
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["list", "watch"]}]
@@ -250,3 +250,23 @@ def test_notes_tell_the_next_step(chart: Any) -> None:
     _, notes = render_chart(chart, VALUE_SETS["everything on"])
     assert "https://kollie.example.com/" in notes and "catalog has no apps" not in notes
     assert "Registry webhooks are off" not in notes
+
+
+def test_parent_charts_openshift_and_several_releases(render: Render) -> None:
+    assert render({"global": {"imageRegistry": "mirror.example.com"}}), "a parent chart's globals are accepted"
+    restricted = {"podSecurityContext": {"runAsUser": None, "runAsGroup": None, "fsGroup": None}}
+    pod = one(render(restricted), "Deployment")["spec"]["template"]["spec"]
+    assert "runAsUser" not in pod["securityContext"], "OpenShift assigns the user"
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    names = [{d["metadata"]["name"] for d in render({"catalog": DEMO_CATALOG}, namespace=ns)
+              if d["kind"] in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+              and d["metadata"].get("namespace") != ns} for ns in ("kollie-a", "kollie-b")]
+    assert names[0] and not names[0] & names[1], "releases in two namespaces share no object outside them"
+
+
+def test_notes_warn_about_proxy_headers_without_a_network_policy(chart: Any) -> None:
+    _, notes = render_chart(chart, {"ingress": {"enabled": True, "trustProxyHeaders": True}})
+    assert "any pod that can reach the" in notes
+    _, notes = render_chart(chart, {"ingress": {"enabled": True, "trustProxyHeaders": True},
+                                    "networkPolicy": {"enabled": True}})
+    assert "any pod that can reach the" not in notes

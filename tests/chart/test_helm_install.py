@@ -112,7 +112,7 @@ async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> Non
             secret = cluster.store.get(("", "secrets"), NAMESPACE, RELEASE) or {}
             assert base64.b64decode(secret["data"]["csrf-secret"]).decode() == csrf_before, \
                 "the generated CSRF key survives upgrades (forms stay valid across a rollout)"
-            role = cluster.store.get(("rbac.authorization.k8s.io", "roles"), "team-b", "kollie-catalog")
+            role = cluster.store.get(("rbac.authorization.k8s.io", "roles"), "team-b", "kollie-kollie-catalog")
             assert role is not None and role["rules"][1]["resourceNames"] == ["billing"]
 
             # Uninstalling removes the ServiceAccount: its token stops working. Open watches stay open
@@ -141,3 +141,27 @@ async def test_helm_refuses_wrong_values_before_touching_the_cluster(tmp_path: P
             await asyncio.to_thread(_helm, admin, "install", values)
         assert named in str(e.value)
         assert cluster.store.resource_version == before, "nothing was written"
+
+
+async def test_an_existing_secret_is_checked_at_install_and_used(tmp_path: Path) -> None:
+    async with SimCluster(crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2,
+                          rbac=True, tls=True) as cluster:
+        seed_demo(cluster)
+        admin = cluster.write_kubeconfig(tmp_path / "admin.kubeconfig")
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kollie-secrets", "namespace": NAMESPACE},
+                  "stringData": {"api-tokens": f"ci:{TOKEN}\n", "webhook-secret": WEBHOOK_SECRET}}
+        cluster.apply_object(secret)
+        values = {"catalog": DEMO_CATALOG, "secrets": {"existingSecret": "kollie-secrets"}}
+        with pytest.raises(helm.HelmError, match='has no key \\"csrf-secret\\": 2 replicas must share one'):
+            await asyncio.to_thread(_helm, admin, "install", values)
+        assert cluster.store.get(("apps", "deployments"), NAMESPACE, RELEASE) is None, "nothing installed"
+        cluster.apply_object({**secret, "stringData": {**secret["stringData"], "csrf-secret": "k" * 40}})
+        release = await asyncio.to_thread(_helm, admin, "install", values)
+        assert release["status"] == "deployed"
+        assert cluster.store.get(("", "secrets"), NAMESPACE, RELEASE) is None, "no Secret of the chart's own"
+        environ = as_the_kubelet_would(cluster, tmp_path / "pod")
+        assert environ["KOLLIE_CSRF_SECRET"] == "k" * 40 and environ["KOLLIE_WEBHOOK_SECRET"] == WEBHOOK_SECRET
+        done: list[str] = []
+        async with kollie_as_service_account(cluster, environ, tmp_path) as setup:
+            await full_cycle(setup, within=10, done=done)
+        assert done == ALL_STEPS

@@ -21,6 +21,10 @@ def _writes(kollie: Kollie) -> set[tuple[str, str, str]]:
 @pytest.mark.parametrize(("path", "body", "status", "error"), [
     ("/api/v1/environments/Bad_Name", {"apps": {"api": {}}}, 422, "invalid"),
     ("/api/v1/environments/" + "a" * 41, {"apps": {"api": {}}}, 422, "invalid"),
+    ("/api/v1/environments/kube-system", {"apps": {"api": {}}}, 422, "invalid"),
+    ("/api/v1/environments/flux-system", {"apps": {"api": {}}}, 422, "invalid"),
+    ("/api/v1/environments/default", {"apps": {"api": {}}}, 422, "invalid"),
+    ("/api/v1/environments/kollie", {"apps": {"api": {}}}, 422, "invalid"),
     ("/api/v1/environments/ok", {"apps": {"nope": {}}}, 422, "unknown_app"),
     ("/api/v1/environments/ok", {"bundle": "nope"}, 422, "unknown_bundle"),
     ("/api/v1/environments/ok", {"apps": [{"name": "api"}, {"name": "api"}]}, 422, "invalid"),
