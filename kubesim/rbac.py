@@ -48,11 +48,14 @@ class Request:
 class Authorizer:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.denied: list[Request] = []
+        """Every request refused, oldest first: the emulator's audit log of denials, for tests."""
 
     def authorize(self, request: Request) -> None:
-        """Return if allowed; raise the API server's 403 otherwise."""
+        """Return if allowed; raise the API server's 403 otherwise (and keep it in `denied`)."""
         allowed, reason = self.decide(request)
         if not allowed:
+            self.denied.append(request)
             raise forbidden(request, reason)
 
     def allows(self, request: Request) -> bool:

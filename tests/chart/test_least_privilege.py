@@ -61,6 +61,20 @@ def without(rbac: list[dict[str, Any]], grant: Grant) -> list[dict[str, Any]]:
     return out
 
 
+def _refused(cluster: SimCluster, rbac: list[dict[str, Any]], grant: Grant) -> bool:
+    """Whether the API server refused Kollie a request that the removed verb would have allowed."""
+    kind, where, index, verb = grant
+    namespace = where.split("/")[0]
+    rule = next(d for d in rbac if d["kind"] == kind
+                and f"{d['metadata'].get('namespace', '')}/{d['metadata']['name']}" == where)["rules"][index]
+    resources = set(rule["resources"])
+    authorizer = cluster.server.authorizer
+    assert authorizer is not None
+    return any(d.verb == verb and (d.resource in resources or f"{d.resource}/{d.subresource}" in resources)
+               and (kind == "ClusterRole" or d.namespace == namespace) and d.user.name.endswith(":kollie")
+               for d in authorizer.denied)
+
+
 @asynccontextmanager
 async def kollie_with(rbac: list[dict[str, Any]], tmp_path: Path, *, plugins: tuple[str, ...] = ()) -> AsyncIterator[Setup]:
     """An RBAC-enforcing cluster with the demo's Flux objects and `rbac` applied, Kollie running with
@@ -91,11 +105,15 @@ async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path
     async def attempt(index: int, grant: Grant) -> None:
         async with limit:
             done: list[str] = []
+            cluster: list[SimCluster] = []
             try:
                 async with kollie_with(without(rbac, grant), tmp_path / f"v{index}") as setup:
+                    cluster.append(setup.cluster)
                     await full_cycle(setup, within=4, done=done)
             except (AssertionError, aiohttp.ClientError) as e:
-                outcomes[grant] = f"failed after {done or 'nothing'}: {str(e).splitlines()[0][:120]}"
+                refused = _refused(cluster[0], rbac, grant) if cluster else False
+                outcomes[grant] = (f"failed after {done or 'nothing'}{'' if refused else ' WITHOUT A 403 FOR IT'}: "
+                                   f"{str(e).splitlines()[0][:100]}")
                 return
             outcomes[grant] = "PASSED"
 
@@ -106,6 +124,8 @@ async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path
     print(report)
     unneeded = [g for g, outcome in outcomes.items() if outcome == "PASSED"]
     assert not unneeded, f"granted but not needed:\n{report}"
+    unexplained = [g for g, outcome in outcomes.items() if "WITHOUT A 403" in outcome]
+    assert not unexplained, f"failures the API server did not refuse for the removed verb:\n{report}"
 
 
 async def test_clusters_enforcing_owner_reference_permissions_need_the_charts_option(chart: Any, tmp_path: Path) -> None:
