@@ -102,14 +102,13 @@ class TokenAuthority:
                 "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
 
     def authenticate(self, authorization: str | None) -> UserInfo:
-        """The caller of a request with this Authorization header: anonymous without one (the API
-        server's default), 401 for a token that is not valid."""
-        if not authorization:
-            return ANONYMOUS
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
+        """The caller of a request with this Authorization header: anonymous without a bearer token
+        (the API server's default; other schemes and an empty token are no credentials to it), 401
+        for a bearer token that is not valid."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip().split(" ")[0]
         if scheme.lower() != "bearer" or not token:
-            raise unauthorized()
+            return ANONYMOUS
         if hmac.compare_digest(token.encode(), ADMIN_TOKEN.encode()):
             return ADMIN
         user = self._service_account(token)
@@ -130,6 +129,9 @@ class TokenAuthority:
             return None
         if self.clock().timestamp() >= expires:
             return None
+        audiences = claims.get("aud") or []
+        if ISSUER not in (audiences if isinstance(audiences, list) else [audiences]):
+            return None  # minted for someone else (TokenRequest.spec.audiences), not for this API server
         account = self.store.get(SERVICE_ACCOUNTS, namespace, name)
         if account is None or account["metadata"].get("uid", "") != uid:
             return None

@@ -52,6 +52,14 @@ async def mint(cluster: SimCluster, name: str = "robot", namespace: str = NS, se
         return str(answer.status.token)
 
 
+async def mint_for(cluster: SimCluster, audience: str) -> str:
+    """A token of the robot ServiceAccount for another audience than the API server."""
+    async with api(cluster, "kubesim-admin") as admin:
+        request = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[audience]))
+        answer = await k8s.CoreV1Api(admin).create_namespaced_service_account_token("robot", NS, request)
+        return str(answer.status.token)
+
+
 def grant(cluster: SimCluster, rules: list[dict[str, Any]], *, namespace: str = NS, cluster_role: bool = False,
           cluster_binding: bool = False, subject: dict[str, Any] | None = None, name: str = "grant") -> None:
     role_kind = "ClusterRole" if cluster_role else "Role"
@@ -91,12 +99,16 @@ async def test_tokens_authenticate_and_bad_ones_are_401(rbac_cluster: SimCluster
     assert claims["exp"] - claims["iat"] == 3600
     async with aiohttp.ClientSession(base_url=rbac_cluster.url) as http:
         for headers in ({"Authorization": "Bearer not-a-token"}, {"Authorization": f"Bearer {token[:-2]}xx"},
-                        {"Authorization": f"Basic {token}"}):
+                        {"Authorization": f"Bearer {await mint_for(rbac_cluster, 'vault')}"}):
             async with http.get("/api/v1/namespaces/team-a/configmaps", headers=headers) as r:
                 assert r.status == 401
                 assert await r.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                           "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
-        # Anonymous requests (no token) may read health and version, nothing else.
+        # Anonymous requests (no bearer token: none, another scheme, an empty one) may read health and
+        # version, nothing else.
+        for headers in ({"Authorization": f"Basic {token}"}, {"Authorization": "Bearer "}):
+            async with http.get("/api/v1/namespaces/team-a/configmaps", headers=headers) as r:
+                assert r.status == 403 and "system:anonymous" in (await r.json())["message"]
         for path in ("/version", "/healthz", "/readyz"):
             async with http.get(path) as r:
                 assert r.status == 200, path
