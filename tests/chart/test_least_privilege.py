@@ -102,14 +102,16 @@ async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path
     outcomes: dict[Grant, str] = {}
     limit = asyncio.Semaphore(6)
 
-    async def attempt(index: int, grant: Grant) -> None:
+    async def attempt(index: int, grant: Grant, within: float = 4) -> None:
         async with limit:
             done: list[str] = []
             cluster: list[SimCluster] = []
+            directory = tmp_path / f"v{index}-{within:g}"
+            directory.mkdir()
             try:
-                async with kollie_with(without(rbac, grant), tmp_path / f"v{index}") as setup:
+                async with kollie_with(without(rbac, grant), directory) as setup:
                     cluster.append(setup.cluster)
-                    await full_cycle(setup, within=4, done=done)
+                    await full_cycle(setup, within=within, done=done)
             except (AssertionError, aiohttp.ClientError) as e:
                 refused = _refused(cluster[0], rbac, grant) if cluster else False
                 outcomes[grant] = (f"failed after {done or 'nothing'}{'' if refused else ' WITHOUT A 403 FOR IT'}: "
@@ -117,9 +119,12 @@ async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path
                 return
             outcomes[grant] = "PASSED"
 
-    for i in range(len(every)):
-        (tmp_path / f"v{i}").mkdir()
     await asyncio.gather(*(attempt(i, g) for i, g in enumerate(every)))
+    # A loaded machine can time a step out before Kollie even tried the refused call: those run
+    # again, alone, with more time, so the verdict is about permissions and not about speed.
+    slow = [(i, g) for i, g in enumerate(every) if "WITHOUT A 403" in outcomes[g]]
+    for i, g in slow:
+        await attempt(i, g, within=15)
     report = "\n".join(f"{g}: {outcome}" for g, outcome in outcomes.items())
     print(report)
     unneeded = [g for g, outcome in outcomes.items() if outcome == "PASSED"]
