@@ -51,6 +51,19 @@ class Authorizer:
         self.denied: list[Request] = []
         """Every request refused, oldest first: the emulator's audit log of denials, for tests."""
 
+    def authorize_create_on_update(self, request: Request) -> None:
+        """The patch handler's own check when an apply creates the object: its 403 carries only the
+        authorizer's reason, not the "User ... cannot" sentence of the request filter."""
+        allowed, reason = self.decide(request)
+        if not allowed:
+            self.denied.append(request)
+            qualified = f"{request.resource}.{request.group}" if request.group else request.resource
+            details: dict[str, Any] = {"name": request.name, "kind": request.resource}
+            if request.group:
+                details["group"] = request.group
+            raise ApiError(403, f'{qualified} "{request.name}" is forbidden: {reason}', reason="Forbidden",
+                           details=details)
+
     def authorize(self, request: Request) -> None:
         """Return if allowed; raise the API server's 403 otherwise (and keep it in `denied`)."""
         allowed, reason = self.decide(request)

@@ -118,7 +118,7 @@ class ApiServer:
         """An apply that creates is authorised for `create` as well, as the API server's patch handler does."""
         attributes = request.get(ATTRIBUTES)
         if self.authorizer is not None and attributes is not None:
-            self.authorizer.authorize(dataclasses.replace(attributes, verb="create"))
+            self.authorizer.authorize_create_on_update(dataclasses.replace(attributes, verb="create"))
 
     async def _access_review(self, request: web.Request) -> web.Response:
         """`kubectl auth can-i`: may the caller do this? (Every authenticated user may ask.)"""

@@ -20,7 +20,7 @@ import structlog
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
-from kollie.kube.errors import ApiUnavailable, KubeError, from_status
+from kollie.kube.errors import ApiUnavailable, Forbidden, KubeError, from_status
 
 log = structlog.get_logger("kollie.kube")
 
@@ -162,7 +162,11 @@ class KubeClient:
             finally:
                 response.release()
             if not 200 <= response.status < 300:
-                raise from_status(response.status, raw)
+                error = from_status(response.status, raw)
+                if isinstance(error, Forbidden):
+                    # Some refusals (an apply that would create) do not say what was refused.
+                    error.message = f"{error.message.rstrip(': ')} ({method} {path})"
+                raise error
             try:
                 parsed = json.loads(raw) if raw else {}
             except ValueError as e:

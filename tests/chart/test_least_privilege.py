@@ -31,6 +31,7 @@ from tests.chart.cycle import (
     plain_settings,
 )
 from tests.conftest import flux_crd_files
+from tests.helpers import eventually
 
 RBAC_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
 
@@ -149,3 +150,22 @@ async def test_clusters_enforcing_owner_reference_permissions_need_the_charts_op
     async with kollie_with(rbac, tmp_path / "option", plugins=plugins) as setup:
         await full_cycle(setup, within=10, done=done)
     assert done == ALL_STEPS
+
+
+async def test_a_refused_write_says_what_was_refused(chart: Any, tmp_path: Path) -> None:
+    """The patch handler's 403 for an apply that would create names no verb; Kollie adds the request."""
+    rbac = without(chart_rbac(chart), ("Role", "kollie/kollie", 0, "create"))
+    async with kollie_with(rbac, tmp_path) as setup:
+        await eventually_ready(setup)
+        status, body = await setup.call("PUT", "/api/v1/environments/pr-9", json={"apps": {"api": {}}})
+    assert status == 503 and body["error"] == "cluster_forbidden"
+    assert body["message"] == ('Kollie is not allowed to do this in the cluster: configmaps "pr-9" is forbidden '
+                               "(PATCH /api/v1/namespaces/kollie/configmaps/pr-9)")
+
+
+async def eventually_ready(setup: Setup) -> None:
+    async def ready() -> bool:
+        async with setup.http.get(setup.base + "/readyz") as r:
+            return r.status == 200
+
+    await eventually(ready, within=10, message="ready")
