@@ -31,7 +31,7 @@ class OwnerReferencesPermissionEnforcement:
             return
         old_refs = _refs(old)
         new_refs = _refs(new)
-        if len(old_refs) == len(new_refs) and all(r in old_refs for r in new_refs):
+        if old_refs == new_refs:  # position by position, as the plugin compares them
             return
         meta = new["metadata"]
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
@@ -46,8 +46,9 @@ class OwnerReferencesPermissionEnforcement:
                 continue
             group = str(ref.get("apiVersion", "")).rpartition("/")[0]
             owner = self.catalog.by_kind(group, str(ref.get("kind", "")))
+            owner_namespace = namespace if owner is not None and owner.namespaced else ""
             finalizers = Request(user, "update", "", group=group, resource=owner.plural if owner else "",
-                                 subresource="finalizers", namespace=namespace, name=str(ref.get("name", "")))
+                                 subresource="finalizers", namespace=owner_namespace, name=str(ref.get("name", "")))
             if owner is None or not self.authorizer.allows(finalizers):
                 raise _forbidden(rt, name, "cannot set blockOwnerDeletion if an ownerReference refers to a resource "
                                            "you can't set finalizers on: , <nil>")

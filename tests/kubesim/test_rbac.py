@@ -384,6 +384,15 @@ async def test_owner_references_permission_enforcement() -> None:
                 "plain", NS, {"metadata": {"ownerReferences": [{**ref, "blockOwnerDeletion": False}]}}))
             assert body["message"].endswith("cannot set an ownerRef on a resource you can't delete: , <nil>")
             await core.patch_namespaced_config_map("plain", NS, {"data": {"same": "owners"}})
+            # A cluster-scoped owner: its finalizers are checked at the cluster scope.
+            namespace = cluster.store.get(("", "namespaces"), "", NS) or {}
+            by_namespace = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="by-namespace", owner_references=[
+                {"apiVersion": "v1", "kind": "Namespace", "name": NS, "uid": namespace["metadata"]["uid"],
+                 "blockOwnerDeletion": True}]))
+            await forbidden(core.create_namespaced_config_map(NS, by_namespace))
+            grant(cluster, [{"apiGroups": [""], "resources": ["namespaces/finalizers"], "verbs": ["update"]}],
+                  cluster_role=True, cluster_binding=True, name="namespace-finalizers")
+            await core.create_namespaced_config_map(NS, by_namespace)
     with pytest.raises(ValueError, match="only OwnerReferencesPermissionEnforcement"):
         SimCluster(flux=False, admission_plugins=["AlwaysPullImages"])
 
