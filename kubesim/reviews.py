@@ -32,6 +32,14 @@ def impersonate(authorizer: Authorizer | None, caller: UserInfo, headers: Mappin
     else:
         checks.append(Request(caller, "impersonate", path, resource="users", name=name))
     checks += [Request(caller, "impersonate", path, resource="groups", name=g) for g in groups]
+    uid = headers.get("Impersonate-Uid", "")
+    if uid:
+        checks.append(Request(caller, "impersonate", path, group="authentication.k8s.io", resource="uids", name=uid))
+    for header, value in headers.items():
+        if header.lower().startswith("impersonate-extra-"):
+            key = header[len("impersonate-extra-"):].lower()
+            checks.append(Request(caller, "impersonate", path, group="authentication.k8s.io", resource="userextras",
+                                  subresource=key, name=value))
     if authorizer is not None:
         for check in checks:
             authorizer.authorize(check)
@@ -41,7 +49,7 @@ def impersonate(authorizer: Authorizer | None, caller: UserInfo, headers: Mappin
             target_groups.append("system:unauthenticated")
     elif not {"system:authenticated", "system:unauthenticated"} & set(target_groups):
         target_groups.append("system:authenticated")
-    return UserInfo(name, tuple(target_groups))
+    return UserInfo(name, tuple(target_groups), uid)
 
 
 def access_review(authorizer: Authorizer | None, user: UserInfo, body: Any, path: str) -> dict[str, Any]:

@@ -356,6 +356,17 @@ async def test_impersonation_needs_the_impersonate_verb(rbac_cluster: SimCluster
         async with http.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json={},
                              headers=as_auditor) as r:
             assert (await r.json())["status"]["userInfo"]["username"] == "auditor"
+        with_uid = {**as_auditor, "Impersonate-Uid": "1234"}
+        async with http.get(path, headers=with_uid) as r:
+            assert r.status == 403 and 'cannot impersonate resource "uids"' in (await r.json())["message"]
+        grant(rbac_cluster, [{"apiGroups": [""], "resources": ["users"], "resourceNames": ["auditor"],
+                              "verbs": ["impersonate"]},
+                             {"apiGroups": ["authentication.k8s.io"], "resources": ["uids"], "verbs": ["impersonate"]}],
+              cluster_role=True, cluster_binding=True, name="imp")
+        async with http.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json={}, headers=with_uid) as r:
+            assert (await r.json())["status"]["userInfo"]["uid"] == "1234"
+        async with http.get(path, headers={**as_auditor, "Impersonate-Extra-Scopes": "view"}) as r:
+            assert r.status == 403 and 'cannot impersonate resource "userextras/scopes"' in (await r.json())["message"]
         async with http.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review) as r:
             assert r.status == 403, "anonymous users may not ask (system:basic-user is for authenticated users)"
 
