@@ -131,16 +131,10 @@ def conflict_error(e: ssa.ApplyConflict, rt: ResourceType, version: str, name: s
 
 def decode_patch(raw: bytes, kind: str) -> Any:
     if kind == "apply":
-        import yaml
-
         try:
             return json.loads(raw)
         except ValueError:
-            pass
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise errors.bad_request(f"error decoding YAML: {e}") from e
+            return errors.load_yaml(raw, "error decoding YAML")
     try:
         return json.loads(raw)
     except ValueError as e:

@@ -109,5 +109,15 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+def load_yaml(raw: bytes, failure: str) -> Any:
+    """YAML (JSON included) or a 400 saying `failure: <the parser's complaint>`."""
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise bad_request(f"{failure}: {e}") from e
+
+
 def gone(message: str = "too old resource version") -> ApiError:
     return ApiError(410, message, reason="Expired")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from kubesim import errors
@@ -79,10 +78,7 @@ async def read_body(request: web.Request) -> Any:
         raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
                        "application/json, application/yaml")
     if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise errors.bad_request(f"error converting YAML to JSON: {e}") from e
+        return errors.load_yaml(raw, "error converting YAML to JSON")
     try:
         return json.loads(raw)
     except ValueError as e:
