@@ -11,16 +11,32 @@ import sys
 
 from aiohttp import web
 
-BODY = json.dumps({
-    "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-    "metadata": {"name": "x", "namespace": "bench", "resourceVersion": "1", "uid": "u", "generation": 1},
-    "spec": {"interval": "5m", "path": "./apps", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "p"}},
-}).encode()
+BODY = json.dumps(
+    {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {
+            "name": "x",
+            "namespace": "bench",
+            "resourceVersion": "1",
+            "uid": "u",
+            "generation": 1,
+        },
+        "spec": {
+            "interval": "5m",
+            "path": "./apps",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "p"},
+        },
+    }
+).encode()
 
 
 async def answer(request: web.Request) -> web.Response:
     await request.read()
-    return web.Response(body=BODY, content_type="application/json", status=201 if request.method == "POST" else 200)
+    return web.Response(
+        body=BODY, content_type="application/json", status=201 if request.method == "POST" else 200
+    )
 
 
 def main() -> None:

@@ -26,11 +26,22 @@ CONCURRENCY = 32
 
 def kustomization(name: str) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Kustomization",
-        "metadata": {"name": name, "namespace": "bench", "labels": {"kollie.io/environment": "bench"}},
-        "spec": {"interval": "5m", "path": "./apps/web", "prune": True,
-                 "sourceRef": {"kind": "GitRepository", "name": "platform", "namespace": "flux-system"},
-                 "postBuild": {"substitute": {"environment": "bench", "image_tag": "main-abc1234-1700000000"}}},
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Kustomization",
+        "metadata": {
+            "name": name,
+            "namespace": "bench",
+            "labels": {"kollie.io/environment": "bench"},
+        },
+        "spec": {
+            "interval": "5m",
+            "path": "./apps/web",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "platform", "namespace": "flux-system"},
+            "postBuild": {
+                "substitute": {"environment": "bench", "image_tag": "main-abc1234-1700000000"}
+            },
+        },
     }
 
 
@@ -47,13 +58,28 @@ async def _api(kubeconfig: str | None, host: str | None = None) -> client.ApiCli
 async def _writes(api: client.ApiClient, n: int) -> tuple[float, float]:
     custom = client.CustomObjectsApi(api)
     started = time.perf_counter()
-    await gather_limited(n, CONCURRENCY, lambda i: custom.create_namespaced_custom_object(
-        GROUP, VERSION, "bench", PLURAL, kustomization(f"k{i}")))
+    await gather_limited(
+        n,
+        CONCURRENCY,
+        lambda i: custom.create_namespaced_custom_object(
+            GROUP, VERSION, "bench", PLURAL, kustomization(f"k{i}")
+        ),
+    )
     creates = n / (time.perf_counter() - started)
     started = time.perf_counter()
-    await gather_limited(n, CONCURRENCY, lambda i: custom.patch_namespaced_custom_object(
-        GROUP, VERSION, "bench", PLURAL, f"k{i}", {"spec": {"interval": "10m"}},
-        _content_type="application/merge-patch+json"))
+    await gather_limited(
+        n,
+        CONCURRENCY,
+        lambda i: custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            "bench",
+            PLURAL,
+            f"k{i}",
+            {"spec": {"interval": "10m"}},
+            _content_type="application/merge-patch+json",
+        ),
+    )
     patches = n / (time.perf_counter() - started)
     return creates, patches
 
@@ -69,8 +95,10 @@ async def _watch_rate(url: str, watchers: int, events: int) -> float:
         ready = asyncio.Event()
 
         async def watch(i: int) -> None:
-            async with session.get(f"{url}/api/v1/namespaces/{ns}/configmaps",
-                                   params={"watch": "1", "resourceVersion": rv, "timeoutSeconds": "120"}) as r:
+            async with session.get(
+                f"{url}/api/v1/namespaces/{ns}/configmaps",
+                params={"watch": "1", "resourceVersion": rv, "timeoutSeconds": "120"},
+            ) as r:
                 if i == watchers - 1:
                     ready.set()
                 async for chunk in r.content.iter_any():
@@ -82,8 +110,12 @@ async def _watch_rate(url: str, watchers: int, events: int) -> float:
         await ready.wait()
         await asyncio.sleep(0.2)
         started = time.perf_counter()
-        template = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "e", "namespace": ns},
-                    "data": {"key": "value" * 10}}
+        template = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "e", "namespace": ns},
+            "data": {"key": "value" * 10},
+        }
         async with session.post(f"{url}/sim/load", json={"object": template, "count": events}) as r:
             assert r.status == 200, await r.text()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=180)
@@ -119,8 +151,11 @@ async def run(*, quick: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         port = free_port()
-        with process([sys.executable, "-m", "bench.baseline_server", str(port)],
-                     ready_url=f"http://127.0.0.1:{port}/", workdir=workdir):
+        with process(
+            [sys.executable, "-m", "bench.baseline_server", str(port)],
+            ready_url=f"http://127.0.0.1:{port}/",
+            workdir=workdir,
+        ):
             api = await _api(None, host=f"http://127.0.0.1:{port}")
             async with api:
                 base_creates, base_patches = await _writes(api, n_writes)
@@ -129,12 +164,22 @@ async def run(*, quick: bool = False) -> None:
             api = await _api(kubeconfig)
             async with api:
                 creates, patches = await _writes(api, n_writes)
-                row(f"creates/s via kubernetes-asyncio ({n_writes}, {CONCURRENCY} in flight)",
-                    f"{creates:8.0f}   (do-nothing server: {base_creates:.0f}/s, ratio {creates / base_creates:.2f})")
-                row("merge patches/s via kubernetes-asyncio",
-                    f"{patches:8.0f}   (do-nothing server: {base_patches:.0f}/s, ratio {patches / base_patches:.2f})")
+                row(
+                    f"creates/s via kubernetes-asyncio ({n_writes}, {CONCURRENCY} in flight)",
+                    f"{creates:8.0f}   (do-nothing server: {base_creates:.0f}/s, ratio {creates / base_creates:.2f})",
+                )
+                row(
+                    "merge patches/s via kubernetes-asyncio",
+                    f"{patches:8.0f}   (do-nothing server: {base_patches:.0f}/s, ratio {patches / base_patches:.2f})",
+                )
                 for watchers in (1, 10):
                     rate = await _watch_rate(url, watchers, n_events)
-                    row(f"watch events/s delivered to {watchers} watcher(s) ({n_events} writes)", f"{rate:8.0f}")
+                    row(
+                        f"watch events/s delivered to {watchers} watcher(s) ({n_events} writes)",
+                        f"{rate:8.0f}",
+                    )
                 seconds, count = await _list_rate(api, url, n_list)
-                row(f"LIST {count} Kustomizations via kubernetes-asyncio (median of 3)", f"{seconds * 1000:8.0f} ms")
+                row(
+                    f"LIST {count} Kustomizations via kubernetes-asyncio (median of 3)",
+                    f"{seconds * 1000:8.0f} ms",
+                )

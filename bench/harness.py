@@ -24,8 +24,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def process(args: list[str], *, ready_url: str, workdir: Path,
-            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], *, ready_url: str, workdir: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process until the block ends; wait until `ready_url` answers."""
     log = workdir / f"{Path(args[2] if len(args) > 2 else args[0]).name}-{os.getpid()}.log"
     with log.open("wb") as out:
@@ -53,7 +54,16 @@ def process(args: list[str], *, ready_url: str, workdir: Path,
 def emulator(workdir: Path, *extra: str) -> Iterator[str]:
     port = free_port()
     kubeconfig = workdir / "kubeconfig"
-    args = [sys.executable, "-m", "kubesim", "--port", str(port), "--kubeconfig", str(kubeconfig), *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "kubesim",
+        "--port",
+        str(port),
+        "--kubeconfig",
+        str(kubeconfig),
+        *extra,
+    ]
     with process(args, ready_url=f"http://127.0.0.1:{port}/healthz", workdir=workdir):
         yield str(kubeconfig)
 

@@ -35,7 +35,11 @@ async def _rate(session: aiohttp.ClientSession, url: str, n: int, make: object) 
     async def one(i: int) -> None:
         async with sem:
             raw, headers = make(i)  # type: ignore[operator]
-            async with session.post(url, data=raw, headers=headers) if raw is not None else session.get(url) as r:
+            async with (
+                session.post(url, data=raw, headers=headers)
+                if raw is not None
+                else session.get(url) as r
+            ):
                 await r.read()
 
     started = time.perf_counter()
@@ -43,7 +47,9 @@ async def _rate(session: aiohttp.ClientSession, url: str, n: int, make: object) 
     return n / (time.perf_counter() - started)
 
 
-async def _watch_for(session: aiohttp.ClientSession, url: str, predicate: object, within: float = 10) -> float:
+async def _watch_for(
+    session: aiohttp.ClientSession, url: str, predicate: object, within: float = 10
+) -> float:
     deadline = time.perf_counter() + within
     while time.perf_counter() < deadline:
         async with session.get(url) as r:
@@ -62,11 +68,29 @@ async def run(*, quick: bool = False) -> None:
         with emulator(workdir, "--demo", "--reconcile-delay", "0") as kubeconfig:
             api = server_url(kubeconfig)
             port = free_port()
-            env = {**os.environ, "KOLLIE_CATALOG": str(DEMO_CATALOG), "KOLLIE_WEBHOOK_SECRET": SECRET,
-                   "KOLLIE_LOG_LEVEL": "warning"}
-            with process([sys.executable, "-m", "kollie.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                          "--kubeconfig", kubeconfig], ready_url=f"http://127.0.0.1:{port}/healthz",
-                         workdir=workdir, env=env):
+            env = {
+                **os.environ,
+                "KOLLIE_CATALOG": str(DEMO_CATALOG),
+                "KOLLIE_WEBHOOK_SECRET": SECRET,
+                "KOLLIE_LOG_LEVEL": "warning",
+            }
+            with process(
+                [
+                    sys.executable,
+                    "-m",
+                    "kollie.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--kubeconfig",
+                    kubeconfig,
+                ],
+                ready_url=f"http://127.0.0.1:{port}/healthz",
+                workdir=workdir,
+                env=env,
+            ):
                 base = f"http://127.0.0.1:{port}"
                 hook = f"{base}/webhooks/registry/generic"
                 async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as s:
@@ -76,10 +100,18 @@ async def run(*, quick: bool = False) -> None:
                                 break
                         await asyncio.sleep(0.05)
                     health = await _rate(s, f"{base}/healthz", n, lambda i: (None, {}))
-                    accepted = await _rate(s, hook, n, lambda i: _signed(
-                        {"repository": "registry.example.com/other/thing", "tag": f"v{i}"}))
-                    row(f"deliveries accepted/s ({n}, 32 in flight, HMAC verified)",
-                        f"{accepted:7.0f}   (/healthz: {health:.0f}/s, ratio {accepted / health:.2f})")
+                    accepted = await _rate(
+                        s,
+                        hook,
+                        n,
+                        lambda i: _signed(
+                            {"repository": "registry.example.com/other/thing", "tag": f"v{i}"}
+                        ),
+                    )
+                    row(
+                        f"deliveries accepted/s ({n}, 32 in flight, HMAC verified)",
+                        f"{accepted:7.0f}   (/healthz: {health:.0f}/s, ratio {accepted / health:.2f})",
+                    )
                     rescans, creates = [], []
                     repo_url = f"{api}/apis/image.toolkit.fluxcd.io/v1/namespaces/flux-system/imagerepositories/web"
                     for i in range(rounds):
@@ -87,18 +119,33 @@ async def run(*, quick: bool = False) -> None:
                         tag = f"{prefix}-abc{i:04d}-{1900000000 + i}"
                         async with s.get(repo_url) as r:
                             before = ((await r.json())["metadata"].get("annotations") or {}).get(
-                                "reconcile.fluxcd.io/requestedAt")
-                        raw, headers = _signed({"repository": "registry.example.com/acme/web", "tag": tag})
+                                "reconcile.fluxcd.io/requestedAt"
+                            )
+                        raw, headers = _signed(
+                            {"repository": "registry.example.com/acme/web", "tag": tag}
+                        )
                         started = time.perf_counter()
                         async with s.post(hook, data=raw, headers=headers) as r:
                             assert r.status == 202, await r.text()
-                        seen = await _watch_for(s, repo_url, lambda o, b=before: (o["metadata"].get("annotations") or {})
-                                                .get("reconcile.fluxcd.io/requestedAt") not in (None, b))
+                        seen = await _watch_for(
+                            s,
+                            repo_url,
+                            lambda o, b=before: (
+                                (o["metadata"].get("annotations") or {}).get(
+                                    "reconcile.fluxcd.io/requestedAt"
+                                )
+                                not in (None, b)
+                            ),
+                        )
                         rescans.append(seen - started)
                         ks = f"{api}/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/kollie/kustomizations/{prefix}-worker"
                         done = await _watch_for(s, ks, lambda o: True)
                         creates.append(done - started)
-                row("push -> ImageRepository rescan requested, p50 / p99",
-                    f"{percentile(rescans, 50) * 1000:7.1f} / {percentile(rescans, 99) * 1000:.1f} ms")
-                row("push -> auto-created environment's objects applied, p50 / p99",
-                    f"{percentile(creates, 50) * 1000:7.1f} / {percentile(creates, 99) * 1000:.1f} ms")
+                row(
+                    "push -> ImageRepository rescan requested, p50 / p99",
+                    f"{percentile(rescans, 50) * 1000:7.1f} / {percentile(rescans, 99) * 1000:.1f} ms",
+                )
+                row(
+                    "push -> auto-created environment's objects applied, p50 / p99",
+                    f"{percentile(creates, 50) * 1000:7.1f} / {percentile(creates, 99) * 1000:.1f} ms",
+                )

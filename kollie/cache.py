@@ -14,7 +14,14 @@ from typing import Any, Generic, TypeVar
 
 from kollie import projections as proj
 
-KINDS = ("environments", "kustomizations", "imagepolicies", "gitrepositories", "ingresses", "events")
+KINDS = (
+    "environments",
+    "kustomizations",
+    "imagepolicies",
+    "gitrepositories",
+    "ingresses",
+    "events",
+)
 
 Listener = Callable[[str], None]
 """Called with the name of an environment whose view changed ("" = everything may have)."""
@@ -25,7 +32,9 @@ V = TypeVar("V")
 class _Table(Generic[V]):
     """Projections of one kind by object key, with an index by environment."""
 
-    def __init__(self, project: Callable[[Mapping[str, Any]], V | None], env_of: Callable[[V], str]) -> None:
+    def __init__(
+        self, project: Callable[[Mapping[str, Any]], V | None], env_of: Callable[[V], str]
+    ) -> None:
         self.project = project
         self.env_of = env_of
         self.rows: dict[tuple[str, str], V] = {}
@@ -70,10 +79,16 @@ class Cache:
     """Projections of every kind Kollie watches, and change notification."""
 
     def __init__(self) -> None:
-        self.environments: _Table[proj.EnvironmentRecord] = _Table(proj.environment, lambda v: v.name)
-        self.kustomizations: _Table[proj.KustomizationView] = _Table(proj.kustomization, lambda v: v.env)
+        self.environments: _Table[proj.EnvironmentRecord] = _Table(
+            proj.environment, lambda v: v.name
+        )
+        self.kustomizations: _Table[proj.KustomizationView] = _Table(
+            proj.kustomization, lambda v: v.env
+        )
         self.policies: _Table[proj.ImagePolicyView] = _Table(proj.image_policy, lambda v: v.env)
-        self.git_repositories: _Table[proj.GitRepositoryView] = _Table(proj.git_repository, lambda v: v.env)
+        self.git_repositories: _Table[proj.GitRepositoryView] = _Table(
+            proj.git_repository, lambda v: v.env
+        )
         self.ingresses: _Table[proj.IngressView] = _Table(proj.ingress, lambda v: v.env)
         self.events: _Table[proj.AuditEntry] = _Table(proj.audit_entry, lambda v: v.env)
         self._tables: dict[str, _Table[Any]] = {
@@ -156,7 +171,9 @@ class Cache:
 
     def history(self, env: str, limit: int = 50) -> list[proj.AuditEntry]:
         """The newest audit entries of an environment, newest first."""
-        entries = sorted(self.events.by_env.get(env, {}).values(), key=lambda e: (e.time, e.name), reverse=True)
+        entries = sorted(
+            self.events.by_env.get(env, {}).values(), key=lambda e: (e.time, e.name), reverse=True
+        )
         return entries[:limit]
 
     def counts(self) -> dict[str, int]:

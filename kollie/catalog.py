@@ -74,8 +74,11 @@ class Catalog:
         return self.apps.get(name)
 
     def apps_for_image_repository(self, namespace: str, name: str) -> list[AppTemplate]:
-        return [a for a in self.apps.values()
-                if a.image_repository.name == name and a.image_repository.namespace == namespace]
+        return [
+            a
+            for a in self.apps.values()
+            if a.image_repository.name == name and a.image_repository.namespace == namespace
+        ]
 
 
 EMPTY = Catalog(apps={}, bundles={})
@@ -87,8 +90,15 @@ class _Checker:
     def __init__(self) -> None:
         self.problems: list[str] = []
 
-    def str_field(self, where: str, data: Mapping[str, Any], key: str, *, required: bool = True,
-                  default: str = "") -> str:
+    def str_field(
+        self,
+        where: str,
+        data: Mapping[str, Any],
+        key: str,
+        *,
+        required: bool = True,
+        default: str = "",
+    ) -> str:
         value = data.get(key, None)
         if value is None:
             if required:
@@ -111,7 +121,9 @@ class _Checker:
         out: dict[str, str] = {}
         for key, item in self.mapping(where, value).items():
             if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                self.problems.append(f"{where}.{key}: substitution names are letters, digits and '_'")
+                self.problems.append(
+                    f"{where}.{key}: substitution names are letters, digits and '_'"
+                )
             elif isinstance(item, (dict, list)) or item is None:
                 self.problems.append(f"{where}.{key}: must be a string, number or boolean")
             else:
@@ -197,8 +209,11 @@ def parse_catalog(data: Any) -> Catalog:
         for member in members:
             if member not in apps:
                 c.problems.append(f"{where}.apps: unknown app {member!r}")
-        bundles[name] = Bundle(name, tuple(str(m) for m in members), c.str_field(where, item, "description",
-                                                                                 required=False))
+        bundles[name] = Bundle(
+            name,
+            tuple(str(m) for m in members),
+            c.str_field(where, item, "description", required=False),
+        )
     rules: list[AutoCreateRule] = []
     raw_rules = root.get("autoCreate") or []
     if not isinstance(raw_rules, list):

@@ -24,20 +24,39 @@ DEMO_CATALOG = Path(__file__).parent / "demo" / "catalog.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kollie", description="Ephemeral test environments on Kubernetes with Flux.")
+    parser = argparse.ArgumentParser(
+        prog="kollie", description="Ephemeral test environments on Kubernetes with Flux."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run Kollie against a cluster")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
-    serve.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster configuration)")
+    serve.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster configuration)"
+    )
     demo = sub.add_parser("demo", help="run Kollie on an emulated cluster with simulated Flux")
-    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1 only)")
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1 only)"
+    )
     demo.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
-    demo.add_argument("--catalog", type=Path, default=DEMO_CATALOG, help="catalog file (default: the demo catalog)")
-    demo.add_argument("--kubeconfig", type=Path, default=Path(".kollie/kubeconfig"),
-                      help="where to write the emulated cluster's kubeconfig (default: .kollie/kubeconfig)")
-    demo.add_argument("--reconcile-delay", type=float, default=2.0,
-                      help="seconds each simulated Flux reconcile takes (default: 2)")
+    demo.add_argument(
+        "--catalog",
+        type=Path,
+        default=DEMO_CATALOG,
+        help="catalog file (default: the demo catalog)",
+    )
+    demo.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=Path(".kollie/kubeconfig"),
+        help="where to write the emulated cluster's kubeconfig (default: .kollie/kubeconfig)",
+    )
+    demo.add_argument(
+        "--reconcile-delay",
+        type=float,
+        default=2.0,
+        help="seconds each simulated Flux reconcile takes (default: 2)",
+    )
     envcli.add_parser(sub)
     return parser
 
@@ -70,8 +89,15 @@ def main(argv: list[str] | None = None) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from web.app import create_app
 
-    web.run_app(create_app(settings, kubeconfig=args.kubeconfig), host=args.host, port=args.port,
-                access_log=None, print=None, shutdown_timeout=10.0, handler_cancellation=True)
+    web.run_app(
+        create_app(settings, kubeconfig=args.kubeconfig),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10.0,
+        handler_cancellation=True,
+    )
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -79,7 +105,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
     from kubesim.demo import seed_demo
     from web.app import create_app
 
-    cluster = SimCluster(crd_files=sorted(PACKAGED_CRDS.glob("*.yaml")), reconcile_delay=args.reconcile_delay)
+    cluster = SimCluster(
+        crd_files=sorted(PACKAGED_CRDS.glob("*.yaml")), reconcile_delay=args.reconcile_delay
+    )
     await cluster.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -88,27 +116,36 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
     runner: web.AppRunner | None = None
     try:
         seed_demo(cluster)
-        cluster.apply_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": settings.namespace}})
+        cluster.apply_object(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": settings.namespace}}
+        )
         kubeconfig = cluster.write_kubeconfig(args.kubeconfig.resolve())
         app = create_app(settings, kubeconfig=str(kubeconfig), demo=True)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5.0)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=5.0
+        )
         await runner.setup()
         await web.TCPSite(runner, args.host, args.port).start()
         url = f"http://{args.host}:{args.port}"
         from kubesim.registry_webhooks import Target
 
         # The simulated registry tells Kollie about pushes, as a real one would with a webhook.
-        cluster.webhooks.targets = [Target(f"{url}/webhooks/registry/generic", "generic", settings.webhook_secret)]
+        cluster.webhooks.targets = [
+            Target(f"{url}/webhooks/registry/generic", "generic", settings.webhook_secret)
+        ]
         from web.demo_data import create_demo_environments
 
         await create_demo_environments(app)
-        print(f"\nKollie demo is running: {url}\n"
-              f"  API:        curl {url}/api/v1/environments\n"
-              f"  kubectl:    kubectl --kubeconfig {args.kubeconfig} get kustomizations,imagepolicies -n {settings.namespace}\n"
-              f"  emulator:   {cluster.url}  (push images: POST {cluster.url}/sim/registry/push)\n"
-              f"  try:        curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: application/json' "
-              "-d '{\"image\": \"registry.example.com/acme/web\", \"tag\": \"feature-new-0123abc-1900000000\"}'\n"
-              "Press Ctrl-C to stop.\n", flush=True)
+        print(
+            f"\nKollie demo is running: {url}\n"
+            f"  API:        curl {url}/api/v1/environments\n"
+            f"  kubectl:    kubectl --kubeconfig {args.kubeconfig} get kustomizations,imagepolicies -n {settings.namespace}\n"
+            f"  emulator:   {cluster.url}  (push images: POST {cluster.url}/sim/registry/push)\n"
+            f"  try:        curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: application/json' "
+            '-d \'{"image": "registry.example.com/acme/web", "tag": "feature-new-0123abc-1900000000"}\'\n'
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
         await stop.wait()
     finally:
         if runner is not None:

@@ -26,8 +26,10 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_OFFICE_HOURS = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)-(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
-                           r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d) (\S+)$")
+_OFFICE_HOURS = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)-(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+    r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d) (\S+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ class Settings:
         office = get("KOLLIE_OFFICE_HOURS", "Mon-Fri 07:00-19:00 Europe/London")
         m = _OFFICE_HOURS.match(office)
         if not m:
-            problems.append(f"KOLLIE_OFFICE_HOURS={office!r}: expected a schedule like 'Mon-Fri 07:00-19:00 Europe/London'")
+            problems.append(
+                f"KOLLIE_OFFICE_HOURS={office!r}: expected a schedule like 'Mon-Fri 07:00-19:00 Europe/London'"
+            )
         else:
             try:
                 ZoneInfo(m.group(7))
@@ -108,13 +112,17 @@ class Settings:
         if ttl_raw != "0":
             d = _DURATION.match(ttl_raw)
             if not d:
-                problems.append(f"KOLLIE_ENV_TTL={ttl_raw!r}: expected a duration like 7d, 36h or 0 (never)")
+                problems.append(
+                    f"KOLLIE_ENV_TTL={ttl_raw!r}: expected a duration like 7d, 36h or 0 (never)"
+                )
             else:
                 ttl = int(d.group(1)) * _UNIT_SECONDS[d.group(2)]
         rate_raw = get("KOLLIE_EXPIRY_MAX_PER_MINUTE", "10")
         rate = 10
         if not rate_raw.isdigit() or not 1 <= int(rate_raw) <= 1000:
-            problems.append(f"KOLLIE_EXPIRY_MAX_PER_MINUTE={rate_raw!r}: expected a whole number from 1 to 1000")
+            problems.append(
+                f"KOLLIE_EXPIRY_MAX_PER_MINUTE={rate_raw!r}: expected a whole number from 1 to 1000"
+            )
         else:
             rate = int(rate_raw)
         log_format = get("KOLLIE_LOG_FORMAT", "console" if demo else "json")
@@ -123,11 +131,15 @@ class Settings:
             log_format = "json"
         log_level = get("KOLLIE_LOG_LEVEL", "info").lower()
         if log_level not in ("debug", "info", "warning", "error", "critical"):
-            problems.append(f"KOLLIE_LOG_LEVEL={log_level!r}: expected debug, info, warning, error or critical")
+            problems.append(
+                f"KOLLIE_LOG_LEVEL={log_level!r}: expected debug, info, warning, error or critical"
+            )
         secret = get("KOLLIE_WEBHOOK_SECRET") or None
         csrf_secret = get("KOLLIE_CSRF_SECRET") or None
         if csrf_secret is not None and len(csrf_secret) < 32:
-            problems.append("KOLLIE_CSRF_SECRET: must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+            problems.append(
+                "KOLLIE_CSRF_SECRET: must be at least 32 characters (e.g. `openssl rand -hex 32`)"
+            )
         settings = cls(
             namespace=namespace,
             catalog_path=Path(get("KOLLIE_CATALOG", "/etc/kollie/catalog.yaml")),
@@ -173,7 +185,9 @@ def parse_tokens(text: str) -> dict[str, str]:
         elif name in names:
             problems.append(f"line {number}: duplicate name {name!r}")
         elif token in tokens:
-            problems.append(f"line {number}: token of {name!r} is already used by {tokens[token]!r}")
+            problems.append(
+                f"line {number}: token of {name!r} is already used by {tokens[token]!r}"
+            )
         else:
             tokens[token] = name
             names.add(name)

@@ -33,19 +33,38 @@ def duration(text: str) -> float:
 
 
 def add_parser(sub: Any) -> None:
-    env = sub.add_parser("env", help="bring environments up or down from CI (uses KOLLIE_URL and KOLLIE_TOKEN)")
-    env.add_argument("--url", default=os.environ.get("KOLLIE_URL"), help="Kollie's URL (default: $KOLLIE_URL)")
-    env.add_argument("--token", default=os.environ.get("KOLLIE_TOKEN"), help="API token (default: $KOLLIE_TOKEN)")
+    env = sub.add_parser(
+        "env", help="bring environments up or down from CI (uses KOLLIE_URL and KOLLIE_TOKEN)"
+    )
+    env.add_argument(
+        "--url", default=os.environ.get("KOLLIE_URL"), help="Kollie's URL (default: $KOLLIE_URL)"
+    )
+    env.add_argument(
+        "--token", default=os.environ.get("KOLLIE_TOKEN"), help="API token (default: $KOLLIE_TOKEN)"
+    )
     verbs = env.add_subparsers(dest="verb", required=True)
-    up = verbs.add_parser("up", help="create or update an environment, optionally waiting until it is Ready")
+    up = verbs.add_parser(
+        "up", help="create or update an environment, optionally waiting until it is Ready"
+    )
     up.add_argument("name")
-    up.add_argument("--app", action="append", default=[], metavar="APP[=PREFIX]",
-                    help="an app, on a branch prefix if given; repeatable")
+    up.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="APP[=PREFIX]",
+        help="an app, on a branch prefix if given; repeatable",
+    )
     up.add_argument("--bundle", help="a bundle of apps from the catalog")
     up.add_argument("--wait", action="store_true", help="wait until every app is Ready")
-    up.add_argument("--timeout", type=duration, default=900.0, help="how long to wait (default 15m)")
-    up.add_argument("--failure-grace", type=duration, default=120.0,
-                    help="give up when an app has been Failed this long (default 2m)")
+    up.add_argument(
+        "--timeout", type=duration, default=900.0, help="how long to wait (default 15m)"
+    )
+    up.add_argument(
+        "--failure-grace",
+        type=duration,
+        default=120.0,
+        help="give up when an app has been Failed this long (default 2m)",
+    )
     down = verbs.add_parser("down", help="delete an environment (succeeds if it is already gone)")
     down.add_argument("name")
     status = verbs.add_parser("status", help="show an environment")
@@ -58,11 +77,17 @@ class Client:
         self.url = url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def call(self, session: aiohttp.ClientSession, method: str, path: str,
-                   body: Any = None) -> tuple[int, Any]:
+    async def call(
+        self, session: aiohttp.ClientSession, method: str, path: str, body: Any = None
+    ) -> tuple[int, Any]:
         try:
-            async with session.request(method, self.url + path, json=body, headers=self.headers,
-                                       timeout=aiohttp.ClientTimeout(total=60)) as r:
+            async with session.request(
+                method,
+                self.url + path,
+                json=body,
+                headers=self.headers,
+                timeout=aiohttp.ClientTimeout(total=60),
+            ) as r:
                 text = await r.text()
                 try:
                     return r.status, json.loads(text)
@@ -125,11 +150,16 @@ async def up(client: Client, args: argparse.Namespace) -> int:
                     failing_since.setdefault(a["name"], now)
                 else:
                     failing_since.pop(a["name"], None)
-            stuck = [a for a in apps if a["name"] in failing_since and now - failing_since[a["name"]] >= args.failure_grace]
+            stuck = [
+                a
+                for a in apps
+                if a["name"] in failing_since
+                and now - failing_since[a["name"]] >= args.failure_grace
+            ]
             if stuck or now >= deadline:
                 reason = "failed" if stuck else f"not ready after {args.timeout:g}s"
                 _say(f"{args.name} {reason}:")
-                for a in (stuck or [a for a in apps if a["ready"] is not True]):
+                for a in stuck or [a for a in apps if a["ready"] is not True]:
                     _say(f"  {a['name']}: {a['state']} ({a['reason']}) {a['message']}")
                 return 1
             await asyncio.sleep(POLL)
@@ -155,9 +185,13 @@ async def show(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _say(json.dumps(env, indent=2))
         return 0
-    _say(f"{env['name']}  owner {env.get('owner')}  up until {env.get('uptime', {}).get('until') or env.get('uptime', {}).get('schedule')}")
+    _say(
+        f"{env['name']}  owner {env.get('owner')}  up until {env.get('uptime', {}).get('until') or env.get('uptime', {}).get('schedule')}"
+    )
     for a in env["apps"]:
-        _say(f"  {a['name']:<12} {a['state']:<12} {a['prefix'] or '':<24} {a['imageTag'] or '-'}  {a['message'] if a['state'] != 'Ready' else ''}")
+        _say(
+            f"  {a['name']:<12} {a['state']:<12} {a['prefix'] or '':<24} {a['imageTag'] or '-'}  {a['message'] if a['state'] != 'Ready' else ''}"
+        )
     return 0 if env["apps"] and all(a["ready"] is True for a in env["apps"]) else 1
 
 

@@ -17,8 +17,14 @@ from kollie.naming import kube_name, tag_pattern
 
 def owner_reference(environment: str, uid: str) -> dict[str, Any]:
     """Makes an object a dependent of its environment record, for garbage collection."""
-    return {"apiVersion": "v1", "kind": "ConfigMap", "name": environment, "uid": uid,
-            "blockOwnerDeletion": True, "controller": False}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": environment,
+        "uid": uid,
+        "blockOwnerDeletion": True,
+        "controller": False,
+    }
 
 
 def environment_record(
@@ -33,12 +39,15 @@ def environment_record(
             "labels": labels.common_labels(name),
             "annotations": {labels.OWNER: owner, labels.CREATED_AT: created_at},
         },
-        "data": {labels.RECORD_KEY: json.dumps(dict(settings), sort_keys=True, separators=(",", ":"))},
+        "data": {
+            labels.RECORD_KEY: json.dumps(dict(settings), sort_keys=True, separators=(",", ":"))
+        },
     }
 
 
-def substitutions(catalog: Catalog, app: AppTemplate, *, environment: str, uptime: str,
-                  image_tag: str | None) -> dict[str, str]:
+def substitutions(
+    catalog: Catalog, app: AppTemplate, *, environment: str, uptime: str, image_tag: str | None
+) -> dict[str, str]:
     """Catalog-wide, then the app's own, then Kollie's keys (which win)."""
     out = {**catalog.substitutions, **app.substitutions}
     out[labels.SUB_ENVIRONMENT] = environment
@@ -69,11 +78,16 @@ def kustomization(
         "path": app.path,
         "prune": True,
         "sourceRef": {"kind": "GitRepository", "name": source.name, "namespace": source.namespace},
-        "postBuild": {"substitute": substitutions(catalog, app, environment=environment, uptime=uptime,
-                                                  image_tag=image_tag)},
+        "postBuild": {
+            "substitute": substitutions(
+                catalog, app, environment=environment, uptime=uptime, image_tag=image_tag
+            )
+        },
         "suspend": image_tag is None,
     }
-    depends = [{"name": kube_name(environment, d)} for d in app.depends_on if d in apps_in_environment]
+    depends = [
+        {"name": kube_name(environment, d)} for d in app.depends_on if d in apps_in_environment
+    ]
     if depends:
         spec["dependsOn"] = depends
     return {
@@ -90,7 +104,9 @@ def kustomization(
     }
 
 
-def image_policy(app: AppTemplate, *, environment: str, namespace: str, prefix: str, owner_uid: str) -> dict[str, Any]:
+def image_policy(
+    app: AppTemplate, *, environment: str, namespace: str, prefix: str, owner_uid: str
+) -> dict[str, Any]:
     """Tracks the newest `<prefix>-<sha>-<ts>` image, newest by timestamp; reflects its digest."""
     return {
         "apiVersion": labels.IMAGE_POLICY.api_version,
@@ -103,7 +119,10 @@ def image_policy(app: AppTemplate, *, environment: str, namespace: str, prefix: 
             "ownerReferences": [owner_reference(environment, owner_uid)],
         },
         "spec": {
-            "imageRepositoryRef": {"name": app.image_repository.name, "namespace": app.image_repository.namespace},
+            "imageRepositoryRef": {
+                "name": app.image_repository.name,
+                "namespace": app.image_repository.namespace,
+            },
             "filterTags": {"pattern": tag_pattern(prefix), "extract": "$ts"},
             "policy": {"numerical": {"order": "asc"}},
             "digestReflectionPolicy": "IfNotPresent",

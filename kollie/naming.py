@@ -31,8 +31,10 @@ def label_problem(value: str, *, what: str, max_length: int) -> str | None:
     if len(value) > max_length:
         return f"{what} {value!r} is {len(value)} characters long; at most {max_length} are allowed"
     if not _LABEL.match(value):
-        return (f"{what} {value!r} must consist of lower case letters, digits and '-', "
-                "and start and end with a letter or digit")
+        return (
+            f"{what} {value!r} must consist of lower case letters, digits and '-', "
+            "and start and end with a letter or digit"
+        )
     return None
 
 
@@ -47,7 +49,9 @@ def check_environment(name: str) -> str:
     if problem:
         raise InvalidName(problem)
     if name in RESERVED_ENVIRONMENTS or name.startswith(RESERVED_ENVIRONMENT_PREFIXES):
-        raise InvalidName(f"environment name {name!r} is reserved: apps deploy into a namespace of that name")
+        raise InvalidName(
+            f"environment name {name!r} is reserved: apps deploy into a namespace of that name"
+        )
     return name
 
 
@@ -71,8 +75,10 @@ def check_prefix(prefix: str) -> str:
     if len(prefix) > MAX_PREFIX:
         raise InvalidName(f"prefix {prefix!r} is longer than {MAX_PREFIX} characters")
     if not _PREFIX.match(prefix):
-        raise InvalidName(f"prefix {prefix!r} may contain only letters, digits, '.', '_' and '-', "
-                         "and must not start with '.' or '-'")
+        raise InvalidName(
+            f"prefix {prefix!r} may contain only letters, digits, '.', '_' and '-', "
+            "and must not start with '.' or '-'"
+        )
     return prefix
 
 

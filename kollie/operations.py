@@ -61,6 +61,7 @@ __all__ = [
     "Via",
 ]
 
+
 @dataclass(frozen=True)
 class EnvironmentChange:
     """What a create-or-update did."""
@@ -104,18 +105,43 @@ class Operations:
     def namespace(self) -> str:
         return self.settings.namespace
 
-    async def _audit(self, record: EnvironmentRecord, reason: str, message: str, actor: Actor,
-                     *, app: str | None = None) -> None:
+    async def _audit(
+        self,
+        record: EnvironmentRecord,
+        reason: str,
+        message: str,
+        actor: Actor,
+        *,
+        app: str | None = None,
+    ) -> None:
         """Record a change as an Event on the environment and a log line; losing the Event
         (the API refused it) must not undo or fail the change itself."""
-        log.info("audit", environment=record.name, reason=reason, message=message, actor=actor.name, via=actor.via)
-        body = audit.event(environment=record.name, namespace=self.namespace, uid=record.uid, reason=reason,
-                           message=message, actor=actor.name, via=actor.via, now=self.clock(), instance=self.instance,
-                           app=app)
+        log.info(
+            "audit",
+            environment=record.name,
+            reason=reason,
+            message=message,
+            actor=actor.name,
+            via=actor.via,
+        )
+        body = audit.event(
+            environment=record.name,
+            namespace=self.namespace,
+            uid=record.uid,
+            reason=reason,
+            message=message,
+            actor=actor.name,
+            via=actor.via,
+            now=self.clock(),
+            instance=self.instance,
+            app=app,
+        )
         try:
             await self.client.create(labels.EVENT, self.namespace, body)
         except KubeError as e:
-            log.warning("audit_event_failed", environment=record.name, reason=reason, error=e.message)
+            log.warning(
+                "audit_event_failed", environment=record.name, reason=reason, error=e.message
+            )
 
     # ------------------------------------------------------------------ checks
     def resolve_apps(self, apps: Mapping[str, str | None], bundle: str | None) -> dict[str, str]:
@@ -125,7 +151,9 @@ class Operations:
         if bundle is not None:
             found = catalog.bundles.get(bundle)
             if found is None:
-                raise UnknownBundle(f"unknown bundle {bundle!r}; known bundles: {', '.join(sorted(catalog.bundles)) or 'none'}")
+                raise UnknownBundle(
+                    f"unknown bundle {bundle!r}; known bundles: {', '.join(sorted(catalog.bundles)) or 'none'}"
+                )
             wanted.update(dict.fromkeys(found.apps))
         wanted.update(apps)
         if not wanted:
@@ -135,7 +163,9 @@ class Operations:
             _valid(check_app, name)
             template = catalog.app(name)
             if template is None:
-                raise UnknownApp(f"unknown app {name!r}; known apps: {', '.join(sorted(catalog.apps)) or 'none'}")
+                raise UnknownApp(
+                    f"unknown app {name!r}; known apps: {', '.join(sorted(catalog.apps)) or 'none'}"
+                )
             resolved[name] = _valid(check_prefix, prefix) if prefix else template.default_prefix
         return resolved
 
@@ -152,7 +182,9 @@ class Operations:
             return
         if actor.name == record.owner or actor.name in self.settings.admins:
             return
-        raise NotAllowed(f"only {record.owner or 'its owner'} or an admin may change environment {record.name!r}")
+        raise NotAllowed(
+            f"only {record.owner or 'its owner'} or an admin may change environment {record.name!r}"
+        )
 
     # ------------------------------------------------------------------ environment
     async def put_environment(
@@ -167,12 +199,16 @@ class Operations:
         """Create an environment or make an existing one have exactly these apps."""
         _valid(check_environment, name)
         if name == self.namespace:
-            raise InvalidRequest(f"environment name {name!r} is reserved: it is Kollie's own namespace")
+            raise InvalidRequest(
+                f"environment name {name!r} is reserved: it is Kollie's own namespace"
+            )
         desired = self.resolve_apps(apps, bundle)
         existing = self.cache.environment(name)
         if existing is not None:
             if existing.deleting:
-                raise EnvironmentDeleting(f"environment {name!r} is being deleted; try again when it is gone")
+                raise EnvironmentDeleting(
+                    f"environment {name!r} is being deleted; try again when it is gone"
+                )
             self.check_may_modify(existing, actor)
         now = self.clock()
         settings: dict[str, Any] = dict(existing.settings) if existing else {}
@@ -180,11 +216,17 @@ class Operations:
             settings["uptime"] = window.as_json()
         elif "uptime" not in settings:
             settings["uptime"] = self._initial_uptime(name, now).as_json()
-        changed = existing is None or window is not None or any(
-            self._prefix_of(name, a) != p for a, p in desired.items())
-        record = await self._apply_record(name, owner=existing.owner if existing else actor.name,
-                                          created_at=existing.created_at if existing else uptime.stamp(now),
-                                          settings=settings)
+        changed = (
+            existing is None
+            or window is not None
+            or any(self._prefix_of(name, a) != p for a, p in desired.items())
+        )
+        record = await self._apply_record(
+            name,
+            owner=existing.owner if existing else actor.name,
+            created_at=existing.created_at if existing else uptime.stamp(now),
+            settings=settings,
+        )
         for app, prefix in desired.items():
             await self._apply_app(record, app, prefix, set(desired))
         current = {a.name for a in self.cache.apps(name)}
@@ -200,18 +242,26 @@ class Operations:
         return EnvironmentChange(name, existing is None, tuple(sorted(desired)), removed)
 
     def _prefix_of(self, name: str, app: str) -> str | None:
-        return next((a.kustomization.prefix for a in self.cache.apps(name)
-                     if a.name == app and a.kustomization is not None), None)
+        return next(
+            (
+                a.kustomization.prefix
+                for a in self.cache.apps(name)
+                if a.name == app and a.kustomization is not None
+            ),
+            None,
+        )
 
     def _initial_uptime(self, name: str, now: datetime) -> uptime.Uptime:
         if name in self.settings.lease_exclusion_list:
             return uptime.office_hours(self.settings.office_hours)
         return uptime.initial(now)
 
-    async def _apply_record(self, name: str, *, owner: str, created_at: str,
-                            settings: Mapping[str, Any]) -> EnvironmentRecord:
-        body = manifests.environment_record(name, namespace=self.namespace, owner=owner, created_at=created_at,
-                                            settings=settings)
+    async def _apply_record(
+        self, name: str, *, owner: str, created_at: str, settings: Mapping[str, Any]
+    ) -> EnvironmentRecord:
+        body = manifests.environment_record(
+            name, namespace=self.namespace, owner=owner, created_at=created_at, settings=settings
+        )
         applied = await self.client.apply(labels.CONFIG_MAP, body)
         record = projections.environment(applied)
         assert record is not None
@@ -224,34 +274,53 @@ class Operations:
             raise EnvironmentNotFound(f"environment {name!r} not found")
         self.check_may_modify(record, actor)
         with contextlib.suppress(NotFound):
-            await self.client.delete(labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid)
+            await self.client.delete(
+                labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid
+            )
         log.info("environment_deleted", environment=name, actor=actor.name, via=actor.via)
 
     async def expire(self, name: str, *, actor: Actor) -> None:
         """Delete an environment whose window ended long ago (the expiry loop's only write)."""
         record = self._record(name)
-        await self._audit(record, "EnvironmentExpired", "deleted: its uptime window ended more than "
-                          f"{self.settings.env_ttl_seconds // 3600}h ago", actor)
+        await self._audit(
+            record,
+            "EnvironmentExpired",
+            "deleted: its uptime window ended more than "
+            f"{self.settings.env_ttl_seconds // 3600}h ago",
+            actor,
+        )
         with contextlib.suppress(NotFound):
-            await self.client.delete(labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid)
+            await self.client.delete(
+                labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid
+            )
 
     async def set_keep(self, name: str, keep: bool, *, actor: Actor) -> None:
         """Pin an environment so expiry never deletes it (owner or admin only)."""
         record = self._record(name)
         if actor.name != record.owner and actor.name not in self.settings.admins:
-            raise NotAllowed(f"only {record.owner or 'its owner'} or an admin may pin or unpin {name!r}")
+            raise NotAllowed(
+                f"only {record.owner or 'its owner'} or an admin may pin or unpin {name!r}"
+            )
         settings = {**record.settings, "keep": keep}
-        updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
-        await self._audit(updated, "KeepChanged", "kept: will not expire" if keep else "no longer kept", actor)
+        updated = await self._apply_record(
+            name, owner=record.owner, created_at=record.created_at, settings=settings
+        )
+        await self._audit(
+            updated, "KeepChanged", "kept: will not expire" if keep else "no longer kept", actor
+        )
 
     async def set_uptime(self, name: str, window: uptime.Uptime, *, actor: Actor) -> None:
         """Switch between an end time and a weekly schedule, rewriting every app."""
         record = self._record(name)
         self.check_may_modify(record, actor)
         settings = {**record.settings, "uptime": window.as_json()}
-        updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
+        updated = await self._apply_record(
+            name, owner=record.owner, created_at=record.created_at, settings=settings
+        )
         await self._reapply_apps(updated)
-        await self._audit(updated, "UptimeChanged", f"uptime set to {window.downscaler_value()}", actor)
+        await self._audit(
+            updated, "UptimeChanged", f"uptime set to {window.downscaler_value()}", actor
+        )
 
     # ------------------------------------------------------------------ apps
     async def add_app(self, name: str, app: str, prefix: str | None, *, actor: Actor) -> None:
@@ -263,7 +332,11 @@ class Operations:
         previous = self._prefix_of(name, app)
         await self._apply_app(record, app, resolved[app], apps)
         if previous != resolved[app]:
-            text = f"added {app} on {resolved[app]}" if previous is None else f"{app} switched from {previous} to {resolved[app]}"
+            text = (
+                f"added {app} on {resolved[app]}"
+                if previous is None
+                else f"{app} switched from {previous} to {resolved[app]}"
+            )
             await self._audit(record, "AppAdded", text, actor, app=app)
 
     async def remove_app(self, name: str, app: str, *, actor: Actor) -> None:
@@ -287,7 +360,9 @@ class Operations:
 
     def _source(self, record: EnvironmentRecord, template: AppTemplate) -> ObjectRef:
         if record.settings.get("fluxBranch"):
-            return ObjectRef(manifests.git_repository_name(template.git_repository, record.name), self.namespace)
+            return ObjectRef(
+                manifests.git_repository_name(template.git_repository, record.name), self.namespace
+            )
         return template.git_repository
 
     def _known_tag(self, name: str, app: str, prefix: str) -> str | None:
@@ -302,17 +377,36 @@ class Operations:
                 return p.latest_tag
         return None
 
-    async def _apply_app(self, record: EnvironmentRecord, app: str, prefix: str, apps: set[str],
-                         *, image_tag: str | None = None) -> None:
+    async def _apply_app(
+        self,
+        record: EnvironmentRecord,
+        app: str,
+        prefix: str,
+        apps: set[str],
+        *,
+        image_tag: str | None = None,
+    ) -> None:
         template = self._template(app)
         window = uptime.from_json(record.settings.get("uptime")) or uptime.initial(self.clock())
-        policy = manifests.image_policy(template, environment=record.name, namespace=self.namespace,
-                                        prefix=prefix, owner_uid=record.uid)
+        policy = manifests.image_policy(
+            template,
+            environment=record.name,
+            namespace=self.namespace,
+            prefix=prefix,
+            owner_uid=record.uid,
+        )
         await self.client.apply(labels.IMAGE_POLICY, policy)
         kustomization = manifests.kustomization(
-            self.catalog(), template, environment=record.name, namespace=self.namespace, prefix=prefix,
-            uptime=window.downscaler_value(), image_tag=image_tag or self._known_tag(record.name, app, prefix),
-            owner_uid=record.uid, source=self._source(record, template), apps_in_environment=apps,
+            self.catalog(),
+            template,
+            environment=record.name,
+            namespace=self.namespace,
+            prefix=prefix,
+            uptime=window.downscaler_value(),
+            image_tag=image_tag or self._known_tag(record.name, app, prefix),
+            owner_uid=record.uid,
+            source=self._source(record, template),
+            apps_in_environment=apps,
         )
         await self.client.apply(labels.KUSTOMIZATION, kustomization)
 
@@ -337,15 +431,22 @@ class Operations:
         k = objects.kustomization
         if k.image_tag == tag or not tag_has_prefix(tag, k.prefix) or k.deleting:
             return False
-        patch = {"spec": {"postBuild": {"substitute": {labels.SUB_IMAGE_TAG: tag}}, "suspend": False}}
+        patch = {
+            "spec": {"postBuild": {"substitute": {labels.SUB_IMAGE_TAG: tag}}, "suspend": False}
+        }
         try:
             await self.client.merge_patch(labels.KUSTOMIZATION, self.namespace, k.name, patch)
         except NotFound:
             return False
         record = self.cache.environment(name)
         if record is not None:
-            await self._audit(record, "ImageFollowed", f"{app} now runs {tag}", Actor("kollie", "image-follow"),
-                              app=app)
+            await self._audit(
+                record,
+                "ImageFollowed",
+                f"{app} now runs {tag}",
+                Actor("kollie", "image-follow"),
+                app=app,
+            )
         return True
 
     # ------------------------------------------------------------------ flux repository branch
@@ -368,22 +469,39 @@ class Operations:
                 try:
                     template = await self.client.get(labels.GIT_REPOSITORY, ref.namespace, ref.name)
                 except NotFound as e:
-                    raise InvalidRequest(f"GitRepository {ref.namespace}/{ref.name} of the catalog does not exist") from e
-                copy = manifests.git_repository_copy(template, environment=name, namespace=self.namespace,
-                                                     branch=branch, owner_uid=record.uid)
+                    raise InvalidRequest(
+                        f"GitRepository {ref.namespace}/{ref.name} of the catalog does not exist"
+                    ) from e
+                copy = manifests.git_repository_copy(
+                    template,
+                    environment=name,
+                    namespace=self.namespace,
+                    branch=branch,
+                    owner_uid=record.uid,
+                )
                 await self.client.apply(labels.GIT_REPOSITORY, copy)
         settings = {**record.settings, "fluxBranch": branch}
-        updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
+        updated = await self._apply_record(
+            name, owner=record.owner, created_at=record.created_at, settings=settings
+        )
         await self._reapply_apps(updated)
         if branch is None:
             for view in self.cache.git_repositories_of(name):
                 with contextlib.suppress(NotFound):
                     await self.client.delete(labels.GIT_REPOSITORY, view.namespace, view.name)
-        await self._audit(updated, "FluxBranchChanged",
-                          f"apps build from branch {branch}" if branch else "apps build from their default branches", actor)
+        await self._audit(
+            updated,
+            "FluxBranchChanged",
+            f"apps build from branch {branch}"
+            if branch
+            else "apps build from their default branches",
+            actor,
+        )
 
     # ------------------------------------------------------------------ uptime
-    async def extend(self, name: str, *, hours: float | None, until: datetime | None, actor: Actor) -> uptime.Uptime:
+    async def extend(
+        self, name: str, *, hours: float | None, until: datetime | None, actor: Actor
+    ) -> uptime.Uptime:
         record = self._record(name)
         self.check_may_modify(record, actor)
         current = uptime.from_json(record.settings.get("uptime")) or uptime.initial(self.clock())
@@ -392,7 +510,11 @@ class Operations:
         except uptime.InvalidUptime as e:
             raise InvalidRequest(str(e)) from e
         settings = {**record.settings, "uptime": window.as_json()}
-        updated = await self._apply_record(name, owner=record.owner, created_at=record.created_at, settings=settings)
+        updated = await self._apply_record(
+            name, owner=record.owner, created_at=record.created_at, settings=settings
+        )
         await self._reapply_apps(updated)
-        await self._audit(updated, "UptimeChanged", f"up until {window.as_json().get('until')}", actor)
+        await self._audit(
+            updated, "UptimeChanged", f"up until {window.as_json().get('until')}", actor
+        )
         return window

@@ -190,7 +190,11 @@ def kustomization(obj: Obj) -> KustomizationView | None:
     spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
     spec = spec or {}
     post = spec.get("postBuild") if isinstance(spec.get("postBuild"), Mapping) else {}
-    substitute = (post or {}).get("substitute") if isinstance((post or {}).get("substitute"), Mapping) else {}
+    substitute = (
+        (post or {}).get("substitute")
+        if isinstance((post or {}).get("substitute"), Mapping)
+        else {}
+    )
     substitute = substitute or {}
     source = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), Mapping) else {}
     source = source or {}
@@ -250,7 +254,9 @@ def git_repository(obj: Obj) -> GitRepositoryView | None:
     meta = _meta(obj)
     spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
     ref = (spec or {}).get("ref") if isinstance((spec or {}).get("ref"), Mapping) else {}
-    artifact = _status(obj).get("artifact") if isinstance(_status(obj).get("artifact"), Mapping) else {}
+    artifact = (
+        _status(obj).get("artifact") if isinstance(_status(obj).get("artifact"), Mapping) else {}
+    )
     return GitRepositoryView(
         env=env,
         name=str(meta.get("name", "")),
@@ -268,18 +274,32 @@ def ingress(obj: Obj) -> IngressView | None:
         return None
     meta = _meta(obj)
     spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
-    tls_hosts = {h for t in (spec or {}).get("tls") or [] if isinstance(t, Mapping) for h in t.get("hosts") or []}
+    tls_hosts = {
+        h
+        for t in (spec or {}).get("tls") or []
+        if isinstance(t, Mapping)
+        for h in t.get("hosts") or []
+    }
     urls = []
     for rule in (spec or {}).get("rules") or []:
         if not isinstance(rule, Mapping) or not rule.get("host"):
             continue
         host = str(rule["host"])
         scheme = "https" if host in tls_hosts else "http"
-        paths = [p.get("path", "/") for p in ((rule.get("http") or {}).get("paths") or []) if isinstance(p, Mapping)]
+        paths = [
+            p.get("path", "/")
+            for p in ((rule.get("http") or {}).get("paths") or [])
+            if isinstance(p, Mapping)
+        ]
         path = paths[0] if paths and paths[0] not in ("", "/") else "/"
         urls.append(f"{scheme}://{host}{path}")
-    return IngressView(env=env, app=app, namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")),
-                       urls=tuple(sorted(set(urls))))
+    return IngressView(
+        env=env,
+        app=app,
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        urls=tuple(sorted(set(urls))),
+    )
 
 
 def audit_entry(obj: Obj) -> AuditEntry | None:
@@ -290,7 +310,11 @@ def audit_entry(obj: Obj) -> AuditEntry | None:
     return AuditEntry(
         env=env,
         name=str(_meta(obj).get("name", "")),
-        time=str(obj.get("eventTime") or obj.get("lastTimestamp") or _meta(obj).get("creationTimestamp", "")),
+        time=str(
+            obj.get("eventTime")
+            or obj.get("lastTimestamp")
+            or _meta(obj).get("creationTimestamp", "")
+        ),
         reason=str(obj.get("reason", "")),
         message=str(obj.get("message", "")),
         actor=str(annotations.get("kollie.io/actor", "")),

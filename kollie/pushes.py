@@ -17,12 +17,31 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-SOURCES = ("dockerhub", "harbor", "ghcr", "quay", "acr", "gar", "ecr", "distribution", "artifactory", "nexus",
-           "cdevents", "generic")
+SOURCES = (
+    "dockerhub",
+    "harbor",
+    "ghcr",
+    "quay",
+    "acr",
+    "gar",
+    "ecr",
+    "distribution",
+    "artifactory",
+    "nexus",
+    "cdevents",
+    "generic",
+)
 _SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
 # Documentation examples shorten digests ("sha256:6ec128e26cd5..."); such values are not digests.
 _DIGEST = re.compile(r"sha256:[0-9a-f]+")
-_NOT_IMAGES = ("helm", "chart", "application/vnd.cncf.helm", "octet-stream", "layer", "config.v1+json")
+_NOT_IMAGES = (
+    "helm",
+    "chart",
+    "application/vnd.cncf.helm",
+    "octet-stream",
+    "layer",
+    "config.v1+json",
+)
 
 
 class PayloadError(ValueError):
@@ -49,7 +68,9 @@ class Parsed:
         self.ignored.append({"reason": reason, **details})
         return self
 
-    def push(self, registry: str | None, repository: str, tag: str | None, digest: str | None) -> Parsed:
+    def push(
+        self, registry: str | None, repository: str, tag: str | None, digest: str | None
+    ) -> Parsed:
         repository = repository.strip("/")
         if not repository:
             return self.ignore("no repository")
@@ -142,8 +163,14 @@ def ghcr(body: Any, headers: Mapping[str, str]) -> Parsed:
         return Parsed().ignore("not a container package", package_type=kind)
     version = _obj(package.get("package_version"), "package.package_version")
     metadata = version.get("container_metadata") or {}
-    tag = _obj(metadata.get("tag") or {}, "container_metadata.tag") if isinstance(metadata, Mapping) else {}
-    owner = _obj(package.get("owner") or {}, "package.owner").get("login") or package.get("namespace")
+    tag = (
+        _obj(metadata.get("tag") or {}, "container_metadata.tag")
+        if isinstance(metadata, Mapping)
+        else {}
+    )
+    owner = _obj(package.get("owner") or {}, "package.owner").get("login") or package.get(
+        "namespace"
+    )
     name = _str(package.get("name"))
     if not name:
         raise PayloadError("package.name is missing")
@@ -178,8 +205,12 @@ def acr(body: Any, headers: Mapping[str, str]) -> Parsed:
     if any(s in str(target.get("mediaType", "")).lower() for s in _NOT_IMAGES):
         return Parsed().ignore("not an image", mediaType=target.get("mediaType"))
     request = _mapping(b.get("request"))
-    return Parsed().push(_str(request.get("host")), _str(target.get("repository")) or "", _str(target.get("tag")),
-                         _str(target.get("digest")))
+    return Parsed().push(
+        _str(request.get("host")),
+        _str(target.get("repository")) or "",
+        _str(target.get("tag")),
+        _str(target.get("digest")),
+    )
 
 
 def gar(body: Any, headers: Mapping[str, str]) -> Parsed:
@@ -195,7 +226,9 @@ def gar(body: Any, headers: Mapping[str, str]) -> Parsed:
     elif "action" in b:  # a push subscription with payload unwrapping sends the message itself
         d = b
     else:
-        raise PayloadError('expected a Pub/Sub push envelope ("message") or an Artifact Registry message ("action")')
+        raise PayloadError(
+            'expected a Pub/Sub push envelope ("message") or an Artifact Registry message ("action")'
+        )
     action = _str(d.get("action")) or ""
     if action != "INSERT":
         return Parsed().ignore("not an insert", action=action)
@@ -212,7 +245,9 @@ def gar(body: Any, headers: Mapping[str, str]) -> Parsed:
 def ecr(body: Any, headers: Mapping[str, str]) -> Parsed:
     b = _obj(body, "body")
     if b.get("Type") == "SubscriptionConfirmation":
-        return Parsed().ignore("SNS subscription confirmation: confirm it in AWS, Kollie does not follow SubscribeURL")
+        return Parsed().ignore(
+            "SNS subscription confirmation: confirm it in AWS, Kollie does not follow SubscribeURL"
+        )
     if b.get("Type") == "Notification":
         try:
             b = _obj(json.loads(str(b.get("Message", ""))), "SNS Message")
@@ -225,9 +260,15 @@ def ecr(body: Any, headers: Mapping[str, str]) -> Parsed:
         return Parsed().ignore("not a push", action=detail.get("action-type"))
     if detail.get("result") != "SUCCESS":
         return Parsed().ignore("failed push", result=detail.get("result"))
-    registry = f"{b.get('account')}.dkr.ecr.{b.get('region')}.amazonaws.com" if b.get("account") else None
-    return Parsed().push(registry, _str(detail.get("repository-name")) or "", _str(detail.get("image-tag")),
-                         _str(detail.get("image-digest")))
+    registry = (
+        f"{b.get('account')}.dkr.ecr.{b.get('region')}.amazonaws.com" if b.get("account") else None
+    )
+    return Parsed().push(
+        registry,
+        _str(detail.get("repository-name")) or "",
+        _str(detail.get("image-tag")),
+        _str(detail.get("image-digest")),
+    )
 
 
 def distribution(body: Any, headers: Mapping[str, str]) -> Parsed:
@@ -244,11 +285,17 @@ def distribution(body: Any, headers: Mapping[str, str]) -> Parsed:
             continue
         media = str(target.get("mediaType", "")).lower()
         if any(s in media for s in _NOT_IMAGES):
-            out.ignore("not an image manifest", mediaType=media, repository=target.get("repository"))
+            out.ignore(
+                "not an image manifest", mediaType=media, repository=target.get("repository")
+            )
             continue
         request = _mapping(e.get("request"))
-        out.push(_str(request.get("host")), _str(target.get("repository")) or "", _str(target.get("tag")),
-                 _str(target.get("digest")))
+        out.push(
+            _str(request.get("host")),
+            _str(target.get("repository")) or "",
+            _str(target.get("tag")),
+            _str(target.get("digest")),
+        )
     return out
 
 
@@ -263,8 +310,12 @@ def artifactory(body: Any, headers: Mapping[str, str]) -> Parsed:
     if event_type != "pushed":
         return Parsed().ignore("not a push", event_type=event_type)
     digest = _str(data.get("sha256"))
-    return Parsed().push(None, _str(data.get("image_name")) or "", _str(data.get("tag")),
-                         f"sha256:{digest}" if digest and not digest.startswith("sha256:") else digest)
+    return Parsed().push(
+        None,
+        _str(data.get("image_name")) or "",
+        _str(data.get("tag")),
+        f"sha256:{digest}" if digest and not digest.startswith("sha256:") else digest,
+    )
 
 
 def nexus(body: Any, headers: Mapping[str, str]) -> Parsed:
@@ -276,7 +327,9 @@ def nexus(body: Any, headers: Mapping[str, str]) -> Parsed:
     component = _obj(b.get("component"), "component")
     if component.get("format") != "docker":
         return Parsed().ignore("not a docker component", format=component.get("format"))
-    return Parsed().push(None, _str(component.get("name")) or "", _str(component.get("version")), None)
+    return Parsed().push(
+        None, _str(component.get("name")) or "", _str(component.get("version")), None
+    )
 
 
 def cdevents(body: Any, headers: Mapping[str, str]) -> Parsed:
@@ -296,9 +349,9 @@ def cdevents(body: Any, headers: Mapping[str, str]) -> Parsed:
     purl = _str(subject.get("id")) or ""
     if not purl.startswith("pkg:oci/"):
         return Parsed().ignore("not an OCI artifact", id=purl)
-    parts = urlsplit(purl[len("pkg:"):])
+    parts = urlsplit(purl[len("pkg:") :])
     query = parse_qs(parts.query)
-    name, _, version = unquote(parts.path[len("oci/"):]).partition("@")
+    name, _, version = unquote(parts.path[len("oci/") :]).partition("@")
     registry, path = _oci_location(name, query.get("repository_url", [""])[0])
     tag = query.get("tag", [None])[0]
     return Parsed().push(registry, path, tag, version or None)
@@ -316,8 +369,17 @@ def _oci_location(name: str, repository_url: str) -> tuple[str | None, str]:
 
 
 PARSERS: dict[str, Callable[[Any, Mapping[str, str]], Parsed]] = {
-    "dockerhub": dockerhub, "harbor": harbor, "ghcr": ghcr, "quay": quay, "acr": acr, "gar": gar, "ecr": ecr,
-    "distribution": distribution, "artifactory": artifactory, "nexus": nexus, "cdevents": cdevents,
+    "dockerhub": dockerhub,
+    "harbor": harbor,
+    "ghcr": ghcr,
+    "quay": quay,
+    "acr": acr,
+    "gar": gar,
+    "ecr": ecr,
+    "distribution": distribution,
+    "artifactory": artifactory,
+    "nexus": nexus,
+    "cdevents": cdevents,
     "generic": generic,
 }
 

@@ -59,8 +59,9 @@ class PushHandler:
             if image is None:
                 continue
             registry, path, _, _ = split_reference(image)
-            if path.removeprefix("library/") == push.repository.removeprefix("library/") and _same_registry(
-                    registry, push.registry):
+            if path.removeprefix("library/") == push.repository.removeprefix(
+                "library/"
+            ) and _same_registry(registry, push.registry):
                 out.append(app)
         return out
 
@@ -70,30 +71,46 @@ class PushHandler:
         for ref in sorted({a.image_repository for a in apps}, key=lambda r: (r.namespace, r.name)):
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             await self.operations.client.merge_patch(
-                labels.IMAGE_REPOSITORY, ref.namespace, ref.name,
-                {"metadata": {"annotations": {labels.REQUESTED_AT: now}}})
+                labels.IMAGE_REPOSITORY,
+                ref.namespace,
+                ref.name,
+                {"metadata": {"annotations": {labels.REQUESTED_AT: now}}},
+            )
             rescanned.append(f"{ref.namespace}/{ref.name}")
         tag = parse_tag(push.tag)
         if not apps or tag is None:
             return PushOutcome(tuple(rescanned), ())
         prefix = tag.prefix
         cache = self.operations.cache
-        following = [name for name in cache.environment_names()
-                     if any(a.kustomization is not None and a.kustomization.prefix == prefix for a in cache.apps(name))
-                     and not getattr(cache.environment(name), "deleting", True)]
+        following = [
+            name
+            for name in cache.environment_names()
+            if any(
+                a.kustomization is not None and a.kustomization.prefix == prefix
+                for a in cache.apps(name)
+            )
+            and not getattr(cache.environment(name), "deleting", True)
+        ]
         for env in following:
             for app in apps:
                 current = next((a for a in cache.apps(env) if a.name == app.name), None)
-                if current is None or current.kustomization is None or current.kustomization.prefix != prefix:
+                if (
+                    current is None
+                    or current.kustomization is None
+                    or current.kustomization.prefix != prefix
+                ):
                     await self.operations.add_app(env, app.name, prefix, actor=WEBHOOK)
         if following:
             return PushOutcome(tuple(rescanned), tuple(sorted(set(following))))
-        rule = next((r for r in self.operations.catalog().auto_create if r.prefix.search(prefix)), None)
+        rule = next(
+            (r for r in self.operations.catalog().auto_create if r.prefix.search(prefix)), None
+        )
         if rule is None:
             return PushOutcome(tuple(rescanned), ())
         name = self._free_name(environment_from_prefix(prefix))
-        await self.operations.put_environment(name, apps={a.name: prefix for a in apps}, bundle=rule.bundle,
-                                              actor=WEBHOOK)
+        await self.operations.put_environment(
+            name, apps={a.name: prefix for a in apps}, bundle=rule.bundle, actor=WEBHOOK
+        )
         log.info("environment_auto_created", environment=name, prefix=prefix, bundle=rule.bundle)
         return PushOutcome(tuple(rescanned), (name,), created=name)
 
@@ -106,4 +123,3 @@ class PushHandler:
             if cache.environment(candidate) is None:
                 return candidate
         return f"{base[:34]}-{int(time.time()) % 100000}"
-

@@ -35,18 +35,29 @@ class AppStatus:
 def _policy_status(policy: ImagePolicyView | None, prefix: str) -> AppStatus | None:
     """Why an app is not running yet when the cause is its image; None when the image is fine."""
     if policy is None:
-        return AppStatus("Progressing", "ImagePolicyMissing", "Waiting for the ImagePolicy to be created")
+        return AppStatus(
+            "Progressing", "ImagePolicyMissing", "Waiting for the ImagePolicy to be created"
+        )
     if policy.latest_tag:
         return None
-    if policy.ready is not None and policy.ready.status == "False" and policy.ready.reason not in _WAITING_REASONS:
+    if (
+        policy.ready is not None
+        and policy.ready.status == "False"
+        and policy.ready.reason not in _WAITING_REASONS
+    ):
         return AppStatus("Failed", policy.ready.reason or "ImagePolicyFailed", policy.ready.message)
-    return AppStatus("Progressing", "WaitingForImage", f"Waiting for an image tagged {prefix}-<sha>-<timestamp>")
+    return AppStatus(
+        "Progressing", "WaitingForImage", f"Waiting for an image tagged {prefix}-<sha>-<timestamp>"
+    )
 
 
-def app_status(kustomization: KustomizationView | None, policy: ImagePolicyView | None) -> AppStatus:
+def app_status(
+    kustomization: KustomizationView | None, policy: ImagePolicyView | None
+) -> AppStatus:
     if kustomization is None:
-        return _policy_status(policy, "") or AppStatus("Progressing", "KustomizationMissing",
-                                                       "Waiting for the Kustomization to be created")
+        return _policy_status(policy, "") or AppStatus(
+            "Progressing", "KustomizationMissing", "Waiting for the Kustomization to be created"
+        )
     k = kustomization
     if k.deleting:
         return AppStatus("Deleting", "Deleting", "Flux is removing this app's objects")
@@ -60,9 +71,14 @@ def app_status(kustomization: KustomizationView | None, policy: ImagePolicyView 
         return AppStatus("Progressing", "WaitingForImage", "Waiting for the image tag to be set")
     # Flux moves status.observedGeneration only on success; a failed reconcile of a new generation
     # shows on the Ready condition's own observedGeneration, so that is what says "current".
-    current = k.ready is not None and max(k.ready.observed_generation, k.observed_generation) >= k.generation
+    current = (
+        k.ready is not None
+        and max(k.ready.observed_generation, k.observed_generation) >= k.generation
+    )
     if k.ready is None or not current:
-        return AppStatus("Progressing", "Progressing", "Waiting for Flux to reconcile the latest change")
+        return AppStatus(
+            "Progressing", "Progressing", "Waiting for Flux to reconcile the latest change"
+        )
     if k.ready.status == "True":
         return AppStatus("Ready", k.ready.reason or "ReconciliationSucceeded", k.ready.message)
     if k.ready.status == "False" and not k.stalled and k.ready.reason in _WAITING_REASONS:

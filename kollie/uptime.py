@@ -20,8 +20,10 @@ SLEEP_HOUR_UTC = 19
 MAX_EXTENSION = timedelta(days=14)
 """An environment can be kept up at most this far ahead."""
 
-_SCHEDULE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)-(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
-                       r"([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d) (\S+)$")
+_SCHEDULE = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)-(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+    r"([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d) (\S+)$"
+)
 
 
 class InvalidUptime(ValueError):
@@ -91,7 +93,9 @@ def initial(now: datetime) -> Uptime:
 def check_schedule(schedule: str) -> str:
     m = _SCHEDULE.match(schedule.strip())
     if not m:
-        raise InvalidUptime(f"{schedule!r} is not a schedule like 'Mon-Fri 07:00-19:00 Europe/London'")
+        raise InvalidUptime(
+            f"{schedule!r} is not a schedule like 'Mon-Fri 07:00-19:00 Europe/London'"
+        )
     try:
         ZoneInfo(m.group(7))
     except (ZoneInfoNotFoundError, ValueError) as e:
@@ -103,7 +107,9 @@ def office_hours(schedule: str) -> Uptime:
     return Uptime("schedule", schedule=check_schedule(schedule))
 
 
-def extend(current: Uptime, now: datetime, *, hours: float | None = None, until: datetime | None = None) -> Uptime:
+def extend(
+    current: Uptime, now: datetime, *, hours: float | None = None, until: datetime | None = None
+) -> Uptime:
     """A longer window: `hours` more (counted from now if the window already ended), or up to
     `until`. Switches a schedule to an until-window only when given an explicit `until`."""
     now = now.astimezone(UTC).replace(microsecond=0)
@@ -111,9 +117,13 @@ def extend(current: Uptime, now: datetime, *, hours: float | None = None, until:
         raise InvalidUptime("give either hours or until")
     if hours is not None:
         if not 0 < hours <= MAX_EXTENSION.total_seconds() / 3600:
-            raise InvalidUptime(f"hours must be more than 0 and at most {int(MAX_EXTENSION.days * 24)}")
+            raise InvalidUptime(
+                f"hours must be more than 0 and at most {int(MAX_EXTENSION.days * 24)}"
+            )
         if current.mode == "schedule":
-            raise InvalidUptime("this environment follows a schedule; set an end time with 'until' to replace it")
+            raise InvalidUptime(
+                "this environment follows a schedule; set an end time with 'until' to replace it"
+            )
         assert current.until is not None
         base = max(current.until, now)
         new_until = (base + timedelta(hours=hours)).replace(microsecond=0)
@@ -123,9 +133,13 @@ def extend(current: Uptime, now: datetime, *, hours: float | None = None, until:
         if new_until <= now:
             raise InvalidUptime(f"{stamp(new_until)} is in the past")
     if new_until - now > MAX_EXTENSION:
-        raise InvalidUptime(f"an environment can be kept up at most {MAX_EXTENSION.days} days ahead "
-                            f"(until {stamp(now + MAX_EXTENSION)})")
-    since = current.since if current.mode == "until" and current.since and current.since <= now else now
+        raise InvalidUptime(
+            f"an environment can be kept up at most {MAX_EXTENSION.days} days ahead "
+            f"(until {stamp(now + MAX_EXTENSION)})"
+        )
+    since = (
+        current.since if current.mode == "until" and current.since and current.since <= now else now
+    )
     return Uptime("until", since=since, until=new_until)
 
 
@@ -138,7 +152,11 @@ def from_json(data: Any) -> Uptime | None:
             return office_hours(str(data["schedule"]))
         if data.get("until"):
             until = parse_stamp(str(data["until"]))
-            since = parse_stamp(str(data["since"])) if data.get("since") else until - timedelta(hours=12)
+            since = (
+                parse_stamp(str(data["since"]))
+                if data.get("since")
+                else until - timedelta(hours=12)
+            )
             return Uptime("until", since=since, until=until)
     except InvalidUptime:
         return None

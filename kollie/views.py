@@ -27,20 +27,35 @@ def app_json(app: AppObjects) -> dict[str, Any]:
         "urls": list(app.urls),
         "lastTransitionTime": (k.ready.last_transition if k and k.ready else None) or None,
         "conditions": [
-            {"object": kind, "type": c.type, "status": c.status, "reason": c.reason, "message": c.message,
-             "lastTransitionTime": c.last_transition or None}
-            for kind, view in (("Kustomization", k), ("ImagePolicy", p)) if view is not None
+            {
+                "object": kind,
+                "type": c.type,
+                "status": c.status,
+                "reason": c.reason,
+                "message": c.message,
+                "lastTransitionTime": c.last_transition or None,
+            }
+            for kind, view in (("Kustomization", k), ("ImagePolicy", p))
+            if view is not None
             for c in view.conditions
         ],
     }
 
 
-def environment_json(cache: Cache, record: EnvironmentRecord, ttl_seconds: int = 0) -> dict[str, Any]:
+def environment_json(
+    cache: Cache, record: EnvironmentRecord, ttl_seconds: int = 0
+) -> dict[str, Any]:
     apps = [app_json(a) for a in cache.apps(record.name)]
     keep = bool(record.settings.get("keep"))
     window = uptime.from_json(record.settings.get("uptime"))
     expires = None
-    if ttl_seconds > 0 and not keep and window is not None and window.mode == "until" and window.until:
+    if (
+        ttl_seconds > 0
+        and not keep
+        and window is not None
+        and window.mode == "until"
+        and window.until
+    ):
         expires = (window.until + timedelta(seconds=ttl_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "name": record.name,

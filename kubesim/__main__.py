@@ -18,24 +18,60 @@ from kubesim.demo import seed_demo
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m kubesim", description=__doc__)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=6443, help="port to listen on; 0 picks a free one (default: 6443)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=6443,
+        help="port to listen on; 0 picks a free one (default: 6443)",
+    )
     p.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for this server to FILE")
-    p.add_argument("--crds", type=Path, action="append", default=[],
-                   help="apply the CRD YAML files in DIR (or a single file) at start; repeatable")
-    p.add_argument("--flux-crds", action="store_true", help="apply the Flux CRDs bundled with kubesim")
-    p.add_argument("--no-flux", action="store_true", help="do not run the simulated Flux controllers")
-    p.add_argument("--reconcile-delay", type=float, default=2.0,
-                   help="seconds the simulated Flux controllers take per reconcile (default: 2)")
-    p.add_argument("--namespace", action="append", default=[], help="create this namespace at start; repeatable")
-    p.add_argument("--rbac", action="store_true",
-                   help="authenticate bearer tokens (the kubeconfig's admin token, ServiceAccount tokens from "
-                        "TokenRequest) and authorise requests with RBAC, as a real API server")
-    p.add_argument("--enable-admission-plugins", default="", metavar="NAMES",
-                   help="comma-separated admission plugins to enforce (with --rbac): OwnerReferencesPermissionEnforcement")
-    p.add_argument("--tls", action="store_true",
-                   help="serve HTTPS with a generated CA (in the kubeconfig); kubectl sends tokens only over TLS")
-    p.add_argument("--demo", action="store_true",
-                   help="load demo content: Flux CRDs, a platform GitRepository, six ImageRepositories and images")
+    p.add_argument(
+        "--crds",
+        type=Path,
+        action="append",
+        default=[],
+        help="apply the CRD YAML files in DIR (or a single file) at start; repeatable",
+    )
+    p.add_argument(
+        "--flux-crds", action="store_true", help="apply the Flux CRDs bundled with kubesim"
+    )
+    p.add_argument(
+        "--no-flux", action="store_true", help="do not run the simulated Flux controllers"
+    )
+    p.add_argument(
+        "--reconcile-delay",
+        type=float,
+        default=2.0,
+        help="seconds the simulated Flux controllers take per reconcile (default: 2)",
+    )
+    p.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="create this namespace at start; repeatable",
+    )
+    p.add_argument(
+        "--rbac",
+        action="store_true",
+        help="authenticate bearer tokens (the kubeconfig's admin token, ServiceAccount tokens from "
+        "TokenRequest) and authorise requests with RBAC, as a real API server",
+    )
+    p.add_argument(
+        "--enable-admission-plugins",
+        default="",
+        metavar="NAMES",
+        help="comma-separated admission plugins to enforce (with --rbac): OwnerReferencesPermissionEnforcement",
+    )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a generated CA (in the kubeconfig); kubectl sends tokens only over TLS",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="load demo content: Flux CRDs, a platform GitRepository, six ImageRepositories and images",
+    )
     return p
 
 
@@ -73,15 +109,23 @@ async def _run(args: argparse.Namespace) -> None:
         cluster.write_kubeconfig(args.kubeconfig)
     print(f"kubesim serving on {cluster.url}", flush=True)
     if args.demo:
-        print(f"demo: {len(summary['apps'])} apps ({', '.join(summary['apps'])}), {summary['tags']} image tags "
-              f"in the simulated registry {summary['registry']}", flush=True)
+        print(
+            f"demo: {len(summary['apps'])} apps ({', '.join(summary['apps'])}), {summary['tags']} image tags "
+            f"in the simulated registry {summary['registry']}",
+            flush=True,
+        )
     if args.kubeconfig:
         kubectl = Path(sys.executable).parent / "kubectl"
-        print(f"try: {kubectl if kubectl.exists() else 'kubectl'} --kubeconfig {args.kubeconfig} "
-              "get gitrepositories,imagerepositories -A", flush=True)
-        print(f"push an image: curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: application/json' "
-              "-d '{\"image\": \"registry.example.com/acme/web\", \"tag\": \"feature-x-0123abc-1900000000\"}'",
-              flush=True)
+        print(
+            f"try: {kubectl if kubectl.exists() else 'kubectl'} --kubeconfig {args.kubeconfig} "
+            "get gitrepositories,imagerepositories -A",
+            flush=True,
+        )
+        print(
+            f"push an image: curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: application/json' "
+            '-d \'{"image": "registry.example.com/acme/web", "tag": "feature-x-0123abc-1900000000"}\'',
+            flush=True,
+        )
     try:
         await stop.wait()
     finally:

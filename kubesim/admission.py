@@ -45,7 +45,9 @@ def check_body(rt: ResourceType, version: str, body: Any) -> dict[str, Any]:
     api_version = body.get("apiVersion")
     kind = body.get("kind")
     if kind is not None and kind != rt.kind:
-        raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+        raise errors.bad_request(
+            f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+        )
     # Like kube-apiserver, a body without type metadata takes it from the URL.
     if api_version is not None and api_version != rt.api_version(version):
         raise errors.bad_request(
@@ -54,7 +56,13 @@ def check_body(rt: ResourceType, version: str, body: Any) -> dict[str, Any]:
     meta = body.get("metadata", {})
     if meta is not None and not isinstance(meta, dict):
         raise errors.bad_request("metadata must be an object")
-    return {**body, "apiVersion": rt.api_version(version), "kind": rt.kind, "metadata": dict(meta or {})}
+    return {
+        **body,
+        "apiVersion": rt.api_version(version),
+        "kind": rt.kind,
+        "metadata": dict(meta or {}),
+    }
+
 
 def check_namespace(store: Store, rt: ResourceType, namespace: str, meta: dict[str, Any]) -> None:
     """The request's namespace exists and is not terminating; the body agrees with it."""
@@ -62,7 +70,9 @@ def check_namespace(store: Store, rt: ResourceType, namespace: str, meta: dict[s
         return
     sent = meta.get("namespace")
     if sent and sent != namespace:
-        raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        raise errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
     meta["namespace"] = namespace
     ns = store.get(NAMESPACE_GR, "", namespace)
     if ns is None:
@@ -70,12 +80,15 @@ def check_namespace(store: Store, rt: ResourceType, namespace: str, meta: dict[s
     if ns["metadata"].get("deletionTimestamp"):
         raise ApiError(
             403,
-            f"{rt.plural} \"{meta.get('name', '')}\" is forbidden: unable to create new content in namespace "
+            f'{rt.plural} "{meta.get("name", "")}" is forbidden: unable to create new content in namespace '
             f"{namespace} because it is being terminated",
             reason="Forbidden",
         )
 
-def validate(rt: ResourceType, version: str, obj: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
+
+def validate(
+    rt: ResourceType, version: str, obj: dict[str, Any], opts: WriteOptions
+) -> dict[str, Any]:
     """Metadata, schema and kind rules; unknown fields pruned, warned about or refused."""
     meta = obj["metadata"]
     problems = metadata_errors(meta, name_is_label=rt.gr == NAMESPACE_GR)
@@ -92,8 +105,16 @@ def validate(rt: ResourceType, version: str, obj: dict[str, Any], opts: WriteOpt
     if field_errors:
         causes = []
         for f, r, m in field_errors:
-            causes.append({"reason": r, "message": m.split(": ", 1)[1] if m.startswith(f + ": ") else m, "field": f})
-        raise errors.invalid(rt.kind, rt.group, meta.get("name", ""), causes, [m for _, _, m in field_errors])
+            causes.append(
+                {
+                    "reason": r,
+                    "message": m.split(": ", 1)[1] if m.startswith(f + ": ") else m,
+                    "field": f,
+                }
+            )
+        raise errors.invalid(
+            rt.kind, rt.group, meta.get("name", ""), causes, [m for _, _, m in field_errors]
+        )
     if unknown and opts.field_validation == "Strict":
         joined = ", ".join(f'unknown field "{u.lstrip(".")}"' for u in unknown)
         raise errors.bad_request(f"strict decoding error: {joined}")
@@ -107,7 +128,9 @@ def same_content(old: dict[str, Any], new: dict[str, Any], rt: ResourceType) -> 
     if strip_version(old) == strip_version(new):
         return True
     om, nm = old["metadata"], new["metadata"]
-    if {k: v for k, v in om.items() if k != "managedFields"} != {k: v for k, v in nm.items() if k != "managedFields"}:
+    if {k: v for k, v in om.items() if k != "managedFields"} != {
+        k: v for k, v in nm.items() if k != "managedFields"
+    }:
         return False
     if {k: v for k, v in old.items() if k not in ("metadata", "apiVersion")} != {
         k: v for k, v in new.items() if k not in ("metadata", "apiVersion")

@@ -43,8 +43,11 @@ ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 
 
 def service_account_user(namespace: str, name: str, uid: str = "") -> UserInfo:
-    return UserInfo(f"system:serviceaccount:{namespace}:{name}",
-                    ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"), uid)
+    return UserInfo(
+        f"system:serviceaccount:{namespace}:{name}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
+        uid,
+    )
 
 
 def unauthorized() -> ApiError:
@@ -74,32 +77,69 @@ class TokenAuthority:
         """Answer a TokenRequest for the ServiceAccount `namespace/name` (404 if it does not exist)."""
         account = self.store.get(SERVICE_ACCOUNTS, namespace, name)
         if account is None:
-            raise ApiError(404, f'serviceaccounts "{name}" not found', reason="NotFound",
-                           details={"name": name, "kind": "serviceaccounts"})
+            raise ApiError(
+                404,
+                f'serviceaccounts "{name}" not found',
+                reason="NotFound",
+                details={"name": name, "kind": "serviceaccounts"},
+            )
         spec = (body.get("spec") if isinstance(body, dict) else None) or {}
         if not isinstance(spec, dict):
             raise ApiError(400, "spec must be an object", reason="BadRequest")
         expiration = spec.get("expirationSeconds", DEFAULT_EXPIRATION)
-        if not isinstance(expiration, int) or isinstance(expiration, bool) or expiration < MIN_EXPIRATION:
+        if (
+            not isinstance(expiration, int)
+            or isinstance(expiration, bool)
+            or expiration < MIN_EXPIRATION
+        ):
             message = f"spec.expirationSeconds: Invalid value: {expiration!r}: may not specify a duration less than 10 minutes"
-            raise ApiError(422, f'TokenRequest.authentication.k8s.io "{name}" is invalid: {message}', reason="Invalid",
-                           details={"name": name, "group": "authentication.k8s.io", "kind": "TokenRequest",
-                                    "causes": [{"reason": "FieldValueInvalid", "field": "spec.expirationSeconds",
-                                                "message": message.split(": ", 1)[1]}]})
+            raise ApiError(
+                422,
+                f'TokenRequest.authentication.k8s.io "{name}" is invalid: {message}',
+                reason="Invalid",
+                details={
+                    "name": name,
+                    "group": "authentication.k8s.io",
+                    "kind": "TokenRequest",
+                    "causes": [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "field": "spec.expirationSeconds",
+                            "message": message.split(": ", 1)[1],
+                        }
+                    ],
+                },
+            )
         audiences = spec.get("audiences") or [ISSUER]
         now = self.clock()
         expires = now + timedelta(seconds=expiration)
         uid = account["metadata"].get("uid", "")
-        claims = {"iss": ISSUER, "sub": f"system:serviceaccount:{namespace}:{name}", "aud": audiences,
-                  "iat": int(now.timestamp()), "nbf": int(now.timestamp()), "exp": int(expires.timestamp()),
-                  "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}}}
+        claims = {
+            "iss": ISSUER,
+            "sub": f"system:serviceaccount:{namespace}:{name}",
+            "aud": audiences,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}},
+        }
         header = _b64(json.dumps({"alg": "HS256", "kid": "kubesim", "typ": "JWT"}).encode())
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         token = f"{header}.{payload}.{self._sign(f'{header}.{payload}')}"
-        return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
-                "spec": {"audiences": audiences, "expirationSeconds": expiration, "boundObjectRef": None},
-                "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+        return {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
+            "spec": {
+                "audiences": audiences,
+                "expirationSeconds": expiration,
+                "boundObjectRef": None,
+            },
+            "status": {
+                "token": token,
+                "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        }
 
     def authenticate(self, authorization: str | None) -> UserInfo:
         """The caller of a request with this Authorization header: anonymous without a bearer token
@@ -118,12 +158,18 @@ class TokenAuthority:
 
     def _service_account(self, token: str) -> UserInfo | None:
         parts = token.split(".")
-        if len(parts) != 3 or not hmac.compare_digest(self._sign(f"{parts[0]}.{parts[1]}"), parts[2]):
+        if len(parts) != 3 or not hmac.compare_digest(
+            self._sign(f"{parts[0]}.{parts[1]}"), parts[2]
+        ):
             return None
         try:
             claims = json.loads(_unb64(parts[1]))
             bound = claims["kubernetes.io"]
-            namespace, name, uid = bound["namespace"], bound["serviceaccount"]["name"], bound["serviceaccount"]["uid"]
+            namespace, name, uid = (
+                bound["namespace"],
+                bound["serviceaccount"]["name"],
+                bound["serviceaccount"]["uid"],
+            )
             expires = int(claims["exp"])
         except (ValueError, KeyError, TypeError):
             return None

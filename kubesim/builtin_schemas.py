@@ -23,7 +23,12 @@ _ANY_OBJECT: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields":
 def _kind(properties: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
     schema: Schema = {
         "type": "object",
-        "properties": {"apiVersion": _STR, "kind": _STR, "metadata": {"type": "object"}, **properties},
+        "properties": {
+            "apiVersion": _STR,
+            "kind": _STR,
+            "metadata": {"type": "object"},
+            **properties,
+        },
     }
     if required:
         schema["required"] = list(required)
@@ -32,7 +37,9 @@ def _kind(properties: dict[str, Schema], required: tuple[str, ...] = ()) -> Sche
 
 _OBJECT_REFERENCE: Schema = {
     "type": "object",
-    "properties": dict.fromkeys(("apiVersion", "fieldPath", "kind", "name", "namespace", "resourceVersion", "uid"), _STR),
+    "properties": dict.fromkeys(
+        ("apiVersion", "fieldPath", "kind", "name", "namespace", "resourceVersion", "uid"), _STR
+    ),
 }
 
 _POLICY_RULE: Schema = {
@@ -73,21 +80,45 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
     ("", "namespaces"): _kind(
         {
             "spec": {"type": "object", "properties": {"finalizers": _STR_LIST}},
-            "status": {"type": "object", "properties": {"phase": _STR, "conditions": {"type": "array", "items": _ANY_OBJECT}}},
+            "status": {
+                "type": "object",
+                "properties": {
+                    "phase": _STR,
+                    "conditions": {"type": "array", "items": _ANY_OBJECT},
+                },
+            },
         }
     ),
     ("", "configmaps"): _kind(
-        {"data": _STR_MAP, "binaryData": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
-         "immutable": _BOOL}
+        {
+            "data": _STR_MAP,
+            "binaryData": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "format": "byte"},
+            },
+            "immutable": _BOOL,
+        }
     ),
     ("", "secrets"): _kind(
-        {"data": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}}, "stringData": _STR_MAP,
-         "type": _STR, "immutable": _BOOL}
+        {
+            "data": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "format": "byte"},
+            },
+            "stringData": _STR_MAP,
+            "type": _STR,
+            "immutable": _BOOL,
+        }
     ),
     ("", "serviceaccounts"): _kind(
-        {"secrets": {"type": "array", "items": _OBJECT_REFERENCE},
-         "imagePullSecrets": {"type": "array", "items": {"type": "object", "properties": {"name": _STR}}},
-         "automountServiceAccountToken": _BOOL}
+        {
+            "secrets": {"type": "array", "items": _OBJECT_REFERENCE},
+            "imagePullSecrets": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"name": _STR}},
+            },
+            "automountServiceAccountToken": _BOOL,
+        }
     ),
     ("", "events"): _kind(
         {
@@ -114,7 +145,11 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
                 "type": "object",
                 "properties": {
                     "holderIdentity": {"type": "string", "nullable": True},
-                    "leaseDurationSeconds": {"type": "integer", "format": "int32", "nullable": True},
+                    "leaseDurationSeconds": {
+                        "type": "integer",
+                        "format": "int32",
+                        "nullable": True,
+                    },
                     "acquireTime": {"type": "string", "nullable": True},
                     "renewTime": {"type": "string", "nullable": True},
                     "leaseTransitions": {"type": "integer", "format": "int32", "nullable": True},
@@ -131,7 +166,13 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
                 "properties": {
                     "ingressClassName": _STR,
                     "defaultBackend": _ANY_OBJECT,
-                    "tls": {"type": "array", "items": {"type": "object", "properties": {"hosts": _STR_LIST, "secretName": _STR}}},
+                    "tls": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"hosts": _STR_LIST, "secretName": _STR},
+                        },
+                    },
                     "rules": {
                         "type": "array",
                         "items": {
@@ -141,7 +182,9 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
                                 "http": {
                                     "type": "object",
                                     "required": ["paths"],
-                                    "properties": {"paths": {"type": "array", "items": _INGRESS_PATH}},
+                                    "properties": {
+                                        "paths": {"type": "array", "items": _INGRESS_PATH}
+                                    },
                                 },
                             },
                         },
@@ -159,7 +202,9 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
     ("apps", "deployments"): _kind({"spec": _ANY_OBJECT, "status": _ANY_OBJECT}, ("spec",)),
     ("policy", "poddisruptionbudgets"): _kind({"spec": _ANY_OBJECT, "status": _ANY_OBJECT}),
     ("networking.k8s.io", "networkpolicies"): _kind({"spec": _ANY_OBJECT}),
-    ("rbac.authorization.k8s.io", "roles"): _kind({"rules": {"type": "array", "items": _POLICY_RULE}}),
+    ("rbac.authorization.k8s.io", "roles"): _kind(
+        {"rules": {"type": "array", "items": _POLICY_RULE}}
+    ),
     ("rbac.authorization.k8s.io", "clusterroles"): _kind(
         {"rules": {"type": "array", "items": _POLICY_RULE}, "aggregationRule": _ANY_OBJECT}
     ),

@@ -54,7 +54,10 @@ def merge_key_for(rt: ResourceType) -> Callable[[tuple[str, ...]], str | None]:
 def _name_label(ns: dict[str, Any]) -> dict[str, Any]:
     """Namespaces carry `kubernetes.io/metadata.name`, set by the server (Kubernetes >= 1.21)."""
     meta = dict(ns.get("metadata") or {})
-    meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta.get("name", "")}
+    meta["labels"] = {
+        **(meta.get("labels") or {}),
+        "kubernetes.io/metadata.name": meta.get("name", ""),
+    }
     return {**ns, "metadata": meta}
 
 
@@ -70,7 +73,13 @@ def on_create(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
 
 def on_update(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if rt.gr == NAMESPACE_GR:
-        return _name_label({**new, "spec": old.get("spec", {}), "status": new.get("status") or old.get("status", {})})
+        return _name_label(
+            {
+                **new,
+                "spec": old.get("spec", {}),
+                "status": new.get("status") or old.get("status", {}),
+            }
+        )
     if rt.gr == SECRETS_GR:
         return _fold_string_data(new)
     return new
@@ -108,33 +117,76 @@ def _crd_problems(crd: Mapping[str, Any]) -> list[FieldProblem]:
         out.append(("spec.names.kind", "FieldValueRequired", "spec.names.kind: Required value"))
     elif plural:
         for e in dns_label_errors(plural):
-            out.append(("spec.names.plural", "FieldValueInvalid", f'spec.names.plural: Invalid value: "{plural}": {e}'))
+            out.append(
+                (
+                    "spec.names.plural",
+                    "FieldValueInvalid",
+                    f'spec.names.plural: Invalid value: "{plural}": {e}',
+                )
+            )
     if group and plural and crd["metadata"].get("name") != f"{plural}.{group}":
-        out.append(("metadata.name", "FieldValueInvalid",
-                    f'metadata.name: Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group'))
+        out.append(
+            (
+                "metadata.name",
+                "FieldValueInvalid",
+                f'metadata.name: Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group',
+            )
+        )
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        out.append(("spec.scope", "FieldValueNotSupported",
-                    f'spec.scope: Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"'))
+        out.append(
+            (
+                "spec.scope",
+                "FieldValueNotSupported",
+                f'spec.scope: Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"',
+            )
+        )
     versions = spec.get("versions")
     if not isinstance(versions, list) or not versions:
-        out.append(("spec.versions", "FieldValueInvalid", "spec.versions: Invalid value: must have exactly one version marked as storage version"))
+        out.append(
+            (
+                "spec.versions",
+                "FieldValueInvalid",
+                "spec.versions: Invalid value: must have exactly one version marked as storage version",
+            )
+        )
         return out
     storage = [v for v in versions if isinstance(v, Mapping) and v.get("storage")]
     if len(storage) != 1:
-        out.append(("spec.versions", "FieldValueInvalid",
-                    "spec.versions: Invalid value: must have exactly one version marked as storage version"))
+        out.append(
+            (
+                "spec.versions",
+                "FieldValueInvalid",
+                "spec.versions: Invalid value: must have exactly one version marked as storage version",
+            )
+        )
     for i, v in enumerate(versions):
         if not isinstance(v, Mapping) or not v.get("name"):
-            out.append((f"spec.versions[{i}].name", "FieldValueRequired", f"spec.versions[{i}].name: Required value"))
+            out.append(
+                (
+                    f"spec.versions[{i}].name",
+                    "FieldValueRequired",
+                    f"spec.versions[{i}].name: Required value",
+                )
+            )
             continue
         sch = (v.get("schema") or {}).get("openAPIV3Schema")
         if sch is None:
-            out.append((f"spec.versions[{i}].schema.openAPIV3Schema", "FieldValueRequired",
-                        f"spec.versions[{i}].schema.openAPIV3Schema: Required value: schemas are required"))
+            out.append(
+                (
+                    f"spec.versions[{i}].schema.openAPIV3Schema",
+                    "FieldValueRequired",
+                    f"spec.versions[{i}].schema.openAPIV3Schema: Required value: schemas are required",
+                )
+            )
             continue
         for problem in schema.validate_crd_schema(sch):
-            out.append((f"spec.versions[{i}].schema.openAPIV3Schema", "FieldValueInvalid",
-                        f"spec.versions[{i}].schema.openAPIV3Schema: Invalid value: {problem}"))
+            out.append(
+                (
+                    f"spec.versions[{i}].schema.openAPIV3Schema",
+                    "FieldValueInvalid",
+                    f"spec.versions[{i}].schema.openAPIV3Schema: Invalid value: {problem}",
+                )
+            )
     return out
 
 
@@ -171,16 +223,28 @@ def _mark_established(api: ObjectApi, crd: dict[str, Any], served: ResourceType)
     accepted.setdefault("singular", served.singular)
     accepted.setdefault("listKind", served.list_kind)
     conditions = [
-        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
-        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-         "message": "the initial names have been accepted"},
+        {
+            "type": "NamesAccepted",
+            "status": "True",
+            "reason": "NoConflicts",
+            "message": "no conflicts found",
+        },
+        {
+            "type": "Established",
+            "status": "True",
+            "reason": "InitialNamesAccepted",
+            "message": "the initial names have been accepted",
+        },
     ]
     old_status = crd.get("status") or {}
     stored = sorted(set(old_status.get("storedVersions", [])) | {served.storage_version})
     status = {"acceptedNames": accepted, "conditions": conditions, "storedVersions": stored}
-    if [{k: c.get(k) for k in ("type", "status")} for c in old_status.get("conditions", [])] == [
-        {k: c[k] for k in ("type", "status")} for c in conditions
-    ] and old_status.get("acceptedNames") == accepted and old_status.get("storedVersions") == stored:
+    if (
+        [{k: c.get(k) for k in ("type", "status")} for c in old_status.get("conditions", [])]
+        == [{k: c[k] for k in ("type", "status")} for c in conditions]
+        and old_status.get("acceptedNames") == accepted
+        and old_status.get("storedVersions") == stored
+    ):
         return
     stamp = crd["metadata"]["creationTimestamp"]
     for c in conditions:

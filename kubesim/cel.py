@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_TOKEN = re.compile(r"\s*(?:(\|\||&&|==|!=|<=|>=|[!()\[\],.<>])|('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|(\d+)|([A-Za-z_][A-Za-z0-9_]*))")
+_TOKEN = re.compile(
+    r"\s*(?:(\|\||&&|==|!=|<=|>=|[!()\[\],.<>])|('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|(\d+)|([A-Za-z_][A-Za-z0-9_]*))"
+)
 _MISSING = object()
 
 
@@ -76,8 +78,14 @@ class _Parser:
                 return isinstance(right, list) and left in right
             if left is _MISSING or right is _MISSING:
                 raise _Unsupported("comparison with a missing field")
-            return {"==": lambda: left == right, "!=": lambda: left != right, "<": lambda: left < right,
-                    ">": lambda: left > right, "<=": lambda: left <= right, ">=": lambda: left >= right}[op]()
+            return {
+                "==": lambda: left == right,
+                "!=": lambda: left != right,
+                "<": lambda: left < right,
+                ">": lambda: left > right,
+                "<=": lambda: left <= right,
+                ">=": lambda: left >= right,
+            }[op]()
         return left
 
     def unary(self) -> Any:

@@ -87,7 +87,11 @@ class SimCluster:
         self.catalog = ResourceCatalog()
         self.api = ObjectApi(self.store, self.catalog, clock=clock)
         self.faults = Faults()
-        self.server = ApiServer(self.api, faults=self.faults, settings=ServerSettings(bookmark_interval=bookmark_interval))
+        self.server = ApiServer(
+            self.api,
+            faults=self.faults,
+            settings=ServerSettings(bookmark_interval=bookmark_interval),
+        )
         # kubectl and Helm send tokens only over TLS: an RBAC cluster for them serves HTTPS.
         self.certificates = serving_certificates(host) if tls else None
         if rbac:
@@ -95,9 +99,12 @@ class SimCluster:
             self.server.authorizer = Authorizer(self.store)
         for plugin in admission_plugins:
             if plugin != ownerrefs.PLUGIN or self.server.authorizer is None:
-                raise ValueError(f"admission plugin {plugin!r}: only {ownerrefs.PLUGIN}, with rbac, is emulated")
+                raise ValueError(
+                    f"admission plugin {plugin!r}: only {ownerrefs.PLUGIN}, with rbac, is emulated"
+                )
             self.api.admission_checks.append(
-                ownerrefs.OwnerReferencesPermissionEnforcement(self.server.authorizer, self.catalog))
+                ownerrefs.OwnerReferencesPermissionEnforcement(self.server.authorizer, self.catalog)
+            )
         self.gc = GarbageCollector(self.api)
         self.controllers: list[Controller] = []
         self.webhooks = WebhookSender()
@@ -136,10 +143,17 @@ class SimCluster:
         app.add_routes(self.webhooks.routes())
         for controller in self.controllers:
             app.add_routes(controller.routes())
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
-                           ssl_context=self.certificates.context if self.certificates else None)
+        site = web.TCPSite(
+            self._runner,
+            self.host,
+            self.port,
+            reuse_address=True,
+            ssl_context=self.certificates.context if self.certificates else None,
+        )
         await site.start()
         if self.port == 0:
             # The first start picks a free port; restarts reuse it, as a restarted apiserver would.
@@ -181,7 +195,9 @@ class SimCluster:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    async def __aexit__(
+        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    ) -> None:
         await self.stop()
 
     # ----------------------------------------------------------- seeding
@@ -190,8 +206,13 @@ class SimCluster:
         assert ns_type is not None
         for ns in self._namespaces:
             if self.store.get(NAMESPACE_GR, "", ns) is None:
-                self.api.create(ns_type, "v1", "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
-                                WriteOptions(manager="kubesim"))
+                self.api.create(
+                    ns_type,
+                    "v1",
+                    "",
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                    WriteOptions(manager="kubesim"),
+                )
         for path in self._crd_files:
             self.apply_crd_file(path)
 
@@ -216,23 +237,42 @@ class SimCluster:
         opts = WriteOptions(manager=manager)
         if existing is None:
             return self.api.create(rt, version, ns, obj, opts)
-        body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]}}
+        body = {
+            **obj,
+            "metadata": {
+                **obj["metadata"],
+                "resourceVersion": existing["metadata"]["resourceVersion"],
+            },
+        }
         return self.api.update(rt, version, ns, obj["metadata"]["name"], body, opts)
 
     def crd_names(self) -> list[str]:
         return [o["metadata"]["name"] for o in self.store.iter(CRD_GR)]
 
     # ----------------------------------------------------------- kubeconfig
-    def kubeconfig(self, *, namespace: str = "default", token: str = "kubesim-admin") -> dict[str, Any]:
+    def kubeconfig(
+        self, *, namespace: str = "default", token: str = "kubesim-admin"
+    ) -> dict[str, Any]:
         server: dict[str, Any] = {"server": self.url}
         if self.certificates:
-            server["certificate-authority-data"] = base64.b64encode(self.certificates.ca_pem).decode()
+            server["certificate-authority-data"] = base64.b64encode(
+                self.certificates.ca_pem
+            ).decode()
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "kubesim", "cluster": server}],
             "users": [{"name": "kubesim-admin", "user": {"token": token}}],
-            "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim-admin", "namespace": namespace}}],
+            "contexts": [
+                {
+                    "name": "kubesim",
+                    "context": {
+                        "cluster": "kubesim",
+                        "user": "kubesim-admin",
+                        "namespace": namespace,
+                    },
+                }
+            ],
             "current-context": "kubesim",
             "preferences": {},
         }
@@ -286,7 +326,9 @@ class SimCluster:
             downtime = float(request.query.get("downtime", "0.2"))
         except ValueError:
             return web.json_response({"error": "downtime must be a number of seconds"}, status=400)
-        task = asyncio.get_running_loop().create_task(self._restart_later(downtime), name="kubesim-restart")
+        task = asyncio.get_running_loop().create_task(
+            self._restart_later(downtime), name="kubesim-restart"
+        )
         self._restart_task = task
         return web.json_response({"restarting": True, "downtime": downtime}, status=202)
 
@@ -323,9 +365,13 @@ class SimCluster:
         return web.json_response({"created": count, "seconds": round(elapsed, 3)})
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({
-            "resourceVersion": str(self.store.resource_version),
-            "compactedResourceVersion": str(self.store.compacted_rv),
-            "watches": len(self.server.watches),
-            "objects": {f"{g}/{r}" if g else r: self.store.count((g, r)) for g, r in self.store.types()},
-        })
+        return web.json_response(
+            {
+                "resourceVersion": str(self.store.resource_version),
+                "compactedResourceVersion": str(self.store.compacted_rv),
+                "watches": len(self.server.watches),
+                "objects": {
+                    f"{g}/{r}" if g else r: self.store.count((g, r)) for g, r in self.store.types()
+                },
+            }
+        )

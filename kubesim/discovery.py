@@ -25,14 +25,33 @@ KUBE_VERSION = {
 # Create-only APIs served next to the catalog's kinds, as discovery lists them.
 REVIEWS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("authentication.k8s.io", "v1"): [
-        {"name": "selfsubjectreviews", "singularName": "selfsubjectreview", "namespaced": False,
-         "kind": "SelfSubjectReview", "verbs": ["create"]}],
+        {
+            "name": "selfsubjectreviews",
+            "singularName": "selfsubjectreview",
+            "namespaced": False,
+            "kind": "SelfSubjectReview",
+            "verbs": ["create"],
+        }
+    ],
     ("authorization.k8s.io", "v1"): [
-        {"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": False,
-         "kind": "SelfSubjectAccessReview", "verbs": ["create"]}],
+        {
+            "name": "selfsubjectaccessreviews",
+            "singularName": "selfsubjectaccessreview",
+            "namespaced": False,
+            "kind": "SelfSubjectAccessReview",
+            "verbs": ["create"],
+        }
+    ],
 }
-TOKEN_REQUEST = {"name": "serviceaccounts/token", "singularName": "", "namespaced": True,
-                 "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}
+TOKEN_REQUEST = {
+    "name": "serviceaccounts/token",
+    "singularName": "",
+    "namespaced": True,
+    "group": "authentication.k8s.io",
+    "version": "v1",
+    "kind": "TokenRequest",
+    "verbs": ["create"],
+}
 
 
 def _group_versions(catalog: ResourceCatalog) -> dict[str, list[str]]:
@@ -48,7 +67,9 @@ def api_versions(server_address: str) -> dict[str, Any]:
     return {
         "kind": "APIVersions",
         "versions": ["v1"],
-        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
     }
 
 
@@ -93,18 +114,38 @@ def resource_list(catalog: ResourceCatalog, group: str, version: str) -> dict[st
             entry["categories"] = list(rt.categories)
         resources.append(entry)
         if rt.status_subresource:
-            resources.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced,
-                              "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+            resources.append(
+                {
+                    "name": f"{rt.plural}/status",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "kind": rt.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
         if rt.gr == ("", "serviceaccounts"):
             resources.append(dict(TOKEN_REQUEST))
         if rt.gr == ("", "namespaces"):
-            resources.append({"name": "namespaces/finalize", "singularName": "", "namespaced": False,
-                              "kind": "Namespace", "verbs": ["update"]})
+            resources.append(
+                {
+                    "name": "namespaces/finalize",
+                    "singularName": "",
+                    "namespaced": False,
+                    "kind": "Namespace",
+                    "verbs": ["update"],
+                }
+            )
     group_version = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }
 
 
 # --------------------------------------------------------------------------- OpenAPI v3
+
 
 def _gv_path(group: str, version: str) -> str:
     return f"api/{version}" if not group else f"apis/{group}/{version}"
@@ -122,7 +163,9 @@ def openapi_index(catalog: ResourceCatalog) -> dict[str, Any]:
     for group, versions in catalog.group_versions().items():
         for version in versions:
             doc = openapi_group_version(catalog, group, version)
-            digest = hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32].upper()
+            digest = (
+                hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32].upper()
+            )
             path = _gv_path(group, version)
             paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return {"paths": paths}
@@ -147,9 +190,18 @@ def openapi_group_version(catalog: ResourceCatalog, group: str, version: str) ->
         gvk = [{"group": group, "version": version, "kind": rt.kind}]
         schemas[name] = {**(schema or {"type": "object"}), "x-kubernetes-group-version-kind": gvk}
         base = "/" + _gv_path(group, version)
-        collection = f"{base}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else f"{base}/{rt.plural}"
-        ref = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
-        action = {"x-kubernetes-group-version-kind": gvk[0], "responses": {"200": {"description": "OK", **ref}}}
+        collection = (
+            f"{base}/namespaces/{{namespace}}/{rt.plural}"
+            if rt.namespaced
+            else f"{base}/{rt.plural}"
+        )
+        ref = {
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+        }
+        action = {
+            "x-kubernetes-group-version-kind": gvk[0],
+            "responses": {"200": {"description": "OK", **ref}},
+        }
         write_params = [_PARAMS["dryRun"], _PARAMS["fieldManager"], _PARAMS["fieldValidation"]]
         write = {**action, "parameters": write_params}
         paths[collection] = {
@@ -159,11 +211,22 @@ def openapi_group_version(catalog: ResourceCatalog, group: str, version: str) ->
         paths[f"{collection}/{{name}}"] = {
             "get": {**action, "x-kubernetes-action": "get"},
             "put": {**write, "x-kubernetes-action": "put", "requestBody": ref},
-            "patch": {**write, "x-kubernetes-action": "patch",
-                      "parameters": [*write_params, _PARAMS["force"]],
-                      "requestBody": {"content": {t: {"schema": {"type": "object"}} for t in (
-                          "application/apply-patch+yaml", "application/json-patch+json",
-                          "application/merge-patch+json", "application/strategic-merge-patch+json")}}},
+            "patch": {
+                **write,
+                "x-kubernetes-action": "patch",
+                "parameters": [*write_params, _PARAMS["force"]],
+                "requestBody": {
+                    "content": {
+                        t: {"schema": {"type": "object"}}
+                        for t in (
+                            "application/apply-patch+yaml",
+                            "application/json-patch+json",
+                            "application/merge-patch+json",
+                            "application/strategic-merge-patch+json",
+                        )
+                    }
+                },
+            },
             "delete": {**action, "x-kubernetes-action": "delete"},
         }
     return {

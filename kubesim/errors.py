@@ -98,11 +98,15 @@ def conflict(resource: str, group: str, name: str) -> ApiError:
     )
 
 
-def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]], messages: list[str]) -> ApiError:
+def invalid(
+    kind: str, group: str, name: str, causes: list[dict[str, str]], messages: list[str]
+) -> ApiError:
     joined = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
     details = _details(kind, name, group)
     details["causes"] = causes
-    return ApiError(422, f'{kind}{"." + group if group else ""} "{name}" is invalid: {joined}', details=details)
+    return ApiError(
+        422, f'{kind}{"." + group if group else ""} "{name}" is invalid: {joined}', details=details
+    )
 
 
 def bad_request(message: str) -> ApiError:

@@ -83,7 +83,10 @@ class Faults:
                     details={"retryAfterSeconds": self.retry_after},
                     headers={"Retry-After": str(self.retry_after)},
                 )
-            raise ApiError(self.error_code, "an error on the server (\"injected fault\") has prevented the request from succeeding")
+            raise ApiError(
+                self.error_code,
+                'an error on the server ("injected fault") has prevented the request from succeeding',
+            )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -33,6 +33,7 @@ def item_element(item: Any, list_type: ListType) -> str:
 
 # ----------------------------------------------------------------- what an object claims
 
+
 def field_set(obj: Mapping[str, Any], shape: Shape) -> FieldSet:
     """The fields an apply configuration sets (structured-merge-diff ``ToFieldSet``)."""
     out: FieldSet = set()
@@ -65,7 +66,11 @@ def _collect_items(items: list[Any], shape: Shape, path: Path, out: FieldSet) ->
     list_type = shape.list_type
     item_shape = shape.items()
     elements = [item_element(item, list_type) for item in items]
-    repeated = {e for e in elements if elements.count(e) > 1} if len(set(elements)) < len(elements) else set()
+    repeated = (
+        {e for e in elements if elements.count(e) > 1}
+        if len(set(elements)) < len(elements)
+        else set()
+    )
     for element, item in zip(elements, items, strict=True):
         item_path = (*path, element)
         out.add(item_path)
@@ -77,8 +82,10 @@ def _collect_items(items: list[Any], shape: Shape, path: Path, out: FieldSet) ->
 
 # ----------------------------------------------------------------- what a write changed
 
-def compare(old: Mapping[str, Any], new: Mapping[str, Any],
-            shape: Shape) -> tuple[FieldSet, FieldSet, FieldSet]:
+
+def compare(
+    old: Mapping[str, Any], new: Mapping[str, Any], shape: Shape
+) -> tuple[FieldSet, FieldSet, FieldSet]:
     """``(added, modified, removed)`` between two versions of an object."""
     added: FieldSet = set()
     modified: FieldSet = set()
@@ -93,7 +100,9 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any],
 _Sets = tuple[FieldSet, FieldSet, FieldSet]
 
 
-def _cmp_map(old: Mapping[str, Any], new: Mapping[str, Any], shape: Shape, path: Path, sets: _Sets) -> None:
+def _cmp_map(
+    old: Mapping[str, Any], new: Mapping[str, Any], shape: Shape, path: Path, sets: _Sets
+) -> None:
     untracked = shape.untracked
     for key, old_value in old.items():
         if key in untracked:
@@ -185,6 +194,7 @@ def _whole(value: Any, shape: Shape, path: Path, out: FieldSet) -> None:
 
 # ----------------------------------------------------------------- set algebra with the schema
 
+
 def named_fields(paths: Iterable[Path], shape: Shape) -> FieldSet:
     """Every path, or prefix of one, that ends in a declared struct field.
 
@@ -198,7 +208,7 @@ def named_fields(paths: Iterable[Path], shape: Shape) -> FieldSet:
             prefix = path[:depth]
             if prefix in shapes:
                 continue
-            parent = shapes[path[:depth - 1]]
+            parent = shapes[path[: depth - 1]]
             element = prefix[-1]
             if element.startswith("f:"):
                 child, declared = parent.field(element[2:])

@@ -18,13 +18,16 @@ from typing import Any
 Path = tuple[str, ...]
 FieldSet = set[Path]
 
-_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                             "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 
 
 def go_json(value: Any) -> str:
     """Compact JSON as Go's encoding/json writes it (sorted keys, UTF-8, HTML-safe escapes)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).translate(_GO_ESCAPES)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).translate(
+        _GO_ESCAPES
+    )
 
 
 def from_fields_v1(tree: Mapping[str, Any]) -> FieldSet:

@@ -67,7 +67,9 @@ class GarbageCollector:
             if owners and not any(o.get("uid") in self._uids for o in owners):
                 self._pending_objects.add(ref)
             finalizers = meta.get("finalizers") or []
-            if meta.get("deletionTimestamp") and ("foregroundDeletion" in finalizers or "orphan" in finalizers):
+            if meta.get("deletionTimestamp") and (
+                "foregroundDeletion" in finalizers or "orphan" in finalizers
+            ):
                 self._pending_owners.add(uid)
             if event.gr == NAMESPACE_GR and meta.get("deletionTimestamp"):
                 self._pending_namespaces.add(meta["name"])
@@ -131,7 +133,9 @@ class GarbageCollector:
                 obj = self._get(dep)
                 if obj is None:
                     continue
-                refs = [o for o in obj["metadata"].get("ownerReferences") or [] if o.get("uid") == uid]
+                refs = [
+                    o for o in obj["metadata"].get("ownerReferences") or [] if o.get("uid") == uid
+                ]
                 if not refs:
                     continue
                 if refs[0].get("blockOwnerDeletion"):
@@ -153,7 +157,10 @@ class GarbageCollector:
         obj = self._get(dep)
         if obj is None:
             return False
-        return any(o.get("uid") == uid and o.get("blockOwnerDeletion") for o in obj["metadata"].get("ownerReferences") or [])
+        return any(
+            o.get("uid") == uid and o.get("blockOwnerDeletion")
+            for o in obj["metadata"].get("ownerReferences") or []
+        )
 
     def _process_dependent(self, ref: ObjRef, *, policy: str) -> None:
         obj = self._get(ref)
@@ -184,7 +191,10 @@ class GarbageCollector:
                 if not obj["metadata"].get("deletionTimestamp"):
                     self._delete((rt.gr, name, obj["metadata"]["name"]), "Background")
         if remaining == 0 or not any(
-            True for rt in self.api.catalog.all() if rt.namespaced for _ in self.api.store.iter(rt.gr, name)
+            True
+            for rt in self.api.catalog.all()
+            if rt.namespaced
+            for _ in self.api.store.iter(rt.gr, name)
         ):
             rt_ns = self.api.catalog.get(NAMESPACE_GR)
             assert rt_ns is not None
@@ -196,7 +206,9 @@ class GarbageCollector:
             return
         try:
             self.api.delete(rt, ref[1], ref[2], propagation=policy)
-            log.debug("gc_deleted", resource=ref[0][1], namespace=ref[1], name=ref[2], policy=policy)
+            log.debug(
+                "gc_deleted", resource=ref[0][1], namespace=ref[1], name=ref[2], policy=policy
+            )
         except ApiError as e:
             if e.code != 404:
                 log.warning("gc_delete_failed", name=ref[2], error=e.message)
@@ -220,12 +232,21 @@ class GarbageCollector:
         rt = self.api.catalog.get(ref[0])
         if obj is None or rt is None:
             return
-        meta = {**obj["metadata"], "finalizers": [f for f in obj["metadata"].get("finalizers") or [] if f != finalizer]}
+        meta = {
+            **obj["metadata"],
+            "finalizers": [f for f in obj["metadata"].get("finalizers") or [] if f != finalizer],
+        }
         self._write(rt, {**obj, "metadata": meta})
 
     def _write(self, rt: Any, obj: dict[str, Any]) -> None:
         try:
-            self.api.update(rt, rt.storage_version, obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
-                            obj, WriteOptions(manager=MANAGER))
+            self.api.update(
+                rt,
+                rt.storage_version,
+                obj["metadata"].get("namespace", ""),
+                obj["metadata"]["name"],
+                obj,
+                WriteOptions(manager=MANAGER),
+            )
         except ApiError as e:
             log.warning("gc_update_failed", name=obj["metadata"]["name"], error=e.message)

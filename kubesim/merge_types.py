@@ -37,10 +37,21 @@ ATOMIC = ListType("atomic")
 
 # Server-owned metadata, never in a field set (kube-apiserver strips exactly these, plus the
 # deletion fields the emulator sets outside any field manager, as the real registry does).
-UNTRACKED_METADATA = frozenset({
-    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
-    "selfLink", "clusterName", "deletionTimestamp", "deletionGracePeriodSeconds",
-})
+UNTRACKED_METADATA = frozenset(
+    {
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "managedFields",
+        "selfLink",
+        "clusterName",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    }
+)
 
 
 class Shape:
@@ -52,7 +63,9 @@ class Shape:
 
     __slots__ = ("atomic_map", "is_list", "list_type", "unowned", "untracked")
 
-    def __init__(self, list_type: ListType = ATOMIC, *, atomic_map: bool = False, is_list: bool = False) -> None:
+    def __init__(
+        self, list_type: ListType = ATOMIC, *, atomic_map: bool = False, is_list: bool = False
+    ) -> None:
         self.list_type = list_type
         self.atomic_map = atomic_map
         self.is_list = is_list
@@ -95,8 +108,14 @@ class _Fixed(Shape):
 
     __slots__ = ("_fields", "_items", "_other")
 
-    def __init__(self, list_type: ListType = ATOMIC, *, fields: Mapping[str, Shape] | None = None,
-                 other: tuple[Shape, bool] = (_STRUCT, True), items: Shape | None = None) -> None:
+    def __init__(
+        self,
+        list_type: ListType = ATOMIC,
+        *,
+        fields: Mapping[str, Shape] | None = None,
+        other: tuple[Shape, bool] = (_STRUCT, True),
+        items: Shape | None = None,
+    ) -> None:
         super().__init__(list_type, is_list=items is not None)
         self._fields = dict(fields or {})
         self._other = other
@@ -111,13 +130,15 @@ class _Fixed(Shape):
 
 
 _STRING_MAP = _Fixed(other=(_STRUCT, False))
-METADATA = _Fixed(fields={
-    "labels": _STRING_MAP,
-    "annotations": _STRING_MAP,
-    "finalizers": _Fixed(ListType("set"), items=_STRUCT),
-    "ownerReferences": _Fixed(ListType("map", ("uid",)), items=_STRUCT),
-    "managedFields": _Fixed(ATOMIC, items=_STRUCT),
-})
+METADATA = _Fixed(
+    fields={
+        "labels": _STRING_MAP,
+        "annotations": _STRING_MAP,
+        "finalizers": _Fixed(ListType("set"), items=_STRUCT),
+        "ownerReferences": _Fixed(ListType("map", ("uid",)), items=_STRUCT),
+        "managedFields": _Fixed(ATOMIC, items=_STRUCT),
+    }
+)
 METADATA.untracked = UNTRACKED_METADATA
 
 
@@ -149,8 +170,11 @@ class _SchemaNode(Shape):
             list_type = ListType("set")
         elif node.get("x-kubernetes-list-type") == "map":
             list_type = ListType("map", tuple(node.get("x-kubernetes-list-map-keys") or ()))
-        super().__init__(list_type, atomic_map=node.get("x-kubernetes-map-type") == "atomic",
-                         is_list=node.get("type") == "array")
+        super().__init__(
+            list_type,
+            atomic_map=node.get("x-kubernetes-map-type") == "atomic",
+            is_list=node.get("type") == "array",
+        )
         self._node = node
         self._children: dict[str, tuple[Shape, bool]] = {}
         self._items_shape: Shape | None = None

@@ -60,7 +60,11 @@ def qualified_name_errors(key: str) -> list[str]:
     if prefix:
         errs += ["prefix part " + e for e in dns_subdomain_errors(prefix)]
     if not name or len(name) > 63:
-        errs.append("name part must be no more than 63 characters" if name else "name part must be non-empty")
+        errs.append(
+            "name part must be no more than 63 characters"
+            if name
+            else "name part must be non-empty"
+        )
     elif not _QUALIFIED_NAME.match(name):
         errs.append(
             "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
@@ -89,51 +93,113 @@ def metadata_errors(meta: Mapping[str, Any], *, name_is_label: bool) -> list[tup
     name = meta.get("name")
     if isinstance(name, str) and name:
         for e in (dns_label_errors if name_is_label else dns_subdomain_errors)(name):
-            out.append(("metadata.name", "FieldValueInvalid", f'metadata.name: Invalid value: "{name}": {e}'))
+            out.append(
+                (
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    f'metadata.name: Invalid value: "{name}": {e}',
+                )
+            )
     for kind in ("labels", "annotations"):
         values = meta.get(kind)
         if values is None:
             continue
         if not isinstance(values, Mapping):
-            out.append((f"metadata.{kind}", "FieldValueTypeInvalid", f"metadata.{kind}: Invalid value: must be a map"))
+            out.append(
+                (
+                    f"metadata.{kind}",
+                    "FieldValueTypeInvalid",
+                    f"metadata.{kind}: Invalid value: must be a map",
+                )
+            )
             continue
         for key, value in values.items():
             for e in qualified_name_errors(str(key)):
-                out.append((f"metadata.{kind}", "FieldValueInvalid", f'metadata.{kind}: Invalid value: "{key}": {e}'))
+                out.append(
+                    (
+                        f"metadata.{kind}",
+                        "FieldValueInvalid",
+                        f'metadata.{kind}: Invalid value: "{key}": {e}',
+                    )
+                )
             if not isinstance(value, str):
-                out.append((f"metadata.{kind}.{key}", "FieldValueTypeInvalid",
-                            f"metadata.{kind}.{key}: Invalid value: must be a string"))
+                out.append(
+                    (
+                        f"metadata.{kind}.{key}",
+                        "FieldValueTypeInvalid",
+                        f"metadata.{kind}.{key}: Invalid value: must be a string",
+                    )
+                )
             elif kind == "labels":
                 for e in label_value_errors(value):
-                    out.append(("metadata.labels", "FieldValueInvalid", f'metadata.labels: Invalid value: "{value}": {e}'))
+                    out.append(
+                        (
+                            "metadata.labels",
+                            "FieldValueInvalid",
+                            f'metadata.labels: Invalid value: "{value}": {e}',
+                        )
+                    )
     annotations = meta.get("annotations")
     if isinstance(annotations, Mapping):
         size = sum(len(str(k)) + len(str(v)) for k, v in annotations.items())
         if size > 256 * 1024:
-            out.append(("metadata.annotations", "FieldValueTooLong",
-                        "metadata.annotations: Too long: must have at most 262144 bytes"))
+            out.append(
+                (
+                    "metadata.annotations",
+                    "FieldValueTooLong",
+                    "metadata.annotations: Too long: must have at most 262144 bytes",
+                )
+            )
     finalizers = meta.get("finalizers")
-    if finalizers is not None and (not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)):
-        out.append(("metadata.finalizers", "FieldValueTypeInvalid", "metadata.finalizers: Invalid value: must be a list of strings"))
+    if finalizers is not None and (
+        not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)
+    ):
+        out.append(
+            (
+                "metadata.finalizers",
+                "FieldValueTypeInvalid",
+                "metadata.finalizers: Invalid value: must be a list of strings",
+            )
+        )
     owners = meta.get("ownerReferences")
     if owners is not None:
         if not isinstance(owners, list):
-            out.append(("metadata.ownerReferences", "FieldValueTypeInvalid",
-                        "metadata.ownerReferences: Invalid value: must be a list"))
+            out.append(
+                (
+                    "metadata.ownerReferences",
+                    "FieldValueTypeInvalid",
+                    "metadata.ownerReferences: Invalid value: must be a list",
+                )
+            )
         else:
             controllers = 0
             for i, ref in enumerate(owners):
                 if not isinstance(ref, Mapping):
-                    out.append((f"metadata.ownerReferences[{i}]", "FieldValueTypeInvalid",
-                                f"metadata.ownerReferences[{i}]: Invalid value: must be an object"))
+                    out.append(
+                        (
+                            f"metadata.ownerReferences[{i}]",
+                            "FieldValueTypeInvalid",
+                            f"metadata.ownerReferences[{i}]: Invalid value: must be an object",
+                        )
+                    )
                     continue
                 for required in ("apiVersion", "kind", "name", "uid"):
                     if not ref.get(required):
-                        out.append((f"metadata.ownerReferences[{i}].{required}", "FieldValueRequired",
-                                    f"metadata.ownerReferences[{i}].{required}: Required value"))
+                        out.append(
+                            (
+                                f"metadata.ownerReferences[{i}].{required}",
+                                "FieldValueRequired",
+                                f"metadata.ownerReferences[{i}].{required}: Required value",
+                            )
+                        )
                 if ref.get("controller"):
                     controllers += 1
             if controllers > 1:
-                out.append(("metadata.ownerReferences", "FieldValueInvalid",
-                            "metadata.ownerReferences: Invalid value: only one reference can have Controller set to true"))
+                out.append(
+                    (
+                        "metadata.ownerReferences",
+                        "FieldValueInvalid",
+                        "metadata.ownerReferences: Invalid value: only one reference can have Controller set to true",
+                    )
+                )
     return out

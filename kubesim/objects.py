@@ -23,7 +23,15 @@ from kubesim.store import Store
 
 Clock = Callable[[], datetime]
 ManagedFields = list[dict[str, Any]]
-__all__ = ["PATCH_TYPES", "Clock", "ListResult", "ObjectApi", "WriteOptions", "spec_part", "strip_version"]
+__all__ = [
+    "PATCH_TYPES",
+    "Clock",
+    "ListResult",
+    "ObjectApi",
+    "WriteOptions",
+    "spec_part",
+    "strip_version",
+]
 
 
 def _utcnow() -> datetime:
@@ -44,7 +52,9 @@ class ObjectApi:
         self.clock = clock
         self.on_type_change: list[Callable[[], None]] = []
         """Called after a CRD adds or removes a served type (discovery caches reset)."""
-        self.admission_checks: list[Callable[[ResourceType, dict[str, Any] | None, dict[str, Any]], None]] = []
+        self.admission_checks: list[
+            Callable[[ResourceType, dict[str, Any] | None, dict[str, Any]], None]
+        ] = []
         """Validating admission plugins: see each write (old, new) before it is stored, and may refuse it."""
 
     # ------------------------------------------------------------------ reads
@@ -54,15 +64,36 @@ class ObjectApi:
             raise errors.not_found(rt.plural, rt.group, name)
         return obj
 
-    def list(self, rt: ResourceType, namespace: str | None, *, labels: tuple[Requirement, ...] = (),
-             fields: tuple[FieldRequirement, ...] = (), limit: int = 0, continue_token: str = "") -> ListResult:
-        return list_objects(self.store, rt, namespace, labels=labels, fields=fields, limit=limit,
-                            continue_token=continue_token)
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        *,
+        labels: tuple[Requirement, ...] = (),
+        fields: tuple[FieldRequirement, ...] = (),
+        limit: int = 0,
+        continue_token: str = "",
+    ) -> ListResult:
+        return list_objects(
+            self.store,
+            rt,
+            namespace,
+            labels=labels,
+            fields=fields,
+            limit=limit,
+            continue_token=continue_token,
+        )
 
     # ------------------------------------------------------------------ writes
     def create(
-        self, rt: ResourceType, version: str, namespace: str, body: Any, opts: WriteOptions,
-        *, managed_fields: ManagedFields | None = None,
+        self,
+        rt: ResourceType,
+        version: str,
+        namespace: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        managed_fields: ManagedFields | None = None,
     ) -> dict[str, Any]:
         obj = admission.check_body(rt, version, body)
         meta = dict(obj.get("metadata") or {})
@@ -71,9 +102,16 @@ class ObjectApi:
             prefix = meta.get("generateName")
             if not prefix:
                 raise errors.invalid(
-                    rt.kind, rt.group, "",
-                    [{"reason": "FieldValueRequired", "message": "Required value: name or generateName is required",
-                      "field": "metadata.name"}],
+                    rt.kind,
+                    rt.group,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "message": "Required value: name or generateName is required",
+                            "field": "metadata.name",
+                        }
+                    ],
                     ["metadata.name: Required value: name or generateName is required"],
                 )
             meta["name"] = f"{prefix}{uuid.uuid4().hex[:5]}"
@@ -99,8 +137,12 @@ class ObjectApi:
             meta["managedFields"] = managed_fields
         else:
             obj = ssa.record_update(
-                None, obj, manager=opts.manager, type_info=self._type_info(rt, version),
-                api_version=rt.api_version(version), now=now_rfc3339(now),
+                None,
+                obj,
+                manager=opts.manager,
+                type_info=self._type_info(rt, version),
+                api_version=rt.api_version(version),
+                now=now_rfc3339(now),
             )
         return self._store(rt, None, obj, opts)
 
@@ -118,7 +160,9 @@ class ObjectApi:
         obj = admission.check_body(rt, version, body)
         meta = obj.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
-            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
         admission.check_namespace(self.store, rt, namespace, dict(meta))
         old = self.get(rt, namespace, name)
         sent_rv = meta.get("resourceVersion")
@@ -127,9 +171,16 @@ class ObjectApi:
                 raise errors.conflict(rt.plural, rt.group, name)
         elif not rt.allow_unconditional_update and subresource is None:
             raise errors.invalid(
-                rt.kind, rt.group, name,
-                [{"reason": "FieldValueInvalid", "message": "Invalid value: 0x0: must be specified for an update",
-                  "field": "metadata.resourceVersion"}],
+                rt.kind,
+                rt.group,
+                name,
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": "Invalid value: 0x0: must be specified for an update",
+                        "field": "metadata.resourceVersion",
+                    }
+                ],
                 ["metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"],
             )
         return self._commit(rt, version, old, obj, opts, subresource=subresource)
@@ -154,8 +205,11 @@ class ObjectApi:
                 f"{', '.join(admission.PATCH_TYPES)}",
             )
         if kind == "strategic" and rt.is_crd:
-            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
-                           "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+            raise ApiError(
+                415,
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            )
         if kind != "apply" and opts.force:
             raise errors.bad_request("force is only valid for apply patches (ApplyPatch)")
         patch_body = admission.decode_patch(raw, kind)
@@ -171,7 +225,9 @@ class ObjectApi:
             elif kind == "json":
                 patched = patching.json_patch(current, patch_body)
             else:
-                patched = patching.strategic_merge_patch(current, patch_body, merge_key=builtins.merge_key_for(rt))
+                patched = patching.strategic_merge_patch(
+                    current, patch_body, merge_key=builtins.merge_key_for(rt)
+                )
         except patching.PatchError as e:
             raise ApiError(e.code, str(e)) from e
         if not isinstance(patched, dict):
@@ -181,7 +237,9 @@ class ObjectApi:
         if sent_rv and str(sent_rv) != live["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name)
         if meta.get("name") != name:
-            raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+            )
         return self._commit(rt, version, live, patched, opts, subresource=subresource)
 
     def _apply(
@@ -196,11 +254,15 @@ class ObjectApi:
         subresource: str | None,
     ) -> dict[str, Any]:
         if not isinstance(config, dict):
-            raise errors.bad_request("error decoding YAML: the apply configuration is not an object")
+            raise errors.bad_request(
+                "error decoding YAML: the apply configuration is not an object"
+            )
         config = admission.check_body(rt, version, config)
         meta = config.get("metadata") or {}
         if meta.get("name") != name:
-            raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+            )
         for key in (*SERVER_FIELDS, "managedFields"):
             if key in meta and key != "resourceVersion":
                 config["metadata"] = {k: v for k, v in meta.items() if k != key}
@@ -213,24 +275,49 @@ class ObjectApi:
         if live is None:
             admission.check_namespace(self.store, rt, namespace, dict(meta))
             try:
-                applied = ssa.apply(None, config, manager=opts.manager, force=opts.force, type_info=type_info,
-                                    api_version=rt.api_version(version), now=now, subresource=subresource)
+                applied = ssa.apply(
+                    None,
+                    config,
+                    manager=opts.manager,
+                    force=opts.force,
+                    type_info=type_info,
+                    api_version=rt.api_version(version),
+                    now=now,
+                    subresource=subresource,
+                )
             except ssa.ApplyConflict as e:
                 raise admission.conflict_error(e, rt, version, name) from e
             managed = applied["metadata"].get("managedFields")
             applied["metadata"].pop("managedFields", None)
-            creation = WriteOptions(opts.manager, opts.field_validation, opts.dry_run, warnings=opts.warnings)
+            creation = WriteOptions(
+                opts.manager, opts.field_validation, opts.dry_run, warnings=opts.warnings
+            )
             return self._create_prepared(rt, version, namespace, applied, creation, managed)
         current = self._at_version(rt, live, version)
         try:
-            applied = ssa.apply(current, config, manager=opts.manager, force=opts.force, type_info=type_info,
-                                api_version=rt.api_version(version), now=now, subresource=subresource)
+            applied = ssa.apply(
+                current,
+                config,
+                manager=opts.manager,
+                force=opts.force,
+                type_info=type_info,
+                api_version=rt.api_version(version),
+                now=now,
+                subresource=subresource,
+            )
         except ssa.ApplyConflict as e:
             raise admission.conflict_error(e, rt, version, name) from e
-        return self._commit(rt, version, live, applied, opts, subresource=subresource, managed_set=True)
+        return self._commit(
+            rt, version, live, applied, opts, subresource=subresource, managed_set=True
+        )
 
     def _create_prepared(
-        self, rt: ResourceType, version: str, namespace: str, obj: dict[str, Any], opts: WriteOptions,
+        self,
+        rt: ResourceType,
+        version: str,
+        namespace: str,
+        obj: dict[str, Any],
+        opts: WriteOptions,
         managed: Any,
     ) -> dict[str, Any]:
         # Creation by apply: ownership is the applier's Apply entry, not an Update entry.
@@ -280,12 +367,21 @@ class ObjectApi:
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
                     raise errors.invalid(
-                        rt.kind, rt.group, old_meta["name"],
-                        [{"reason": "FieldValueForbidden", "field": "metadata.finalizers",
-                          "message": "Forbidden: no new finalizers can be added if the object is being deleted, "
-                                     f"found new finalizers {sorted(added)!r}"}],
-                        [f"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being "
-                         f"deleted, found new finalizers {sorted(added)!r}"],
+                        rt.kind,
+                        rt.group,
+                        old_meta["name"],
+                        [
+                            {
+                                "reason": "FieldValueForbidden",
+                                "field": "metadata.finalizers",
+                                "message": "Forbidden: no new finalizers can be added if the object is being deleted, "
+                                f"found new finalizers {sorted(added)!r}",
+                            }
+                        ],
+                        [
+                            f"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being "
+                            f"deleted, found new finalizers {sorted(added)!r}"
+                        ],
                     )
         new = builtins.on_update(rt, old, new)
         new = admission.validate(rt, version, new, opts)
@@ -293,9 +389,13 @@ class ObjectApi:
             new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if not managed_set:
             new = ssa.record_update(
-                self._at_version(rt, old, version), new, manager=opts.manager,
-                type_info=self._type_info(rt, version), api_version=rt.api_version(version),
-                now=now_rfc3339(self.clock()), subresource=subresource,
+                self._at_version(rt, old, version),
+                new,
+                manager=opts.manager,
+                type_info=self._type_info(rt, version),
+                api_version=rt.api_version(version),
+                now=now_rfc3339(self.clock()),
+                subresource=subresource,
             )
         if admission.same_content(old, new, rt):
             return old
@@ -303,7 +403,9 @@ class ObjectApi:
             return self._finalize_delete(rt, new, opts)
         return self._store(rt, old, new, opts)
 
-    def _store(self, rt: ResourceType, old: dict[str, Any] | None, obj: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
+    def _store(
+        self, rt: ResourceType, old: dict[str, Any] | None, obj: dict[str, Any], opts: WriteOptions
+    ) -> dict[str, Any]:
         for check in self.admission_checks:
             check(rt, old, obj)
         obj["apiVersion"] = rt.api_version()
@@ -338,7 +440,10 @@ class ObjectApi:
                     f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {meta['uid']}",
                     reason="Conflict",
                 )
-            if preconditions.get("resourceVersion") and str(preconditions["resourceVersion"]) != meta["resourceVersion"]:
+            if (
+                preconditions.get("resourceVersion")
+                and str(preconditions["resourceVersion"]) != meta["resourceVersion"]
+            ):
                 raise ApiError(
                     409,
                     f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, "
@@ -346,7 +451,9 @@ class ObjectApi:
                     reason="Conflict",
                 )
         if propagation not in (None, "Background", "Foreground", "Orphan"):
-            raise errors.bad_request(f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan", "nil"')
+            raise errors.bad_request(
+                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan", "nil"'
+            )
         finalizers = list(meta.get("finalizers") or [])
         if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
@@ -366,7 +473,9 @@ class ObjectApi:
         new = builtins.on_deletion_started(rt, {**obj, "metadata": new_meta})
         return self._store(rt, obj, new, opts), False
 
-    def _finalize_delete(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
+    def _finalize_delete(
+        self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions
+    ) -> dict[str, Any]:
         meta = obj["metadata"]
         if opts.dry_run:
             return obj
@@ -391,5 +500,3 @@ class ObjectApi:
 
     def _type_info(self, rt: ResourceType, version: str) -> ssa.TypeInfo:
         return builtins.type_info(rt, version)
-
-

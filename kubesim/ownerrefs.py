@@ -37,9 +37,19 @@ class OwnerReferencesPermissionEnforcement:
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         if old is not None:
             # Creating with owners is allowed: whoever creates an object could also not have created it.
-            delete = Request(user, "delete", "", group=rt.group, resource=rt.plural, namespace=namespace, name=name)
+            delete = Request(
+                user,
+                "delete",
+                "",
+                group=rt.group,
+                resource=rt.plural,
+                namespace=namespace,
+                name=name,
+            )
             if not self.authorizer.allows(delete):
-                raise _forbidden(rt, name, "cannot set an ownerRef on a resource you can't delete: , <nil>")
+                raise _forbidden(
+                    rt, name, "cannot set an ownerRef on a resource you can't delete: , <nil>"
+                )
         blocking_before = {r.get("uid") for r in old_refs if r.get("blockOwnerDeletion")}
         for ref in new_refs:
             if not ref.get("blockOwnerDeletion") or ref.get("uid") in blocking_before:
@@ -47,11 +57,23 @@ class OwnerReferencesPermissionEnforcement:
             group = str(ref.get("apiVersion", "")).rpartition("/")[0]
             owner = self.catalog.by_kind(group, str(ref.get("kind", "")))
             owner_namespace = namespace if owner is not None and owner.namespaced else ""
-            finalizers = Request(user, "update", "", group=group, resource=owner.plural if owner else "",
-                                 subresource="finalizers", namespace=owner_namespace, name=str(ref.get("name", "")))
+            finalizers = Request(
+                user,
+                "update",
+                "",
+                group=group,
+                resource=owner.plural if owner else "",
+                subresource="finalizers",
+                namespace=owner_namespace,
+                name=str(ref.get("name", "")),
+            )
             if owner is None or not self.authorizer.allows(finalizers):
-                raise _forbidden(rt, name, "cannot set blockOwnerDeletion if an ownerReference refers to a resource "
-                                           "you can't set finalizers on: , <nil>")
+                raise _forbidden(
+                    rt,
+                    name,
+                    "cannot set blockOwnerDeletion if an ownerReference refers to a resource "
+                    "you can't set finalizers on: , <nil>",
+                )
 
 
 def _refs(obj: dict[str, Any] | None) -> list[Any]:
@@ -63,4 +85,6 @@ def _forbidden(rt: ResourceType, name: str, why: str) -> ApiError:
     details: dict[str, Any] = {"name": name, "kind": rt.plural}
     if rt.group:
         details["group"] = rt.group
-    return ApiError(403, f'{qualified} "{name}" is forbidden: {why}', reason="Forbidden", details=details)
+    return ApiError(
+        403, f'{qualified} "{name}" is forbidden: {why}', reason="Forbidden", details=details
+    )

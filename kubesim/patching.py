@@ -72,14 +72,20 @@ def _index(token: str, size: int, path: str, *, insert: bool = False) -> int:
         raise _rejected(f"invalid array index {token!r} in {path}")
     index = int(token)
     if index > size or (index == size and not insert):
-        raise _rejected(f"Unable to access invalid index: {index}: invalid index referenced in {path}")
+        raise _rejected(
+            f"Unable to access invalid index: {index}: invalid index referenced in {path}"
+        )
     return index
 
 
 def json_equal(a: Any, b: Any) -> bool:
     """RFC 6902 "test" equality: numbers by value, ``true`` is not ``1``, objects unordered."""
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(json_equal(v, b[k]) for k, v in a.items())
+        )
     if isinstance(a, list):
         return isinstance(b, list) and len(a) == len(b) and all(map(json_equal, a, b))
     if isinstance(a, bool) or isinstance(b, bool):
@@ -149,7 +155,9 @@ class _Document:
         parent = self.parent(tokens, path)
         if isinstance(parent, dict):
             if tokens[-1] not in parent:
-                raise _rejected(f"{op} operation does not apply: doc is missing key: {path}: missing value")
+                raise _rejected(
+                    f"{op} operation does not apply: doc is missing key: {path}: missing value"
+                )
             return parent.pop(tokens[-1])
         return parent.pop(_index(tokens[-1], len(parent), path))
 
@@ -161,7 +169,9 @@ class _Document:
         parent = self.parent(tokens, path)
         if isinstance(parent, dict):
             if tokens[-1] not in parent:
-                raise _rejected(f"replace operation does not apply: doc is missing key: {path}: missing value")
+                raise _rejected(
+                    f"replace operation does not apply: doc is missing key: {path}: missing value"
+                )
             parent[tokens[-1]] = value
         else:
             parent[_index(tokens[-1], len(parent), path)] = value
@@ -175,13 +185,19 @@ def json_patch(target: Any, ops: Any) -> Any:
     if not isinstance(ops, list):
         raise PatchError("json: cannot unmarshal object into Go value of type jsonpatch.Patch", 400)
     if not all(isinstance(op, dict) for op in ops):
-        raise PatchError("json: cannot unmarshal array element into Go value of type jsonpatch.Operation", 400)
+        raise PatchError(
+            "json: cannot unmarshal array element into Go value of type jsonpatch.Operation", 400
+        )
     doc = _Document(target)
     for op in ops:
         kind = op.get("op")
         path = op.get("path", _MISSING)
         if not isinstance(path, str):
-            raise _rejected(f"{kind} operation missing path field" if path is _MISSING else f"invalid path {path!r}")
+            raise _rejected(
+                f"{kind} operation missing path field"
+                if path is _MISSING
+                else f"invalid path {path!r}"
+            )
         value = op.get("value", _MISSING)
         if kind in ("add", "replace", "test") and value is _MISSING:
             raise _rejected(f"{kind} operation missing value field")
@@ -198,7 +214,9 @@ def json_patch(target: Any, ops: Any) -> Any:
                 raise _rejected(f"{kind} operation missing from field")
             if kind == "move":
                 if path.startswith(source + "/"):
-                    raise _rejected(f"move operation does not apply: {source} is a prefix of {path}")
+                    raise _rejected(
+                        f"move operation does not apply: {source} is a prefix of {path}"
+                    )
                 if path != source:
                     doc.add(path, doc.remove(source, "move"))
             else:
@@ -211,7 +229,9 @@ def json_patch(target: Any, ops: Any) -> Any:
     return doc.root
 
 
-def strategic_merge_patch(target: Any, patch: Any, *, merge_key: Callable[[tuple[str, ...]], str | None]) -> Any:
+def strategic_merge_patch(
+    target: Any, patch: Any, *, merge_key: Callable[[tuple[str, ...]], str | None]
+) -> Any:
     """Kubernetes strategic merge patch; see :mod:`kubesim.strategic_merge`."""
     # Imported here: that module needs PatchError from this one.
     from kubesim.strategic_merge import strategic_merge_patch as merge

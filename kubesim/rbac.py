@@ -23,10 +23,23 @@ CLUSTER_ROLES = ("rbac.authorization.k8s.io", "clusterroles")
 ROLE_BINDINGS = ("rbac.authorization.k8s.io", "rolebindings")
 CLUSTER_ROLE_BINDINGS = ("rbac.authorization.k8s.io", "clusterrolebindings")
 SUPERUSERS = "system:masters"
-DISCOVERY_PATHS = ("/api", "/apis", "/openapi", "/version")  # system:discovery, for authenticated users
-PUBLIC_INFO_PATHS = ("/version", "/healthz", "/livez", "/readyz")  # system:public-info-viewer, for anyone
-SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authorization.k8s.io", "selfsubjectrulesreviews"),
-                ("authentication.k8s.io", "selfsubjectreviews")}  # system:basic-user, for authenticated users
+DISCOVERY_PATHS = (
+    "/api",
+    "/apis",
+    "/openapi",
+    "/version",
+)  # system:discovery, for authenticated users
+PUBLIC_INFO_PATHS = (
+    "/version",
+    "/healthz",
+    "/livez",
+    "/readyz",
+)  # system:public-info-viewer, for anyone
+SELF_REVIEWS = {
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authentication.k8s.io", "selfsubjectreviews"),
+}  # system:basic-user, for authenticated users
 
 
 @dataclass(frozen=True)
@@ -61,8 +74,12 @@ class Authorizer:
             details: dict[str, Any] = {"name": request.name, "kind": request.resource}
             if request.group:
                 details["group"] = request.group
-            raise ApiError(403, f'{qualified} "{request.name}" is forbidden: {reason}', reason="Forbidden",
-                           details=details)
+            raise ApiError(
+                403,
+                f'{qualified} "{request.name}" is forbidden: {reason}',
+                reason="Forbidden",
+                details=details,
+            )
 
     def authorize(self, request: Request) -> None:
         """Return if allowed; raise the API server's 403 otherwise (and keep it in `denied`)."""
@@ -81,8 +98,12 @@ class Authorizer:
             return True, ""
         if not request.resource_request and _public(request):
             return True, ""
-        if (request.resource_request and request.verb == "create" and (request.group, request.resource) in SELF_REVIEWS
-                and "system:authenticated" in request.user.groups):
+        if (
+            request.resource_request
+            and request.verb == "create"
+            and (request.group, request.resource) in SELF_REVIEWS
+            and "system:authenticated" in request.user.groups
+        ):
             return True, ""
         problems: list[str] = []
         for rule in self._rules_for(request, problems):
@@ -100,9 +121,13 @@ class Authorizer:
         if request.namespace:
             for binding in self.store.iter(ROLE_BINDINGS, request.namespace):
                 if _binds(binding, request.user, namespace=request.namespace):
-                    yield from self._role_rules(binding.get("roleRef") or {}, request.namespace, problems)
+                    yield from self._role_rules(
+                        binding.get("roleRef") or {}, request.namespace, problems
+                    )
 
-    def _role_rules(self, ref: Mapping[str, Any], namespace: str, problems: list[str]) -> Iterator[Mapping[str, Any]]:
+    def _role_rules(
+        self, ref: Mapping[str, Any], namespace: str, problems: list[str]
+    ) -> Iterator[Mapping[str, Any]]:
         kind, name = ref.get("kind"), str(ref.get("name", ""))
         if kind == "ClusterRole":
             role = self.store.get(CLUSTER_ROLES, "", name)
@@ -121,9 +146,13 @@ class Authorizer:
 
 
 def _public(request: Request) -> bool:
-    if request.verb != "get":  # system:discovery grants `get`; HEAD is the verb "head" on these paths
+    if (
+        request.verb != "get"
+    ):  # system:discovery grants `get`; HEAD is the verb "head" on these paths
         return False
-    paths = PUBLIC_INFO_PATHS + (DISCOVERY_PATHS if "system:authenticated" in request.user.groups else ())
+    paths = PUBLIC_INFO_PATHS + (
+        DISCOVERY_PATHS if "system:authenticated" in request.user.groups else ()
+    )
     return any(request.path == p or request.path.startswith(p + "/") for p in paths)
 
 
@@ -146,8 +175,10 @@ def _rule_allows(rule: Mapping[str, Any], request: Request) -> bool:
     if "*" not in verbs and request.verb not in verbs:
         return False
     if not request.resource_request:
-        return any(u == "*" or u == request.path or (u.endswith("*") and request.path.startswith(u[:-1]))
-                   for u in rule.get("nonResourceURLs") or [])
+        return any(
+            u == "*" or u == request.path or (u.endswith("*") and request.path.startswith(u[:-1]))
+            for u in rule.get("nonResourceURLs") or []
+        )
     groups = rule.get("apiGroups") or []
     if "*" not in groups and request.group not in groups:
         return False
@@ -173,10 +204,18 @@ def forbidden(request: Request, reason: str = "") -> ApiError:
     user = request.user.name
     if not request.resource_request:
         why = f'User "{user}" cannot {request.verb} path "{request.path}"'
-        return ApiError(403, f"forbidden: {why}: {reason}" if reason else f"forbidden: {why}", reason="Forbidden",
-                        details={})
-    resource = f"{request.resource}/{request.subresource}" if request.subresource else request.resource
-    where = f'in the namespace "{request.namespace}"' if request.namespace else "at the cluster scope"
+        return ApiError(
+            403,
+            f"forbidden: {why}: {reason}" if reason else f"forbidden: {why}",
+            reason="Forbidden",
+            details={},
+        )
+    resource = (
+        f"{request.resource}/{request.subresource}" if request.subresource else request.resource
+    )
+    where = (
+        f'in the namespace "{request.namespace}"' if request.namespace else "at the cluster scope"
+    )
     why = f'User "{user}" cannot {request.verb} resource "{resource}" in API group "{request.group}" {where}'
     if reason:
         why = f"{why}: {reason}"

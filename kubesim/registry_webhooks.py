@@ -40,94 +40,200 @@ def _generic(image: str, tag: str, digest: str) -> Body:
 def _dockerhub(image: str, tag: str, digest: str) -> Body:
     _, path = _split(image)
     namespace, _, name = path.rpartition("/")
-    return {"callback_url": "https://registry.hub.docker.com/u/callback", "push_data": {
-        "pushed_at": int(time.time()), "pusher": "ci", "tag": tag}, "repository": {
-        "repo_name": path, "namespace": namespace, "name": name, "status": "Active"}}
+    return {
+        "callback_url": "https://registry.hub.docker.com/u/callback",
+        "push_data": {"pushed_at": int(time.time()), "pusher": "ci", "tag": tag},
+        "repository": {"repo_name": path, "namespace": namespace, "name": name, "status": "Active"},
+    }
 
 
 def _harbor(image: str, tag: str, digest: str) -> Body:
     _, path = _split(image)
     namespace, _, name = path.rpartition("/")
-    return {"type": "PUSH_ARTIFACT", "occur_at": int(time.time()), "operator": "ci", "event_data": {
-        "resources": [{"digest": digest, "tag": tag, "resource_url": f"{image}:{tag}"}],
-        "repository": {"date_created": int(time.time()), "name": name, "namespace": namespace,
-                       "repo_full_name": path, "repo_type": "private"}}}
+    return {
+        "type": "PUSH_ARTIFACT",
+        "occur_at": int(time.time()),
+        "operator": "ci",
+        "event_data": {
+            "resources": [{"digest": digest, "tag": tag, "resource_url": f"{image}:{tag}"}],
+            "repository": {
+                "date_created": int(time.time()),
+                "name": name,
+                "namespace": namespace,
+                "repo_full_name": path,
+                "repo_type": "private",
+            },
+        },
+    }
 
 
 def _ghcr(image: str, tag: str, digest: str) -> Body:
     _, path = _split(image)
     owner, _, name = path.partition("/")
-    return {"action": "published", "package": {
-        "name": name, "namespace": owner, "package_type": "CONTAINER", "owner": {"login": owner},
-        "package_version": {"version": digest, "container_metadata": {"tag": {"name": tag, "digest": digest}},
-                            "package_url": f"ghcr.io/{path}:{tag}"}}, "registry": {"url": "https://ghcr.io"}}
+    return {
+        "action": "published",
+        "package": {
+            "name": name,
+            "namespace": owner,
+            "package_type": "CONTAINER",
+            "owner": {"login": owner},
+            "package_version": {
+                "version": digest,
+                "container_metadata": {"tag": {"name": tag, "digest": digest}},
+                "package_url": f"ghcr.io/{path}:{tag}",
+            },
+        },
+        "registry": {"url": "https://ghcr.io"},
+    }
 
 
 def _quay(image: str, tag: str, digest: str) -> Body:
     host, path = _split(image)
     namespace, _, name = path.partition("/")
-    return {"repository": path, "namespace": namespace, "name": name, "docker_url": image,
-            "homepage": f"https://{host}/repository/{path}", "updated_tags": [tag]}
+    return {
+        "repository": path,
+        "namespace": namespace,
+        "name": name,
+        "docker_url": image,
+        "homepage": f"https://{host}/repository/{path}",
+        "updated_tags": [tag],
+    }
 
 
 def _acr(image: str, tag: str, digest: str) -> Body:
     host, path = _split(image)
-    return {"id": digest[7:19], "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "action": "push", "target": {
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 524, "digest": digest,
-        "length": 524, "repository": path, "tag": tag}, "request": {"id": "1", "host": host, "method": "PUT",
-                                                                    "useragent": "docker/24"}}
+    return {
+        "id": digest[7:19],
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "size": 524,
+            "digest": digest,
+            "length": 524,
+            "repository": path,
+            "tag": tag,
+        },
+        "request": {"id": "1", "host": host, "method": "PUT", "useragent": "docker/24"},
+    }
 
 
 def _gar(image: str, tag: str, digest: str) -> Body:
     data = {"action": "INSERT", "digest": f"{image}@{digest}", "tag": f"{image}:{tag}"}
-    return {"message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "messageId": "1",
-                        "publishTime": time.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            "subscription": "projects/demo/subscriptions/kollie"}
+    return {
+        "message": {
+            "data": base64.b64encode(json.dumps(data).encode()).decode(),
+            "messageId": "1",
+            "publishTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "subscription": "projects/demo/subscriptions/kollie",
+    }
 
 
 def _ecr(image: str, tag: str, digest: str) -> Body:
     _, path = _split(image)
-    return {"version": "0", "id": "1", "detail-type": "ECR Image Action", "source": "aws.ecr",
-            "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "eu-west-1",
-            "resources": [], "detail": {"result": "SUCCESS", "repository-name": path, "image-digest": digest,
-                                        "action-type": "PUSH", "image-tag": tag}}
+    return {
+        "version": "0",
+        "id": "1",
+        "detail-type": "ECR Image Action",
+        "source": "aws.ecr",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {
+            "result": "SUCCESS",
+            "repository-name": path,
+            "image-digest": digest,
+            "action-type": "PUSH",
+            "image-tag": tag,
+        },
+    }
 
 
 def _distribution(image: str, tag: str, digest: str) -> Body:
     host, path = _split(image)
-    manifest = {"action": "push", "target": {
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "repository": path,
-        "url": f"https://{host}/v2/{path}/manifests/{digest}", "tag": tag}, "request": {"host": host}}
-    blob = {"action": "push", "target": {"mediaType": "application/octet-stream", "digest": digest,
-                                         "repository": path}, "request": {"host": host}}
+    manifest = {
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "repository": path,
+            "url": f"https://{host}/v2/{path}/manifests/{digest}",
+            "tag": tag,
+        },
+        "request": {"host": host},
+    }
+    blob = {
+        "action": "push",
+        "target": {"mediaType": "application/octet-stream", "digest": digest, "repository": path},
+        "request": {"host": host},
+    }
     return {"events": [blob, manifest]}
 
 
 def _artifactory(image: str, tag: str, digest: str) -> Body:
     _, path = _split(image)
-    return {"domain": "docker", "event_type": "pushed", "data": {
-        "repo_key": "docker-local", "path": f"{path}/{tag}/manifest.json", "name": "manifest.json",
-        "sha256": digest.removeprefix("sha256:"), "size": 524, "image_name": path, "tag": tag}}
+    return {
+        "domain": "docker",
+        "event_type": "pushed",
+        "data": {
+            "repo_key": "docker-local",
+            "path": f"{path}/{tag}/manifest.json",
+            "name": "manifest.json",
+            "sha256": digest.removeprefix("sha256:"),
+            "size": 524,
+            "image_name": path,
+            "tag": tag,
+        },
+    }
 
 
 def _nexus(image: str, tag: str, digest: str) -> Body:
     _, path = _split(image)
-    return {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000+0000"), "nodeId": "node", "initiator": "ci",
-            "repositoryName": "docker-hosted", "action": "CREATED",
-            "component": {"id": "1", "componentId": "1", "format": "docker", "name": path, "version": tag}}
+    return {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        "nodeId": "node",
+        "initiator": "ci",
+        "repositoryName": "docker-hosted",
+        "action": "CREATED",
+        "component": {
+            "id": "1",
+            "componentId": "1",
+            "format": "docker",
+            "name": path,
+            "version": tag,
+        },
+    }
 
 
 def _cdevents(image: str, tag: str, digest: str) -> Body:
     name = image.rsplit("/", 1)[-1]
     purl = f"pkg:oci/{name}@{quote(digest)}?repository_url={image}&tag={tag}"
-    return {"context": {"version": "0.4.1", "id": digest[7:19], "source": "/ci", "type":
-                        "dev.cdevents.artifact.published.0.1.1", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            "subject": {"id": purl, "source": "/ci", "content": {}}}
+    return {
+        "context": {
+            "version": "0.4.1",
+            "id": digest[7:19],
+            "source": "/ci",
+            "type": "dev.cdevents.artifact.published.0.1.1",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "subject": {"id": purl, "source": "/ci", "content": {}},
+    }
 
 
 FORMATS: dict[str, Callable[[str, str, str], Body]] = {
-    "generic": _generic, "dockerhub": _dockerhub, "harbor": _harbor, "ghcr": _ghcr, "quay": _quay, "acr": _acr,
-    "gar": _gar, "ecr": _ecr, "distribution": _distribution, "artifactory": _artifactory, "nexus": _nexus,
+    "generic": _generic,
+    "dockerhub": _dockerhub,
+    "harbor": _harbor,
+    "ghcr": _ghcr,
+    "quay": _quay,
+    "acr": _acr,
+    "gar": _gar,
+    "ecr": _ecr,
+    "distribution": _distribution,
+    "artifactory": _artifactory,
+    "nexus": _nexus,
     "cdevents": _cdevents,
 }
 
@@ -137,12 +243,18 @@ def signed_headers(source: str, secret: str | None, body: bytes) -> dict[str, st
     if not secret:
         return headers
     if source == "generic":
-        headers["X-Signature"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Signature"] = (
+            "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        )
     elif source == "ghcr":
-        headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Hub-Signature-256"] = (
+            "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        )
         headers["X-GitHub-Event"] = "package"
     elif source == "nexus":
-        headers["X-Nexus-Webhook-Signature"] = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+        headers["X-Nexus-Webhook-Signature"] = hmac.new(
+            secret.encode(), body, hashlib.sha1
+        ).hexdigest()
     elif source == "harbor":
         headers["Authorization"] = secret
     elif source == "artifactory":
@@ -171,16 +283,24 @@ class WebhookSender:
 
     def on_push(self, push: Any) -> None:
         for target in list(self.targets):
-            task = asyncio.get_running_loop().create_task(self._send(target, push.image, push.tag, push.digest))
+            task = asyncio.get_running_loop().create_task(
+                self._send(target, push.image, push.tag, push.digest)
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _send(self, target: Target, image: str, tag: str, digest: str) -> None:
         body = json.dumps(FORMATS[target.format](image, tag, digest)).encode()
         try:
-            async with aiohttp.ClientSession() as session, session.post(
-                    target.url, data=body, headers=signed_headers(target.format, target.secret, body),
-                    timeout=aiohttp.ClientTimeout(total=5)) as r:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    target.url,
+                    data=body,
+                    headers=signed_headers(target.format, target.secret, body),
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as r,
+            ):
                 self.delivered.append((target.format, r.status))
                 log.info("webhook_delivered", url=target.url, format=target.format, status=r.status)
         except (aiohttp.ClientError, TimeoutError) as e:
@@ -198,18 +318,31 @@ class WebhookSender:
         async def put(request: web.Request) -> web.Response:
             try:
                 body = await request.json()
-                targets = [Target(str(t["url"]), str(t["format"]), t.get("secret")) for t in body.get("targets", [])]
+                targets = [
+                    Target(str(t["url"]), str(t["format"]), t.get("secret"))
+                    for t in body.get("targets", [])
+                ]
             except (ValueError, KeyError, TypeError, AttributeError) as e:
-                return web.json_response({"error": f'expected {{"targets": [{{"url", "format", "secret"?}}]}}: {e}'},
-                                         status=400)
+                return web.json_response(
+                    {"error": f'expected {{"targets": [{{"url", "format", "secret"?}}]}}: {e}'},
+                    status=400,
+                )
             unknown = [t.format for t in targets if t.format not in FORMATS]
             if unknown:
-                return web.json_response({"error": f"unknown formats {unknown}; known: {sorted(FORMATS)}"}, status=400)
+                return web.json_response(
+                    {"error": f"unknown formats {unknown}; known: {sorted(FORMATS)}"}, status=400
+                )
             self.targets = targets
-            return web.json_response({"targets": [t.__dict__ | {"secret": bool(t.secret)} for t in targets]})
+            return web.json_response(
+                {"targets": [t.__dict__ | {"secret": bool(t.secret)} for t in targets]}
+            )
 
         async def get(request: web.Request) -> web.Response:
-            return web.json_response({"targets": [{"url": t.url, "format": t.format} for t in self.targets],
-                                      "delivered": self.delivered[-50:]})
+            return web.json_response(
+                {
+                    "targets": [{"url": t.url, "format": t.format} for t in self.targets],
+                    "delivered": self.delivered[-50:],
+                }
+            )
 
         return [web.put("/sim/registry/webhooks", put), web.get("/sim/registry/webhooks", get)]

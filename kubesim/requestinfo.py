@@ -17,7 +17,14 @@ from kubesim.rbac import Request
 
 SPECIAL_VERBS = ("proxy", "watch")
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
-_METHOD_VERBS = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_METHOD_VERBS = {
+    "POST": "create",
+    "GET": "get",
+    "HEAD": "get",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
 
 
 def request_info(user: UserInfo, method: str, path: str, query: Mapping[str, str]) -> Request:
@@ -50,8 +57,17 @@ def request_info(user: UserInfo, method: str, path: str, query: Mapping[str, str
         name = _name_from_selector(query.get("fieldSelector", ""))
     if not name and verb == "delete":
         verb = "deletecollection"
-    return Request(user, verb, path, group=group, version=version, resource=resource, subresource=subresource,
-                   namespace=namespace, name=name)
+    return Request(
+        user,
+        verb,
+        path,
+        group=group,
+        version=version,
+        resource=resource,
+        subresource=subresource,
+        namespace=namespace,
+        name=name,
+    )
 
 
 def _true(value: str | None) -> bool:

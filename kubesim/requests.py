@@ -18,9 +18,13 @@ MAX_BODY = 3 * 1024 * 1024
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
-def json_response(body: Any, *, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+def json_response(
+    body: Any, *, status: int = 200, warnings: list[str] | None = None
+) -> web.Response:
     response = web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(), status=status, content_type="application/json"
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
     )
     for w in warnings or []:
         response.headers.add("Warning", f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"')
@@ -35,10 +39,20 @@ def status_response(e: ApiError) -> web.Response:
 
 
 def success(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": obj["metadata"]["name"], "kind": rt.plural, "uid": obj["metadata"].get("uid")}
+    details: dict[str, Any] = {
+        "name": obj["metadata"]["name"],
+        "kind": rt.plural,
+        "uid": obj["metadata"].get("uid"),
+    }
     if rt.group:
         details["group"] = rt.group
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
 
 
 def flag(request: web.Request, name: str) -> bool:
@@ -75,8 +89,11 @@ async def read_body(request: web.Request) -> Any:
     if ctype == PROTOBUF:
         return decode_protobuf(raw)
     if "protobuf" in ctype or "cbor" in ctype:
-        raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
-                       "application/json, application/yaml")
+        raise ApiError(
+            415,
+            "the body of the request was in an unknown format - accepted media types include: "
+            "application/json, application/yaml",
+        )
     if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
         return errors.load_yaml(raw, "error converting YAML to JSON")
     try:
@@ -129,7 +146,15 @@ def write_options(request: web.Request) -> WriteOptions:
     q = request.query
     validation = q.get("fieldValidation", "Warn") or "Warn"
     if validation not in ("Ignore", "Warn", "Strict"):
-        raise errors.bad_request(f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"')
-    manager = q.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0] or "unknown"
+        raise errors.bad_request(
+            f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"'
+        )
+    manager = (
+        q.get("fieldManager")
+        or request.headers.get("User-Agent", "unknown").split("/")[0]
+        or "unknown"
+    )
     force = flag(request, "force")
-    return WriteOptions(manager=manager, field_validation=validation, dry_run=dry_run(request), force=force)
+    return WriteOptions(
+        manager=manager, field_validation=validation, dry_run=dry_run(request), force=force
+    )

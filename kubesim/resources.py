@@ -95,20 +95,51 @@ def _builtin(
 
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
-    _builtin("", "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",), status=True),
+    _builtin(
+        "", "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",), status=True
+    ),
     _builtin("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
     _builtin("", "v1", "Secret", "secrets"),
     _builtin("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
     _builtin("", "v1", "Event", "events", short_names=("ev",)),
     _builtin("coordination.k8s.io", "v1", "Lease", "leases"),
-    _builtin("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",), status=True, generation=True),
+    _builtin(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        short_names=("ing",),
+        status=True,
+        generation=True,
+    ),
     # Stored, not run: what a Helm chart installs next to its RBAC (no pods are ever scheduled).
     _builtin("", "v1", "Service", "services", short_names=("svc",), status=True),
-    _builtin("apps", "v1", "Deployment", "deployments", short_names=("deploy",), status=True, generation=True),
-    _builtin("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",), status=True,
-             generation=True),
-    _builtin("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",),
-             generation=True),
+    _builtin(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        short_names=("deploy",),
+        status=True,
+        generation=True,
+    ),
+    _builtin(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        short_names=("pdb",),
+        status=True,
+        generation=True,
+    ),
+    _builtin(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        short_names=("netpol",),
+        generation=True,
+    ),
     _builtin(
         "apiextensions.k8s.io",
         "v1",
@@ -122,7 +153,13 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
     _builtin("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
-    _builtin("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
+    _builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        namespaced=False,
+    ),
 )
 
 CRD_GR: GroupResource = ("apiextensions.k8s.io", "customresourcedefinitions")

@@ -23,7 +23,7 @@ class FieldError:
 
     def cause(self) -> dict[str, str]:
         prefix = f"{self.field}: "
-        text = self.message[len(prefix):] if self.message.startswith(prefix) else self.message
+        text = self.message[len(prefix) :] if self.message.startswith(prefix) else self.message
         return {"reason": self.reason, "message": text, "field": self.field}
 
 
@@ -76,7 +76,8 @@ def _matches_type(value: Any, expected: str) -> bool:
         return isinstance(value, bool)
     if expected == "integer":
         return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer())
+            isinstance(value, float) and value.is_integer()
+        )
     if expected == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return True
@@ -101,18 +102,27 @@ def _walk(schema: Mapping[str, Any], value: Any, path: str, w: _Walk, *, root: b
         if schema.get("nullable"):
             return None
         if schema.get("type") and not schema.get("x-kubernetes-int-or-string"):
-            w.error(path, "FieldValueTypeInvalid",
-                    f'Invalid value: "null": {path} in body must be of type {schema["type"]}: "null"')
+            w.error(
+                path,
+                "FieldValueTypeInvalid",
+                f'Invalid value: "null": {path} in body must be of type {schema["type"]}: "null"',
+            )
         return None
     expected = schema.get("type")
     if schema.get("x-kubernetes-int-or-string"):
         if not (isinstance(value, str) or _matches_type(value, "integer")):
-            w.error(path, "FieldValueTypeInvalid",
-                    f'Invalid value: {_quote(value)}: {path} in body must be of type integer-or-string: {_quote(_type_name(value))}')
+            w.error(
+                path,
+                "FieldValueTypeInvalid",
+                f"Invalid value: {_quote(value)}: {path} in body must be of type integer-or-string: {_quote(_type_name(value))}",
+            )
             return value
     elif expected and not _matches_type(value, expected):
-        w.error(path, "FieldValueTypeInvalid",
-                f'Invalid value: "{_type_name(value)}": {path} in body must be of type {expected}: "{_type_name(value)}"')
+        w.error(
+            path,
+            "FieldValueTypeInvalid",
+            f'Invalid value: "{_type_name(value)}": {path} in body must be of type {expected}: "{_type_name(value)}"',
+        )
         return value
     if isinstance(value, dict):
         value = _walk_object(schema, value, path, w, root=root)
@@ -122,7 +132,11 @@ def _walk(schema: Mapping[str, Any], value: Any, path: str, w: _Walk, *, root: b
         _check_scalar(schema, value, path, w)
     if "enum" in schema and value not in schema["enum"]:
         supported = ", ".join(_quote(v) for v in schema["enum"])
-        w.error(path, "FieldValueNotSupported", f"Unsupported value: {_quote(value)}: supported values: {supported}")
+        w.error(
+            path,
+            "FieldValueNotSupported",
+            f"Unsupported value: {_quote(value)}: supported values: {supported}",
+        )
     for sub in schema.get("allOf") or []:
         _walk(sub, value, path, _Walk(w.errors, []))
     for key in ("oneOf", "anyOf"):
@@ -134,23 +148,35 @@ def _walk(schema: Mapping[str, Any], value: Any, path: str, w: _Walk, *, root: b
                 _walk(sub, copy.deepcopy(value), path, probe)
                 passing += not probe.errors
             if passing == 0 or (key == "oneOf" and passing > 1):
-                w.error(path, "FieldValueInvalid", f'Invalid value: {_quote(value)}: {path} in body must match {"exactly one" if key == "oneOf" else "at least one"} schema')
+                w.error(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {_quote(value)}: {path} in body must match {'exactly one' if key == 'oneOf' else 'at least one'} schema",
+                )
     if "not" in schema:
         probe = _Walk()
         _walk(schema["not"], copy.deepcopy(value), path, probe)
         if not probe.errors:
-            w.error(path, "FieldValueInvalid", f"Invalid value: {_quote(value)}: {path} in body must not match the schema")
+            w.error(
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {_quote(value)}: {path} in body must not match the schema",
+            )
     for rule in schema.get("x-kubernetes-validations") or []:
         outcome = cel.evaluate(rule.get("rule", ""), value)
         if outcome is False:
             message = rule.get("message") or f"failed rule: {rule.get('rule')}"
             reason = rule.get("reason", "FieldValueInvalid")
-            rule_path = _join(path, rule["fieldPath"].lstrip(".")) if rule.get("fieldPath") else path
+            rule_path = (
+                _join(path, rule["fieldPath"].lstrip(".")) if rule.get("fieldPath") else path
+            )
             w.error(rule_path or "<root>", reason, f"Invalid value: {_quote(value)}: {message}")
     return value
 
 
-def _walk_object(schema: Mapping[str, Any], value: dict[str, Any], path: str, w: _Walk, *, root: bool) -> dict[str, Any]:
+def _walk_object(
+    schema: Mapping[str, Any], value: dict[str, Any], path: str, w: _Walk, *, root: bool
+) -> dict[str, Any]:
     properties: Mapping[str, Any] = schema.get("properties") or {}
     additional = schema.get("additionalProperties")
     preserve = schema.get("x-kubernetes-preserve-unknown-fields")
@@ -177,19 +203,39 @@ def _walk_object(schema: Mapping[str, Any], value: dict[str, Any], path: str, w:
         if key not in out:
             w.error(_join(path, key), "FieldValueRequired", "Required value")
     if "maxProperties" in schema and len(out) > schema["maxProperties"]:
-        w.error(path, "FieldValueTooMany", f"Too many: {len(out)}: must have at most {schema['maxProperties']} items")
+        w.error(
+            path,
+            "FieldValueTooMany",
+            f"Too many: {len(out)}: must have at most {schema['maxProperties']} items",
+        )
     if "minProperties" in schema and len(out) < schema["minProperties"]:
-        w.error(path, "FieldValueInvalid", f"Invalid value: {len(out)}: {path} in body should have at least {schema['minProperties']} properties")
+        w.error(
+            path,
+            "FieldValueInvalid",
+            f"Invalid value: {len(out)}: {path} in body should have at least {schema['minProperties']} properties",
+        )
     return out
 
 
 def _walk_array(schema: Mapping[str, Any], value: list[Any], path: str, w: _Walk) -> list[Any]:
     items = schema.get("items")
-    out = [_walk(items, v, f"{path}[{i}]", w) for i, v in enumerate(value)] if isinstance(items, Mapping) else list(value)
+    out = (
+        [_walk(items, v, f"{path}[{i}]", w) for i, v in enumerate(value)]
+        if isinstance(items, Mapping)
+        else list(value)
+    )
     if "maxItems" in schema and len(out) > schema["maxItems"]:
-        w.error(path, "FieldValueTooMany", f"Too many: {len(out)}: must have at most {schema['maxItems']} items")
+        w.error(
+            path,
+            "FieldValueTooMany",
+            f"Too many: {len(out)}: must have at most {schema['maxItems']} items",
+        )
     if "minItems" in schema and len(out) < schema["minItems"]:
-        w.error(path, "FieldValueInvalid", f"Invalid value: {len(out)}: {path} in body should have at least {schema['minItems']} items")
+        w.error(
+            path,
+            "FieldValueInvalid",
+            f"Invalid value: {len(out)}: {path} in body should have at least {schema['minItems']} items",
+        )
     list_type = schema.get("x-kubernetes-list-type")
     if list_type == "set":
         seen: list[Any] = []
@@ -204,8 +250,12 @@ def _walk_array(schema: Mapping[str, Any], value: list[Any], path: str, w: _Walk
             if isinstance(v, dict):
                 k = tuple(v.get(key) for key in keys)
                 if k in seen_keys:
-                    w.error(f"{path}[{i}]", "FieldValueDuplicate",
-                            "Duplicate value: " + json.dumps({key: v.get(key) for key in keys}, separators=(",", ":")))
+                    w.error(
+                        f"{path}[{i}]",
+                        "FieldValueDuplicate",
+                        "Duplicate value: "
+                        + json.dumps({key: v.get(key) for key in keys}, separators=(",", ":")),
+                    )
                 seen_keys.append(k)
     return out
 
@@ -213,26 +263,50 @@ def _walk_array(schema: Mapping[str, Any], value: list[Any], path: str, w: _Walk
 def _check_scalar(schema: Mapping[str, Any], value: Any, path: str, w: _Walk) -> None:
     if isinstance(value, str):
         if "maxLength" in schema and len(value) > schema["maxLength"]:
-            w.error(path, "FieldValueTooLong", f"Too long: may not be more than {schema['maxLength']} bytes")
+            w.error(
+                path,
+                "FieldValueTooLong",
+                f"Too long: may not be more than {schema['maxLength']} bytes",
+            )
         if "minLength" in schema and len(value) < schema["minLength"]:
-            w.error(path, "FieldValueInvalid", f'Invalid value: {_quote(value)}: {path} in body should be at least {schema["minLength"]} chars long')
+            w.error(
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {_quote(value)}: {path} in body should be at least {schema['minLength']} chars long",
+            )
         pattern = schema.get("pattern")
         if pattern and not _regex(pattern).search(value):
-            w.error(path, "FieldValueInvalid", f"Invalid value: {_quote(value)}: {path} in body should match '{pattern}'")
+            w.error(
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {_quote(value)}: {path} in body should match '{pattern}'",
+            )
         if schema.get("format") == "date-time" and value:
             try:
                 datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
-                w.error(path, "FieldValueInvalid", f"Invalid value: {_quote(value)}: {path} in body must be of type date-time: {_quote(value)}")
+                w.error(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {_quote(value)}: {path} in body must be of type date-time: {_quote(value)}",
+                )
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if "maximum" in schema:
             limit = schema["maximum"]
             if value > limit or (schema.get("exclusiveMaximum") is True and value >= limit):
-                w.error(path, "FieldValueInvalid", f"Invalid value: {value}: {path} in body should be less than or equal to {limit}")
+                w.error(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {value}: {path} in body should be less than or equal to {limit}",
+                )
         if "minimum" in schema:
             limit = schema["minimum"]
             if value < limit or (schema.get("exclusiveMinimum") is True and value <= limit):
-                w.error(path, "FieldValueInvalid", f"Invalid value: {value}: {path} in body should be greater than or equal to {limit}")
+                w.error(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {value}: {path} in body should be greater than or equal to {limit}",
+                )
 
 
 def validate(schema: Mapping[str, Any], obj: Mapping[str, Any]) -> ValidationResult:
@@ -248,10 +322,14 @@ def validate_crd_schema(schema: Mapping[str, Any]) -> list[str]:
         if not isinstance(node, Mapping):
             problems.append(f"{path}: must be an object")
             return
-        untyped = not any(node.get(k) for k in ("type", "x-kubernetes-int-or-string",
-                                                  "x-kubernetes-preserve-unknown-fields"))
+        untyped = not any(
+            node.get(k)
+            for k in ("type", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields")
+        )
         if untyped and path and not any(k in node for k in ("allOf", "anyOf", "oneOf", "not")):
-            problems.append(f"{path}.type: Required value: must not be empty for specified object fields")
+            problems.append(
+                f"{path}.type: Required value: must not be empty for specified object fields"
+            )
         for key, child in (node.get("properties") or {}).items():
             visit(child, f"{path}.properties[{key}]")
         if isinstance(node.get("items"), Mapping):

@@ -9,7 +9,9 @@ from typing import Any
 
 from kubesim.errors import ApiError
 
-_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -147,7 +149,11 @@ _KIND_FIELDS: dict[tuple[str, str], dict[str, FieldGetter]] = {
         f"involvedObject.{f}": _path_getter("involvedObject", f)
         for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
     }
-    | {"reason": _path_getter("reason"), "source": _path_getter("source", "component"), "type": _path_getter("type")},
+    | {
+        "reason": _path_getter("reason"),
+        "source": _path_getter("source", "component"),
+        "type": _path_getter("type"),
+    },
 }
 
 
@@ -161,7 +167,9 @@ class FieldRequirement:
         return (self.getter(obj) == self.value) != self.negate
 
 
-def parse_field_selector(text: str, gr: tuple[str, str], kind: str, api_version: str) -> tuple[FieldRequirement, ...]:
+def parse_field_selector(
+    text: str, gr: tuple[str, str], kind: str, api_version: str
+) -> tuple[FieldRequirement, ...]:
     """Parse `metadata.name=x,status.phase!=y`; unsupported fields are a 400 like the real server."""
     supported = _COMMON_FIELDS | _KIND_FIELDS.get(gr, {})
     reqs: list[FieldRequirement] = []
@@ -174,7 +182,7 @@ def parse_field_selector(text: str, gr: tuple[str, str], kind: str, api_version:
         if getter is None:
             raise ApiError(
                 400,
-                f'field label not supported: {field_name}',
+                f"field label not supported: {field_name}",
                 reason="BadRequest",
             )
         reqs.append(FieldRequirement(getter, value, op == "!="))

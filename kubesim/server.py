@@ -54,7 +54,13 @@ class ServerSettings:
 class ApiServer:
     """Routes Kubernetes REST requests to an :class:`ObjectApi`."""
 
-    def __init__(self, api: ObjectApi, *, faults: Faults | None = None, settings: ServerSettings | None = None) -> None:
+    def __init__(
+        self,
+        api: ObjectApi,
+        *,
+        faults: Faults | None = None,
+        settings: ServerSettings | None = None,
+    ) -> None:
         self.api = api
         self.faults = faults or Faults()
         self.settings = settings or ServerSettings()
@@ -106,8 +112,13 @@ class ApiServer:
         (The `/sim` routes are the test harness's, outside authentication.)"""
         assert self.authorizer is not None
         user = self.tokens.authenticate(request.headers.get("Authorization"))
-        user = reviews.impersonate(self.authorizer, user, request.headers,
-                                   list(request.headers.getall("Impersonate-Group", [])), request.path)
+        user = reviews.impersonate(
+            self.authorizer,
+            user,
+            request.headers,
+            list(request.headers.getall("Impersonate-Group", [])),
+            request.path,
+        )
         request[CALLER] = user
         ownerrefs.CALLER.set(user)  # for admission plugins, which run below the HTTP layer
         attributes = request_info(user, request.method, request.path, request.query)
@@ -118,13 +129,17 @@ class ApiServer:
         """An apply that creates is authorised for `create` as well, as the API server's patch handler does."""
         attributes = request.get(ATTRIBUTES)
         if self.authorizer is not None and attributes is not None:
-            self.authorizer.authorize_create_on_update(dataclasses.replace(attributes, verb="create"))
+            self.authorizer.authorize_create_on_update(
+                dataclasses.replace(attributes, verb="create")
+            )
 
     async def _access_review(self, request: web.Request) -> web.Response:
         """`kubectl auth can-i`: may the caller do this? (Every authenticated user may ask.)"""
         user = request.get(CALLER, ADMIN)
         body = await read_body(request)
-        return json_response(reviews.access_review(self.authorizer, user, body, request.path), status=201)
+        return json_response(
+            reviews.access_review(self.authorizer, user, body, request.path), status=201
+        )
 
     async def _self_review(self, request: web.Request) -> web.Response:
         """`kubectl auth whoami`."""
@@ -185,7 +200,9 @@ class ApiServer:
         return await self._dispatch(request, parts[0], parts[1], parts[2:])
 
     # ------------------------------------------------------------- routing
-    async def _dispatch(self, request: web.Request, group: str, version: str, rest: list[str]) -> web.StreamResponse:
+    async def _dispatch(
+        self, request: web.Request, group: str, version: str, rest: list[str]
+    ) -> web.StreamResponse:
         if not rest:
             doc = discovery.resource_list(self.api.catalog, group, version)
             if doc is None:
@@ -209,7 +226,8 @@ class ApiServer:
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if sub is not None and not (
-            (sub == "status" and rt.status_subresource) or (sub == "finalize" and rt.gr == NAMESPACE_GR)
+            (sub == "status" and rt.status_subresource)
+            or (sub == "finalize" and rt.gr == NAMESPACE_GR)
             or (sub == "token" and rt.gr == SERVICE_ACCOUNTS and request.method == "POST")
         ):
             raise ApiError(404, "the server could not find the requested resource")
@@ -227,7 +245,9 @@ class ApiServer:
                 return self._list(request, rt, version, namespace)
             if method == "POST":
                 if namespace is None and rt.namespaced:
-                    raise ApiError(405, "the server does not allow this method on the requested resource")
+                    raise ApiError(
+                        405, "the server does not allow this method on the requested resource"
+                    )
                 return await self._create(request, rt, version, namespace or "")
             if method == "DELETE":
                 return await self._delete_collection(request, rt, version, namespace)
@@ -241,7 +261,11 @@ class ApiServer:
             opts = write_options(request)
             subresource = "status" if sub == "status" else None
             if sub == "finalize":
-                body = {**body, "metadata": {**(body.get("metadata") or {})}} if isinstance(body, dict) else body
+                body = (
+                    {**body, "metadata": {**(body.get("metadata") or {})}}
+                    if isinstance(body, dict)
+                    else body
+                )
             obj = self.api.update(rt, version, ns, name, body, opts, subresource=subresource)
             return self._object_response(request, rt, version, obj, warnings=opts.warnings)
         if method == "PATCH":
@@ -249,65 +273,117 @@ class ApiServer:
             opts = write_options(request)
             ctype = request.content_type
             if PATCH_TYPES.get(ctype) == "apply" and not request.query.get("fieldManager"):
-                raise errors.invalid("PatchOptions", "meta.k8s.io", "", [{
-                    "reason": "FieldValueRequired", "field": "fieldManager",
-                    "message": "Required value: is required for apply patch"}],
-                    ["fieldManager: Required value: is required for apply patch"])
+                raise errors.invalid(
+                    "PatchOptions",
+                    "meta.k8s.io",
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "field": "fieldManager",
+                            "message": "Required value: is required for apply patch",
+                        }
+                    ],
+                    ["fieldManager: Required value: is required for apply patch"],
+                )
             existed = self.api.store.get(rt.gr, ns, name) is not None
             if not existed and PATCH_TYPES.get(ctype) == "apply":
                 self._authorize_create(request)
             obj = self.api.patch(rt, version, ns, name, ctype, raw, opts, subresource=sub)
             status = 201 if not existed and PATCH_TYPES.get(ctype) == "apply" else 200
-            return self._object_response(request, rt, version, obj, status=status, warnings=opts.warnings)
+            return self._object_response(
+                request, rt, version, obj, status=status, warnings=opts.warnings
+            )
         if method == "DELETE":
             return await self._delete(request, rt, version, ns, name)
         raise ApiError(405, "the server does not allow this method on the requested resource")
 
     # ------------------------------------------------------------- verbs
     def _object_response(
-        self, request: web.Request, rt: ResourceType, version: str, obj: dict[str, Any], *,
-        status: int = 200, warnings: list[str] | None = None,
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        version: str,
+        obj: dict[str, Any],
+        *,
+        status: int = 200,
+        warnings: list[str] | None = None,
     ) -> web.Response:
         served = self.api.served(rt, obj, version)
         if wants_table(request):
-            body = tables.to_table(rt, version, [served], resource_version=obj["metadata"].get("resourceVersion", ""),
-                                   include_object=request.query.get("includeObject", "Metadata"), now=self.api.clock())
+            body = tables.to_table(
+                rt,
+                version,
+                [served],
+                resource_version=obj["metadata"].get("resourceVersion", ""),
+                include_object=request.query.get("includeObject", "Metadata"),
+                now=self.api.clock(),
+            )
             return json_response(body, status=status, warnings=warnings)
         return json_response(served, status=status, warnings=warnings)
 
-    def _list(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.Response:
+    def _list(
+        self, request: web.Request, rt: ResourceType, version: str, namespace: str | None
+    ) -> web.Response:
         q = request.query
         labels = parse_label_selector(q.get("labelSelector", ""))
-        fields = parse_field_selector(q.get("fieldSelector", ""), rt.gr, rt.kind, rt.api_version(version))
+        fields = parse_field_selector(
+            q.get("fieldSelector", ""), rt.gr, rt.kind, rt.api_version(version)
+        )
         try:
             limit = int(q.get("limit") or 0)
         except ValueError:
             raise errors.bad_request(f"invalid limit: {q.get('limit')}") from None
-        result = self.api.list(rt, namespace, labels=labels, fields=fields, limit=max(limit, 0),
-                               continue_token=q.get("continue", ""))
+        result = self.api.list(
+            rt,
+            namespace,
+            labels=labels,
+            fields=fields,
+            limit=max(limit, 0),
+            continue_token=q.get("continue", ""),
+        )
         items = [self.api.served(rt, o, version) for o in result.items]
         if wants_table(request):
-            body = tables.to_table(rt, version, items, resource_version=result.resource_version,
-                                   include_object=q.get("includeObject", "Metadata"),
-                                   continue_token=result.continue_token, now=self.api.clock())
+            body = tables.to_table(
+                rt,
+                version,
+                items,
+                resource_version=result.resource_version,
+                include_object=q.get("includeObject", "Metadata"),
+                continue_token=result.continue_token,
+                now=self.api.clock(),
+            )
             return json_response(body)
         meta: dict[str, Any] = {"resourceVersion": result.resource_version}
         if result.continue_token:
             meta["continue"] = result.continue_token
         if result.remaining is not None:
             meta["remainingItemCount"] = result.remaining
-        return json_response({"kind": rt.list_kind, "apiVersion": rt.api_version(version), "metadata": meta, "items": items})
+        return json_response(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version(version),
+                "metadata": meta,
+                "items": items,
+            }
+        )
 
-    async def _create(self, request: web.Request, rt: ResourceType, version: str, namespace: str) -> web.Response:
+    async def _create(
+        self, request: web.Request, rt: ResourceType, version: str, namespace: str
+    ) -> web.Response:
         body = await read_body(request)
         opts = write_options(request)
         obj = self.api.create(rt, version, namespace, body, opts)
         return self._object_response(request, rt, version, obj, status=201, warnings=opts.warnings)
 
-    async def _delete(self, request: web.Request, rt: ResourceType, version: str, namespace: str, name: str) -> web.Response:
+    async def _delete(
+        self, request: web.Request, rt: ResourceType, version: str, namespace: str, name: str
+    ) -> web.Response:
         options = await delete_options(request)
         obj, gone = self.api.delete(
-            rt, namespace, name,
+            rt,
+            namespace,
+            name,
             propagation=options.get("propagationPolicy"),
             preconditions=options.get("preconditions"),
             dry_run=dry_run(request, options),
@@ -316,27 +392,49 @@ class ApiServer:
             return json_response(success(rt, obj))
         return self._object_response(request, rt, version, obj)
 
-    async def _delete_collection(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.Response:
+    async def _delete_collection(
+        self, request: web.Request, rt: ResourceType, version: str, namespace: str | None
+    ) -> web.Response:
         options = await delete_options(request)
         q = request.query
         labels = parse_label_selector(q.get("labelSelector", ""))
-        fields = parse_field_selector(q.get("fieldSelector", ""), rt.gr, rt.kind, rt.api_version(version))
+        fields = parse_field_selector(
+            q.get("fieldSelector", ""), rt.gr, rt.kind, rt.api_version(version)
+        )
         result = self.api.list(rt, namespace, labels=labels, fields=fields)
         deleted = []
         for obj in result.items:
             meta = obj["metadata"]
             with contextlib.suppress(ApiError):
-                final, _ = self.api.delete(rt, meta.get("namespace", ""), meta["name"],
-                                           propagation=options.get("propagationPolicy"),
-                                           dry_run=dry_run(request, options))
+                final, _ = self.api.delete(
+                    rt,
+                    meta.get("namespace", ""),
+                    meta["name"],
+                    propagation=options.get("propagationPolicy"),
+                    dry_run=dry_run(request, options),
+                )
                 deleted.append(self.api.served(rt, final, version))
         if rt.returns_deleted_object:
-            return json_response({"kind": rt.list_kind, "apiVersion": rt.api_version(version),
-                          "metadata": {"resourceVersion": str(self.api.store.resource_version)}, "items": deleted})
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+            return json_response(
+                {
+                    "kind": rt.list_kind,
+                    "apiVersion": rt.api_version(version),
+                    "metadata": {"resourceVersion": str(self.api.store.resource_version)},
+                    "items": deleted,
+                }
+            )
+        return json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        )
 
-    async def _watch(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None,
-                     name: str | None) -> web.StreamResponse:
+    async def _watch(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        version: str,
+        namespace: str | None,
+        name: str | None,
+    ) -> web.StreamResponse:
         q = request.query
         field_text = q.get("fieldSelector", "")
         if name is not None:
@@ -346,26 +444,49 @@ class ApiServer:
         send_initial = flag(request, "sendInitialEvents")
         bookmarks = flag(request, "allowWatchBookmarks")
         if send_initial and q.get("resourceVersionMatch") != "NotOlderThan":
-            raise errors.invalid("ListOptions", "meta.k8s.io", "", [{
-                "reason": "FieldValueForbidden", "field": "sendInitialEvents",
-                "message": "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan"}],
-                ["sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan"])
+            raise errors.invalid(
+                "ListOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    {
+                        "reason": "FieldValueForbidden",
+                        "field": "sendInitialEvents",
+                        "message": "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+                    }
+                ],
+                [
+                    "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan"
+                ],
+            )
         try:
             timeout = float(q.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
         except ValueError:
             raise errors.bad_request(f"invalid timeoutSeconds: {q.get('timeoutSeconds')}") from None
-        watch = Watch(self.api.store, rt, version, namespace if rt.namespaced else None, labels, fields,
-                      on_close=self.watches.discard)
+        watch = Watch(
+            self.api.store,
+            rt,
+            version,
+            namespace if rt.namespaced else None,
+            labels,
+            fields,
+            on_close=self.watches.discard,
+        )
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         try:
-            watch.start(resource_version=q.get("resourceVersion", ""), send_initial_events=send_initial,
-                        bookmarks=bookmarks)
+            watch.start(
+                resource_version=q.get("resourceVersion", ""),
+                send_initial_events=send_initial,
+                bookmarks=bookmarks,
+            )
         except ApiError as e:
             if e.code != 410:
                 raise
             await response.prepare(request)
-            await response.write((json.dumps({"type": "ERROR", "object": e.status()}) + "\n").encode())
+            await response.write(
+                (json.dumps({"type": "ERROR", "object": e.status()}) + "\n").encode()
+            )
             await response.write_eof()
             return response
         self.watches.add(watch)
@@ -373,7 +494,9 @@ class ApiServer:
         await self._stream(watch, response, duration=timeout, bookmarks=bookmarks)
         return response
 
-    async def _stream(self, watch: Watch, response: web.StreamResponse, *, duration: float, bookmarks: bool) -> None:
+    async def _stream(
+        self, watch: Watch, response: web.StreamResponse, *, duration: float, bookmarks: bool
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + duration
         sent = 0

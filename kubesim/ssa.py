@@ -35,7 +35,15 @@ from kubesim.merge_types import (
     type_info_from_schema,
 )
 
-__all__ = ["ApplyConflict", "Conflict", "ListType", "TypeInfo", "apply", "record_update", "type_info_from_schema"]
+__all__ = [
+    "ApplyConflict",
+    "Conflict",
+    "ListType",
+    "TypeInfo",
+    "apply",
+    "record_update",
+    "type_info_from_schema",
+]
 
 Entry = dict[str, Any]
 
@@ -94,11 +102,18 @@ class ApplyConflict(Exception):
 
     def causes(self, api_version: str = "") -> list[dict[str, str]]:
         """Status ``details.causes``: one ``FieldManagerConflict`` per field."""
-        return [{"reason": "FieldManagerConflict", "message": f"conflict with {c.owner(api_version)}", "field": c.field}
-                for c in self.details]
+        return [
+            {
+                "reason": "FieldManagerConflict",
+                "message": f"conflict with {c.owner(api_version)}",
+                "field": c.field,
+            }
+            for c in self.details
+        ]
 
 
 # ----------------------------------------------------------------- merging a configuration
+
 
 def _merge(live: Any, config: Any, shape: Shape) -> Any:
     """The apply merge: config wins; lists per their type; ``null`` in config removes."""
@@ -112,7 +127,12 @@ def _merge(live: Any, config: Any, shape: Shape) -> Any:
             else:
                 out[key] = _without_nulls(value)
         return out
-    if isinstance(config, list) and isinstance(live, list) and shape.list_type.kind != "atomic" and live:
+    if (
+        isinstance(config, list)
+        and isinstance(live, list)
+        and shape.list_type.kind != "atomic"
+        and live
+    ):
         return _merge_items(live, config, shape)
     return _without_nulls(config)
 
@@ -170,6 +190,7 @@ def _merge_items(live: list[Any], config: list[Any], shape: Shape) -> list[Any]:
 
 # ----------------------------------------------------------------- managedFields entries
 
+
 def _entries(obj: Mapping[str, Any] | None) -> list[Entry]:
     meta = (obj or {}).get("metadata")
     found = meta.get("managedFields") if isinstance(meta, Mapping) else None
@@ -187,8 +208,14 @@ def _tree(entry: Mapping[str, Any]) -> Mapping[str, Any]:
     return tree if isinstance(tree, Mapping) else {}
 
 
-def _new_entry(manager: str, operation: str, api_version: str, time: str | None, subresource: str | None,
-               fields: FieldSet | Mapping[str, Any]) -> Entry:
+def _new_entry(
+    manager: str,
+    operation: str,
+    api_version: str,
+    time: str | None,
+    subresource: str | None,
+    fields: FieldSet | Mapping[str, Any],
+) -> Entry:
     entry: Entry = {"manager": manager, "operation": operation, "apiVersion": api_version}
     if time:
         entry["time"] = time
@@ -209,8 +236,13 @@ def _without(entry: Entry, lost: FieldSet) -> Entry | None:
 
 def _sort_key(entry: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
     # Times compare to the second, as the server's (RFC 3339, UTC) do.
-    return (str(entry.get("operation") or ""), str(entry.get("time") or "")[:19], str(entry.get("manager") or ""),
-            str(entry.get("apiVersion") or ""), str(entry.get("subresource") or ""))
+    return (
+        str(entry.get("operation") or ""),
+        str(entry.get("time") or "")[:19],
+        str(entry.get("manager") or ""),
+        str(entry.get("apiVersion") or ""),
+        str(entry.get("subresource") or ""),
+    )
 
 
 def _with_entries(obj: dict[str, Any], entries: list[Entry]) -> dict[str, Any]:
@@ -232,8 +264,18 @@ def _ignored(subresource: str | None, *sets: FieldSet) -> None:
 
 # ----------------------------------------------------------------- the operations
 
-def apply(live: dict[str, Any] | None, config: dict[str, Any], *, manager: str, force: bool, type_info: TypeInfo,
-          api_version: str, now: str, subresource: str | None = None) -> dict[str, Any]:
+
+def apply(
+    live: dict[str, Any] | None,
+    config: dict[str, Any],
+    *,
+    manager: str,
+    force: bool,
+    type_info: TypeInfo,
+    api_version: str,
+    now: str,
+    subresource: str | None = None,
+) -> dict[str, Any]:
     """Server-side apply of ``config`` onto ``live`` (``None``: create).
 
     Returns the new object with ``metadata.managedFields`` updated; raises :class:`ApplyConflict`.
@@ -278,7 +320,9 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], *, manager: str, 
     changed = bool(taken or removed)
     if applied:
         time = now if changed or own is None else own.get("time")
-        fields: FieldSet | Mapping[str, Any] = _tree(own) if own is not None and applied == last else applied
+        fields: FieldSet | Mapping[str, Any] = (
+            _tree(own) if own is not None and applied == last else applied
+        )
         kept.append(_new_entry(manager, "Apply", api_version, time, subresource, fields))
     return _with_entries(merged, kept)
 
@@ -295,8 +339,9 @@ def _server_fields(config: Mapping[str, Any]) -> FieldSet:
     return {("f:metadata", "f:" + key) for key in meta if key in UNTRACKED_METADATA}
 
 
-def _prune(merged: dict[str, Any], last: FieldSet, applied: FieldSet, others: list[Entry],
-           shape: Shape) -> dict[str, Any]:
+def _prune(
+    merged: dict[str, Any], last: FieldSet, applied: FieldSet, others: list[Entry], shape: Shape
+) -> dict[str, Any]:
     """Remove what the applier owned before, no longer applies, and nobody else owns."""
     owned: FieldSet = set(applied)
     for entry in others:
@@ -312,15 +357,29 @@ def _describe(conflicts: list[tuple[Entry, FieldSet]]) -> list[Conflict]:
     out = []
     for entry, paths in conflicts:
         for path in sorted(paths, key=fieldsv1.iteration_order):
-            out.append(Conflict(str(entry.get("manager") or ""), fieldsv1.dotted(path),
-                                str(entry.get("operation") or "Update"), str(entry.get("apiVersion") or ""),
-                                str(entry.get("subresource") or "")))
+            out.append(
+                Conflict(
+                    str(entry.get("manager") or ""),
+                    fieldsv1.dotted(path),
+                    str(entry.get("operation") or "Update"),
+                    str(entry.get("apiVersion") or ""),
+                    str(entry.get("subresource") or ""),
+                )
+            )
     out.sort(key=lambda c: c.identity())
     return out
 
 
-def record_update(old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, type_info: TypeInfo,
-                  api_version: str, now: str, subresource: str | None = None) -> dict[str, Any]:
+def record_update(
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    *,
+    manager: str,
+    type_info: TypeInfo,
+    api_version: str,
+    now: str,
+    subresource: str | None = None,
+) -> dict[str, Any]:
     """After a create, update or patch: ``new`` with managedFields updated for ``manager`` (Update)."""
     shape = root_shape(type_info)
     entries = _entries(old) if old is not None else _entries(new)
@@ -337,7 +396,9 @@ def record_update(old: dict[str, Any] | None, new: dict[str, Any], *, manager: s
             own = entry
             continue
         tree = _tree(entry)
-        if any(fieldsv1.has_member(tree, p) for p in taken) or any(fieldsv1.has_member(tree, p) for p in removed):
+        if any(fieldsv1.has_member(tree, p) for p in taken) or any(
+            fieldsv1.has_member(tree, p) for p in removed
+        ):
             reduced = _without(entry, taken | removed)
             if reduced is not None:
                 kept.append(reduced)
@@ -345,7 +406,15 @@ def record_update(old: dict[str, Any] | None, new: dict[str, Any], *, manager: s
             kept.append(entry)
     previous = fieldsv1.from_fields_v1(_tree(own)) if own is not None else set()
     if taken:
-        kept.append(_new_entry(manager, "Update", api_version, now, subresource, (previous - removed) | taken))
+        kept.append(
+            _new_entry(
+                manager, "Update", api_version, now, subresource, (previous - removed) | taken
+            )
+        )
     elif own is not None and previous - removed:
-        kept.append(own if not previous & removed else {**own, "fieldsV1": fieldsv1.to_fields_v1(previous - removed)})
+        kept.append(
+            own
+            if not previous & removed
+            else {**own, "fieldsV1": fieldsv1.to_fields_v1(previous - removed)}
+        )
     return _with_entries(new, kept)

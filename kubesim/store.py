@@ -97,7 +97,9 @@ class Store:
         objects[key] = obj
         return self._publish(Event("MODIFIED" if old is not None else "ADDED", gr, obj, old, rv))
 
-    def remove(self, gr: GroupResource, namespace: str, name: str, final: dict[str, Any], *, rv: int) -> Event:
+    def remove(
+        self, gr: GroupResource, namespace: str, name: str, final: dict[str, Any], *, rv: int
+    ) -> Event:
         """Remove an object; `final` is its last state with the deletion's resourceVersion."""
         old = self._objects.get(gr, {}).pop((namespace, name), None)
         return self._publish(Event("DELETED", gr, final, old, rv))

@@ -32,7 +32,10 @@ _DIRECTIVE = "$patch"
 _RETAIN_KEYS = "$retainKeys"
 _DELETE_FROM = "$deleteFromPrimitiveList/"
 _ORDER = "$setElementOrder/"
-_OBJECT_META: dict[tuple[str, ...], str] = {("metadata", "finalizers"): "", ("metadata", "ownerReferences"): "uid"}
+_OBJECT_META: dict[tuple[str, ...], str] = {
+    ("metadata", "finalizers"): "",
+    ("metadata", "ownerReferences"): "uid",
+}
 
 
 class _Deleted:
@@ -45,7 +48,9 @@ _DELETED = _Deleted()
 def strategic_merge_patch(target: Any, patch: Any, *, merge_key: MergeKey) -> Any:
     """``target`` with ``patch`` applied; raises PatchError (400 malformed, 422 inapplicable)."""
     if not isinstance(patch, dict):
-        raise PatchError("json: cannot unmarshal array into Go value of type map[string]interface {}", 400)
+        raise PatchError(
+            "json: cannot unmarshal array into Go value of type map[string]interface {}", 400
+        )
     merged = _Merger(merge_key).merge_map(target if isinstance(target, dict) else {}, patch, ())
     return {} if isinstance(merged, _Deleted) else merged
 
@@ -60,7 +65,9 @@ class _Merger:
 
     # ------------------------------------------------------------- maps
 
-    def merge_map(self, original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]) -> Any:
+    def merge_map(
+        self, original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]
+    ) -> Any:
         directive = patch.get(_DIRECTIVE)
         if directive == "replace":
             return clean({k: v for k, v in patch.items() if k != _DIRECTIVE})
@@ -73,7 +80,9 @@ class _Merger:
             _retain_keys(out, patch)
         for key, value in patch.items():
             if key.startswith(_DELETE_FROM):
-                field = _directive_field(key, _DELETE_FROM, "invalid patch format of primitive list")
+                field = _directive_field(
+                    key, _DELETE_FROM, "invalid patch format of primitive list"
+                )
                 if not isinstance(value, list):
                     raise PatchError("invalid patch format of primitive list", 400)
                 current = out.get(field)
@@ -83,7 +92,9 @@ class _Merger:
         ordered = set()
         for key, order in patch.items():
             if key.startswith(_ORDER):
-                field = _directive_field(key, _ORDER, "invalid patch format of setElementOrder list")
+                field = _directive_field(
+                    key, _ORDER, "invalid patch format of setElementOrder list"
+                )
                 self._set_order(out, patch, field, order, (*path, field))
                 ordered.add(field)
         for key, value in patch.items():
@@ -126,23 +137,37 @@ class _Merger:
             if key not in item:
                 raise PatchError(f"map: {go_repr(item)} does not contain declared merge key: {key}")
             wanted = _identity(item[key])
-            at = next((i for i, o in enumerate(merged) if isinstance(o, dict) and key in o
-                       and _identity(o[key]) == wanted), None)
+            at = next(
+                (
+                    i
+                    for i, o in enumerate(merged)
+                    if isinstance(o, dict) and key in o and _identity(o[key]) == wanted
+                ),
+                None,
+            )
             if at is None:
                 merged.append(clean(item))
             else:
                 merged[at] = self.merge_map(merged[at], item, path)
         return _interleave(merged, items, original, key)
 
-    def _set_order(self, out: dict[str, Any], patch: dict[str, Any], field: str, order: Any,
-                   path: tuple[str, ...]) -> None:
+    def _set_order(
+        self,
+        out: dict[str, Any],
+        patch: dict[str, Any],
+        field: str,
+        order: Any,
+        path: tuple[str, ...],
+    ) -> None:
         """Merge ``field`` (if patched) and put its items in the ``$setElementOrder`` order."""
         if not isinstance(order, list):
             raise PatchError("invalid patch format of setElementOrder list", 400)
         original, patched = out.get(field), patch.get(field)
         for value in (original, patched):
             if value is not None and not isinstance(value, list):
-                raise PatchError(f"expected a []interface {{}}, but received a {type(value).__name__}")
+                raise PatchError(
+                    f"expected a []interface {{}}, but received a {type(value).__name__}"
+                )
         key = self.key(path) or ""
         if isinstance(patched, list):
             _check_order(patched, order, key)
@@ -161,7 +186,7 @@ class _Merger:
 
 
 def _directive_field(key: str, prefix: str, problem: str) -> str:
-    field = key[len(prefix):]
+    field = key[len(prefix) :]
     if not field:
         raise PatchError(problem, 400)
     return field
@@ -180,7 +205,9 @@ def _retain_keys(out: dict[str, Any], patch: dict[str, Any]) -> None:
         del out[key]
 
 
-def _special_items(original: list[Any], patch: list[Any], key: str) -> tuple[list[Any], list[dict[str, Any]] | None]:
+def _special_items(
+    original: list[Any], patch: list[Any], key: str
+) -> tuple[list[Any], list[dict[str, Any]] | None]:
     """Apply the ``$patch`` items of a merged list: ``(original after deletions, items to merge)``.
 
     With a ``replace`` item the list becomes the patch's other items: ``(them, None)``.
@@ -195,7 +222,9 @@ def _special_items(original: list[Any], patch: list[Any], key: str) -> tuple[lis
             if key not in item:
                 raise PatchError(f"map: {go_repr(item)} does not contain declared merge key: {key}")
             doomed = _identity(item[key])
-            original = [o for o in original if not (isinstance(o, dict) and _identity(o.get(key)) == doomed)]
+            original = [
+                o for o in original if not (isinstance(o, dict) and _identity(o.get(key)) == doomed)
+            ]
         elif directive == "replace":
             replace = True
         elif directive == "merge":
@@ -215,11 +244,15 @@ def _check_order(patched: list[Any], order: list[Any], key: str) -> None:
         if at < len(wanted) and _ident_of(wanted[at], key) == _ident_of(entry, key):
             at += 1
     if at < len(wanted):
-        raise PatchError(f"The order in patch list:\n{go_repr(patched)}\n doesn't match $setElementOrder list:\n"
-                         f"{go_repr(order)}\n")
+        raise PatchError(
+            f"The order in patch list:\n{go_repr(patched)}\n doesn't match $setElementOrder list:\n"
+            f"{go_repr(order)}\n"
+        )
 
 
-def _interleave(merged: list[Any], patch_order: list[Any], live_order: list[Any], key: str) -> list[Any]:
+def _interleave(
+    merged: list[Any], patch_order: list[Any], live_order: list[Any], key: str
+) -> list[Any]:
     """Order a merged list: patched items in patch order, the others in live order, interleaved.
 
     A live-only item goes before a patched item only when both were live and it came first
@@ -231,9 +264,13 @@ def _interleave(merged: list[Any], patch_order: list[Any], live_order: list[Any]
     live_rank: dict[Hashable, int] = {}
     for position, entry in enumerate(live_order):
         live_rank.setdefault(_ident_of(entry, key), position)
-    patched = sorted((m for m in merged if _ident_of(m, key) in rank), key=lambda m: rank[_ident_of(m, key)])
-    rest = sorted((m for m in merged if _ident_of(m, key) not in rank),
-                  key=lambda m: live_rank.get(_ident_of(m, key), len(live_rank)))
+    patched = sorted(
+        (m for m in merged if _ident_of(m, key) in rank), key=lambda m: rank[_ident_of(m, key)]
+    )
+    rest = sorted(
+        (m for m in merged if _ident_of(m, key) not in rank),
+        key=lambda m: live_rank.get(_ident_of(m, key), len(live_rank)),
+    )
     out: list[Any] = []
     i = j = 0
     while i < len(rest) or j < len(patched):
@@ -327,7 +364,11 @@ def clean(value: Any) -> Any:
 def _clean_list(items: list[Any]) -> list[Any]:
     out = []
     for item in items:
-        if isinstance(item, dict) and _DIRECTIVE in item and not any(not k.startswith("$") for k in item):
+        if (
+            isinstance(item, dict)
+            and _DIRECTIVE in item
+            and not any(not k.startswith("$") for k in item)
+        ):
             continue  # a bare directive item ({"$patch": "replace"}) is not content
         cleaned = clean(item)
         if not isinstance(cleaned, _Deleted):

@@ -9,7 +9,13 @@ from typing import Any
 
 from kubesim.resources import PrinterColumn, ResourceType
 
-_NAME_COL = {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}
+_NAME_COL = {
+    "name": "Name",
+    "type": "string",
+    "format": "name",
+    "description": "Name must be unique within a namespace.",
+    "priority": 0,
+}
 
 
 def human_duration(seconds: float) -> str:
@@ -85,25 +91,50 @@ def jsonpath(obj: Any, path: str) -> Any:
 Cell = Callable[[Mapping[str, Any], datetime], Any]
 
 _BUILTIN_COLUMNS: dict[tuple[str, str], list[tuple[dict[str, Any], Cell]]] = {
-    ("", "configmaps"): [({"name": "Data", "type": "integer"}, lambda o, n: len(o.get("data") or {}) + len(o.get("binaryData") or {}))],
+    ("", "configmaps"): [
+        (
+            {"name": "Data", "type": "integer"},
+            lambda o, n: len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+        )
+    ],
     ("", "secrets"): [
         ({"name": "Type", "type": "string"}, lambda o, n: o.get("type", "")),
         ({"name": "Data", "type": "integer"}, lambda o, n: len(o.get("data") or {})),
     ],
-    ("", "namespaces"): [({"name": "Status", "type": "string"}, lambda o, n: (o.get("status") or {}).get("phase", ""))],
+    ("", "namespaces"): [
+        (
+            {"name": "Status", "type": "string"},
+            lambda o, n: (o.get("status") or {}).get("phase", ""),
+        )
+    ],
     ("coordination.k8s.io", "leases"): [
-        ({"name": "Holder", "type": "string"}, lambda o, n: (o.get("spec") or {}).get("holderIdentity") or "")
+        (
+            {"name": "Holder", "type": "string"},
+            lambda o, n: (o.get("spec") or {}).get("holderIdentity") or "",
+        )
     ],
     ("networking.k8s.io", "ingresses"): [
-        ({"name": "Class", "type": "string"}, lambda o, n: (o.get("spec") or {}).get("ingressClassName") or "<none>"),
-        ({"name": "Hosts", "type": "string"},
-         lambda o, n: ",".join(r.get("host", "*") for r in (o.get("spec") or {}).get("rules") or []) or "*"),
+        (
+            {"name": "Class", "type": "string"},
+            lambda o, n: (o.get("spec") or {}).get("ingressClassName") or "<none>",
+        ),
+        (
+            {"name": "Hosts", "type": "string"},
+            lambda o, n: (
+                ",".join(r.get("host", "*") for r in (o.get("spec") or {}).get("rules") or [])
+                or "*"
+            ),
+        ),
     ],
     ("", "events"): [
         ({"name": "Type", "type": "string"}, lambda o, n: o.get("type", "")),
         ({"name": "Reason", "type": "string"}, lambda o, n: o.get("reason", "")),
-        ({"name": "Object", "type": "string"},
-         lambda o, n: f"{(o.get('involvedObject') or {}).get('kind', '').lower()}/{(o.get('involvedObject') or {}).get('name', '')}"),
+        (
+            {"name": "Object", "type": "string"},
+            lambda o, n: (
+                f"{(o.get('involvedObject') or {}).get('kind', '').lower()}/{(o.get('involvedObject') or {}).get('name', '')}"
+            ),
+        ),
         ({"name": "Message", "type": "string"}, lambda o, n: o.get("message", "")),
     ],
 }
@@ -127,15 +158,34 @@ def columns_for(rt: ResourceType, version: str) -> list[tuple[dict[str, Any], Ce
     if rt.is_crd:
         cols = rt.printer_columns.get(version, ())
         out = [
-            ({"name": c.name, "type": "string" if c.type == "date" else c.type, "format": c.format,
-              "description": c.description, "priority": c.priority}, _crd_cell(c))
+            (
+                {
+                    "name": c.name,
+                    "type": "string" if c.type == "date" else c.type,
+                    "format": c.format,
+                    "description": c.description,
+                    "priority": c.priority,
+                },
+                _crd_cell(c),
+            )
             for c in cols
         ]
         if not cols:
-            out.append(({"name": "Age", "type": "date"}, lambda o, n: _age(o["metadata"].get("creationTimestamp"), n)))
+            out.append(
+                (
+                    {"name": "Age", "type": "date"},
+                    lambda o, n: _age(o["metadata"].get("creationTimestamp"), n),
+                )
+            )
         return out
     extra = _BUILTIN_COLUMNS.get(rt.gr, [])
-    return [*extra, ({"name": "Age", "type": "string"}, lambda o, n: _age(o["metadata"].get("creationTimestamp"), n))]
+    return [
+        *extra,
+        (
+            {"name": "Age", "type": "string"},
+            lambda o, n: _age(o["metadata"].get("creationTimestamp"), n),
+        ),
+    ]
 
 
 def to_table(
@@ -155,13 +205,25 @@ def to_table(
     ]
     rows = []
     for obj in objects:
-        row: dict[str, Any] = {"cells": [obj["metadata"]["name"], *(cell(obj, now) for _, cell in columns)]}
+        row: dict[str, Any] = {
+            "cells": [obj["metadata"]["name"], *(cell(obj, now) for _, cell in columns)]
+        }
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+            row["object"] = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
         rows.append(row)
     meta: dict[str, Any] = {"resourceVersion": resource_version}
     if continue_token:
         meta["continue"] = continue_token
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": definitions, "rows": rows}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }

@@ -72,7 +72,10 @@ class Watch:
         if now:
             return self._line("ADDED", event.obj, None)
         if before and event.old is not None:
-            gone = {**event.old, "metadata": {**event.old["metadata"], "resourceVersion": str(event.rv)}}
+            gone = {
+                **event.old,
+                "metadata": {**event.old["metadata"], "resourceVersion": str(event.rv)},
+            }
             return self._line("DELETED", gone, None)
         return None
 

@@ -26,7 +26,9 @@ def flux_crd_files() -> list[Path]:
 @pytest.fixture
 async def cluster() -> AsyncIterator[SimCluster]:
     """An emulated cluster with the Flux CRDs and instant simulated Flux, in this event loop."""
-    async with SimCluster(crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2) as c:
+    async with SimCluster(
+        crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2
+    ) as c:
         yield c
 
 
@@ -54,9 +56,20 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
     log = tmp_path_factory.mktemp("kubesim-log") / "kubesim.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "kubesim", "--port", str(port), "--kubeconfig", str(kubeconfig),
-             "--flux-crds", "--no-flux"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "kubesim",
+                "--port",
+                str(port),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--flux-crds",
+                "--no-flux",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -79,4 +92,3 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
         process.kill()
         raise
     assert process.returncode == 0, log.read_text()
-

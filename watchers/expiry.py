@@ -58,7 +58,9 @@ class Expiry:
             record = self.cache.environment(name)
             if record is None or record.deleting:
                 continue
-            when = expires_at(record.settings.get("uptime"), self.ttl_seconds, bool(record.settings.get("keep")))
+            when = expires_at(
+                record.settings.get("uptime"), self.ttl_seconds, bool(record.settings.get("keep"))
+            )
             if when is not None and when <= now:
                 out.append(name)
         return out
@@ -92,7 +94,11 @@ class Expiry:
             while self._recent and clock - self._recent[0] > 60:
                 self._recent.popleft()
             if len(self._recent) >= self.max_per_minute:
-                log.warning("expiry_rate_limited", remaining=due[due.index(name):], per_minute=self.max_per_minute)
+                log.warning(
+                    "expiry_rate_limited",
+                    remaining=due[due.index(name) :],
+                    per_minute=self.max_per_minute,
+                )
                 break
             if self.dry_run:
                 log.info("expiry_would_delete", environment=name)

@@ -62,7 +62,13 @@ class ImageFollower:
                             if await self.operations.follow_image(env, app, tag):
                                 self.followed += 1
                         except (KubeError, OperationError) as e:
-                            log.warning("image_follow_failed", environment=env, app=app, tag=tag, error=str(e))
+                            log.warning(
+                                "image_follow_failed",
+                                environment=env,
+                                app=app,
+                                tag=tag,
+                                error=str(e),
+                            )
                             dirty.add(env)
                             retry = True
                 if retry:

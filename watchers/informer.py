@@ -62,7 +62,9 @@ class Informer:
     watch_timeout: int = 300
     """Seconds the server keeps one watch open before we re-watch from the last version."""
     inactivity_timeout: float = 90.0
-    backoff: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=1, base_delay=0.5, max_delay=30.0))
+    backoff: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(attempts=1, base_delay=0.5, max_delay=30.0)
+    )
     on_change: Callable[[], None] | None = None
     stats: InformerStats = field(default_factory=InformerStats)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
@@ -95,20 +97,26 @@ class Informer:
                     self.stats.last_error = e.message
                     self.stats.last_error_at = time.monotonic()
                     delay = self.backoff.delay(min(failures, 8))
-                    log.warning("watch_failed", error=e.message, status=e.status, retry_in=round(delay, 2))
+                    log.warning(
+                        "watch_failed", error=e.message, status=e.status, retry_in=round(delay, 2)
+                    )
                     self._notify()
                     await asyncio.sleep(delay)
 
     async def _relist(self) -> str:
-        objects, resource_version = await self.client.list(self.resource, self.namespace,
-                                                            label_selector=self.label_selector)
+        objects, resource_version = await self.client.list(
+            self.resource, self.namespace, label_selector=self.label_selector
+        )
         self.sink.replace(self.kind, objects)
         self.stats.lists += 1
         self.stats.last_list_at = time.monotonic()
         first = not self.synced.is_set()
         self.synced.set()
-        log.info("informer_synced" if first else "informer_relisted", objects=len(objects),
-                 resource_version=resource_version)
+        log.info(
+            "informer_synced" if first else "informer_relisted",
+            objects=len(objects),
+            resource_version=resource_version,
+        )
         self._notify()
         return resource_version
 
@@ -123,9 +131,15 @@ class Informer:
         self.stats.watches += 1
         if self.stats.watches > 1:
             self.stats.restarts += 1
-        stream = self.client.watch(self.resource, self.namespace, resource_version=resource_version,
-                                   label_selector=self.label_selector, timeout_seconds=self.watch_timeout,
-                                   inactivity_timeout=self.inactivity_timeout, on_open=self._watching)
+        stream = self.client.watch(
+            self.resource,
+            self.namespace,
+            resource_version=resource_version,
+            label_selector=self.label_selector,
+            timeout_seconds=self.watch_timeout,
+            inactivity_timeout=self.inactivity_timeout,
+            on_open=self._watching,
+        )
         async for event in stream:
             kind = event.get("type")
             obj = event.get("object") or {}

@@ -108,24 +108,36 @@ class LeaderElector:
             spec["acquireTime"] = now
             if previous is not None:
                 transitions += 1
-        spec.update({
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": int(self.lease_duration),
-            "renewTime": now,
-            "leaseTransitions": transitions,
-        })
-        meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace,
-                                "labels": {labels.MANAGED_BY: labels.MANAGED_BY_VALUE}}
+        spec.update(
+            {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": int(self.lease_duration),
+                "renewTime": now,
+                "leaseTransitions": transitions,
+            }
+        )
+        meta: dict[str, Any] = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "labels": {labels.MANAGED_BY: labels.MANAGED_BY_VALUE},
+        }
         if previous is not None:
             meta["resourceVersion"] = previous["metadata"]["resourceVersion"]
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": meta,
+            "spec": spec,
+        }
 
     async def _try_acquire_or_renew(self) -> bool:
         try:
             lease = await self.client.get(labels.LEASE, self.namespace, self.name)
         except NotFound:
             try:
-                await self.client.create(labels.LEASE, self.namespace, self._lease_body(acquire=True, previous=None))
+                await self.client.create(
+                    labels.LEASE, self.namespace, self._lease_body(acquire=True, previous=None)
+                )
             except Conflict:
                 return False
             return True
@@ -156,6 +168,10 @@ class LeaderElector:
                 return
             spec = {**lease["spec"], "holderIdentity": "", "leaseDurationSeconds": 1}
             body = {**lease, "spec": spec}
-            await self.client.request("PUT", f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{self.name}",
-                                      body=body, retry=NO_RETRY)
+            await self.client.request(
+                "PUT",
+                f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{self.name}",
+                body=body,
+                retry=NO_RETRY,
+            )
             log.info("leader_released", identity=self.identity)

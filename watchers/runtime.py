@@ -46,9 +46,19 @@ class Background:
     url_discovery: bool = True
 
     def __post_init__(self) -> None:
-        def informer(resource: labels.Resource, kind: str, namespace: str | None, selector: str) -> Informer:
-            return Informer(self.client, resource, kind, self.cache, namespace=namespace, label_selector=selector,
-                            watch_timeout=self.watch_timeout, on_change=self.on_change)
+        def informer(
+            resource: labels.Resource, kind: str, namespace: str | None, selector: str
+        ) -> Informer:
+            return Informer(
+                self.client,
+                resource,
+                kind,
+                self.cache,
+                namespace=namespace,
+                label_selector=selector,
+                watch_timeout=self.watch_timeout,
+                on_change=self.on_change,
+            )
 
         self.informers = [
             informer(labels.CONFIG_MAP, "environments", self.namespace, MANAGED),
@@ -59,14 +69,28 @@ class Background:
         ]
         if self.url_discovery:
             self.informers.append(
-                informer(labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}"))
-        self.elector = LeaderElector(self.client, self.namespace, self.identity, lease_duration=self.lease_duration,
-                                     renew_deadline=self.renew_deadline, retry_period=self.retry_period)
+                informer(labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}")
+            )
+        self.elector = LeaderElector(
+            self.client,
+            self.namespace,
+            self.identity,
+            lease_duration=self.lease_duration,
+            renew_deadline=self.renew_deadline,
+            retry_period=self.retry_period,
+        )
         self.follower = ImageFollower(self.cache, self.operations)
         settings = self.operations.settings
-        self.expiry = Expiry(self.cache, self.operations, self.informers, settings.env_ttl_seconds,
-                             max_per_minute=settings.expiry_max_per_minute, dry_run=settings.expiry_dry_run,
-                             settle=self.expiry_settle, interval=self.expiry_interval)
+        self.expiry = Expiry(
+            self.cache,
+            self.operations,
+            self.informers,
+            settings.env_ttl_seconds,
+            max_per_minute=settings.expiry_max_per_minute,
+            dry_run=settings.expiry_dry_run,
+            settle=self.expiry_settle,
+            interval=self.expiry_interval,
+        )
 
     def start(self) -> None:
         for inf in self.informers:
@@ -101,7 +125,9 @@ class Background:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            await asyncio.wait_for(asyncio.gather(*(inf.synced.wait() for inf in self.informers)), timeout)
+            await asyncio.wait_for(
+                asyncio.gather(*(inf.synced.wait() for inf in self.informers)), timeout
+            )
         except TimeoutError:
             return False
         while not self.connected:
@@ -109,4 +135,3 @@ class Background:
                 return False
             await asyncio.sleep(0.01)
         return True
-

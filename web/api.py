@@ -22,9 +22,16 @@ CATCH_UP = 5.0
 
 def _app_json(catalog: Catalog, name: str) -> dict[str, Any]:
     app = catalog.apps[name]
-    return {"name": app.name, "defaultPrefix": app.default_prefix, "description": app.description,
-            "dependsOn": list(app.depends_on),
-            "imageRepository": {"name": app.image_repository.name, "namespace": app.image_repository.namespace}}
+    return {
+        "name": app.name,
+        "defaultPrefix": app.default_prefix,
+        "description": app.description,
+        "dependsOn": list(app.depends_on),
+        "imageRepository": {
+            "name": app.image_repository.name,
+            "namespace": app.image_repository.namespace,
+        },
+    }
 
 
 @routes.get("/api/v1/apps", name="api-apps")
@@ -40,8 +47,14 @@ async def list_bundles(request: web.Request) -> web.Response:
     s = services(request)
     s.auth.require(request)
     bundles = s.current_catalog().bundles
-    return web.json_response({"items": [{"name": b.name, "description": b.description, "apps": list(b.apps)}
-                                        for b in sorted(bundles.values(), key=lambda b: b.name)]})
+    return web.json_response(
+        {
+            "items": [
+                {"name": b.name, "description": b.description, "apps": list(b.apps)}
+                for b in sorted(bundles.values(), key=lambda b: b.name)
+            ]
+        }
+    )
 
 
 @routes.get("/api/v1/environments", name="api-environments")
@@ -109,24 +122,35 @@ async def get_environment(request: web.Request) -> web.Response:
         raise unprocessable(f"timeout must be between 0 and {WAIT_MAX} seconds")
     if s.renderer.one(name) is None:
         raise not_found(f"environment {name!r} not found")
-    ready = await _wait_for(s, name, lambda: s.renderer.one(name) is None or _ready(s.renderer.one(name)), timeout)
+    ready = await _wait_for(
+        s, name, lambda: s.renderer.one(name) is None or _ready(s.renderer.one(name)), timeout
+    )
     body = s.renderer.one(name)
     if body is None:
         raise not_found(f"environment {name!r} was deleted while waiting")
     if not ready:
-        return web.json_response({"error": "timeout", "message": f"environment {name!r} was not ready after "
-                                  f"{timeout:g}s", "environment": body}, status=408)
+        return web.json_response(
+            {
+                "error": "timeout",
+                "message": f"environment {name!r} was not ready after {timeout:g}s",
+                "environment": body,
+            },
+            status=408,
+        )
     return web.json_response(body)
 
 
 def _caught_up(s: Services, env: str, apps: dict[str, str] | None) -> Callable[[], bool]:
     """Whether the cache shows an environment with exactly these apps and prefixes."""
+
     def check() -> bool:
         if s.cache.environment(env) is None:
             return False
         if apps is None:
             return True
-        current = {a.name: (a.kustomization.prefix if a.kustomization else None) for a in s.cache.apps(env)}
+        current = {
+            a.name: (a.kustomization.prefix if a.kustomization else None) for a in s.cache.apps(env)
+        }
         return current == apps
 
     return check
@@ -139,8 +163,9 @@ async def put_environment(request: web.Request) -> web.Response:
     name = _env_name(request)
     req = environment_request(await json_body(request), s.clock())
     desired = s.operations.resolve_apps(req.apps, req.bundle)
-    change = await s.operations.put_environment(name, apps=req.apps, bundle=req.bundle, actor=actor,
-                                                window=req.window)
+    change = await s.operations.put_environment(
+        name, apps=req.apps, bundle=req.bundle, actor=actor, window=req.window
+    )
     await _wait_for(s, name, _caught_up(s, name, desired), CATCH_UP)
     body = s.renderer.one(name) or {"name": name, "apps": []}
     return web.json_response(body, status=201 if change.created else 200)
@@ -163,7 +188,9 @@ async def add_app(request: web.Request) -> web.Response:
     body = await json_body(request)
     unknown = set(body) - {"name", "prefix"}
     if unknown:
-        raise unprocessable(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: name, prefix")
+        raise unprocessable(
+            f"unknown field(s): {', '.join(sorted(unknown))}; allowed: name, prefix"
+        )
     app, prefix = body.get("name"), body.get("prefix")
     if not isinstance(app, str) or not app:
         raise unprocessable("name (the app to add) is required")
@@ -173,8 +200,10 @@ async def add_app(request: web.Request) -> web.Response:
     resolved = s.operations.resolve_apps({app: prefix}, None)[app]
 
     def has_app() -> bool:
-        return any(a.name == app and a.kustomization is not None and a.kustomization.prefix == resolved
-                   for a in s.cache.apps(name))
+        return any(
+            a.name == app and a.kustomization is not None and a.kustomization.prefix == resolved
+            for a in s.cache.apps(name)
+        )
 
     await _wait_for(s, name, has_app, CATCH_UP)
     return web.json_response(s.renderer.one(name) or {"name": name}, status=200)
@@ -186,8 +215,15 @@ async def remove_app(request: web.Request) -> web.Response:
     actor = s.auth.require(request)
     name, app = _env_name(request), request.match_info["app"]
     await s.operations.remove_app(name, app, actor=actor)
-    await _wait_for(s, name, lambda: all(a.name != app or (a.kustomization and a.kustomization.deleting)
-                                         for a in s.cache.apps(name)), CATCH_UP)
+    await _wait_for(
+        s,
+        name,
+        lambda: all(
+            a.name != app or (a.kustomization and a.kustomization.deleting)
+            for a in s.cache.apps(name)
+        ),
+        CATCH_UP,
+    )
     return web.json_response(s.renderer.one(name) or {"name": name}, status=200)
 
 
@@ -199,9 +235,20 @@ async def history(request: web.Request) -> web.Response:
     name = _env_name(request)
     if s.cache.environment(name) is None:
         raise not_found(f"environment {name!r} not found")
-    return web.json_response({"items": [
-        {"time": e.time, "reason": e.reason, "message": e.message, "actor": e.actor, "via": e.via}
-        for e in s.cache.history(name)]})
+    return web.json_response(
+        {
+            "items": [
+                {
+                    "time": e.time,
+                    "reason": e.reason,
+                    "message": e.message,
+                    "actor": e.actor,
+                    "via": e.via,
+                }
+                for e in s.cache.history(name)
+            ]
+        }
+    )
 
 
 @routes.put("/api/v1/environments/{env}/flux-branch", name="api-flux-branch")
@@ -256,9 +303,9 @@ async def extend(request: web.Request) -> web.Response:
     body = await json_body(request)
     unknown = set(body) - {"hours", "days", "until"}
     if unknown:
-        raise unprocessable(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: hours, days, until")
+        raise unprocessable(
+            f"unknown field(s): {', '.join(sorted(unknown))}; allowed: hours, days, until"
+        )
     hours, until = extension(body)
     window = await s.operations.extend(name, hours=hours, until=until, actor=actor)
     return await _settled(s, name, "uptime", window.as_json())
-
-

@@ -26,12 +26,14 @@ class Authenticator:
     def identify(self, request: web.Request) -> Actor | None:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            name = token_owner(self.tokens, header[len("Bearer "):].strip())
+            name = token_owner(self.tokens, header[len("Bearer ") :].strip())
             return Actor(f"token:{name}", "api") if name else None
         if self.trust_proxy_headers and not request.path.startswith(MACHINE_PATHS):
             # Only the browser surface sits behind the auth proxy. The API may be reachable without
             # it (CI, registries), where these headers would be whatever the caller wants them to be.
-            user = request.headers.get("X-Auth-Request-Email") or request.headers.get("X-Auth-Request-User")
+            user = request.headers.get("X-Auth-Request-Email") or request.headers.get(
+                "X-Auth-Request-User"
+            )
             if user:
                 return Actor(user.strip(), _via(request))
         if self.demo:
@@ -43,8 +45,11 @@ class Authenticator:
         header = request.headers.get("Authorization", "")
         actor = self.identify(request)
         if actor is None:
-            message = ("invalid API token" if header.startswith("Bearer ")
-                       else "authentication required: send 'Authorization: Bearer <token>'")
+            message = (
+                "invalid API token"
+                if header.startswith("Bearer ")
+                else "authentication required: send 'Authorization: Bearer <token>'"
+            )
             raise ApiError(401, "unauthorized", message)
         return actor
 

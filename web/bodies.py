@@ -35,7 +35,9 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 def _only(body: dict[str, Any], allowed: set[str], where: str = "body") -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise unprocessable(f"unknown field(s) in {where}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        raise unprocessable(
+            f"unknown field(s) in {where}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def _prefix(value: Any, where: str) -> str | None:
@@ -62,7 +64,9 @@ def environment_request(body: dict[str, Any], now: datetime) -> EnvironmentReque
             if isinstance(item, str):
                 item = {"name": item}
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise unprocessable(f"apps[{i}]: expected an app name or {{\"name\": ..., \"prefix\": ...}}")
+                raise unprocessable(
+                    f'apps[{i}]: expected an app name or {{"name": ..., "prefix": ...}}'
+                )
             if item["name"] in apps:
                 raise unprocessable(f"apps[{i}]: app {item['name']!r} is listed twice")
             _only(item, {"name", "prefix"}, f"apps[{i}]")
@@ -71,11 +75,13 @@ def environment_request(body: dict[str, Any], now: datetime) -> EnvironmentReque
         for name, spec in raw_apps.items():
             spec = spec or {}
             if not isinstance(spec, dict):
-                raise unprocessable(f"apps.{name}: expected an object like {{\"prefix\": \"feature-x\"}}")
+                raise unprocessable(
+                    f'apps.{name}: expected an object like {{"prefix": "feature-x"}}'
+                )
             _only(spec, {"prefix"}, f"apps.{name}")
             apps[name] = _prefix(spec.get("prefix"), f"apps.{name}")
     else:
-        raise unprocessable("apps must be an object ({\"web\": {\"prefix\": ...}}) or a list")
+        raise unprocessable('apps must be an object ({"web": {"prefix": ...}}) or a list')
     bundle = body.get("bundle")
     if bundle is not None and not isinstance(bundle, str):
         raise unprocessable("bundle must be a string")

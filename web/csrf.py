@@ -23,7 +23,9 @@ class Csrf:
     def _sign(self, nonce: str) -> str:
         return hmac.new(self.secret, nonce.encode(), hashlib.sha256).hexdigest()
 
-    def token(self, request: web.Request, response: web.StreamResponse | None = None) -> tuple[str, str | None]:
+    def token(
+        self, request: web.Request, response: web.StreamResponse | None = None
+    ) -> tuple[str, str | None]:
         """(form token, new cookie value or None if the browser already has one)."""
         nonce = request.cookies.get(COOKIE)
         fresh = None

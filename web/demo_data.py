@@ -11,7 +11,12 @@ from web.state import SERVICES
 log = structlog.get_logger("kollie.demo")
 
 DEMO_ENVIRONMENTS = (
-    ("checkout", "storefront", {"web": "feature-checkout", "api": "feature-checkout"}, "alice@example.com"),
+    (
+        "checkout",
+        "storefront",
+        {"web": "feature-checkout", "api": "feature-checkout"},
+        "alice@example.com",
+    ),
     ("login-fix", "backoffice", {"admin": "fix-login"}, "bob@example.com"),
     ("search-v2", None, {"search": "feature-search-v2", "api": None}, "alice@example.com"),
 )
@@ -23,5 +28,7 @@ async def create_demo_environments(app: web.Application) -> None:
     await services.background.wait_synced(30)
     for name, bundle, apps, owner in DEMO_ENVIRONMENTS:
         if services.cache.environment(name) is None:
-            await services.operations.put_environment(name, apps=apps, bundle=bundle, actor=Actor(owner, "cli"))
+            await services.operations.put_environment(
+                name, apps=apps, bundle=bundle, actor=Actor(owner, "cli")
+            )
     log.info("demo_environments_created", count=len(DEMO_ENVIRONMENTS))

@@ -24,7 +24,9 @@ class ApiError(Exception):
         self.extra = extra
 
     def response(self) -> web.Response:
-        return web.json_response({"error": self.code, "message": self.message, **self.extra}, status=self.status)
+        return web.json_response(
+            {"error": self.code, "message": self.message, **self.extra}, status=self.status
+        )
 
 
 def bad_request(message: str, **extra: Any) -> ApiError:
@@ -42,7 +44,9 @@ def not_found(message: str) -> ApiError:
 def from_kube(e: KubeError) -> ApiError:
     """What an API client is told when the cluster refused or failed a write."""
     if isinstance(e, ApiUnavailable):
-        return ApiError(503, "cluster_unavailable", f"The Kubernetes API is unavailable: {e.message}")
+        return ApiError(
+            503, "cluster_unavailable", f"The Kubernetes API is unavailable: {e.message}"
+        )
     if isinstance(e, NotFound):
         return ApiError(404, "not_found", e.message)
     if isinstance(e, Conflict):
@@ -50,7 +54,11 @@ def from_kube(e: KubeError) -> ApiError:
     if isinstance(e, Invalid):
         return ApiError(422, "rejected_by_cluster", e.message, causes=e.causes)
     if isinstance(e, Forbidden):
-        return ApiError(503, "cluster_forbidden", f"Kollie is not allowed to do this in the cluster: {e.message}")
+        return ApiError(
+            503,
+            "cluster_forbidden",
+            f"Kollie is not allowed to do this in the cluster: {e.message}",
+        )
     return ApiError(502, "cluster_error", e.message)
 
 
@@ -69,9 +77,15 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as e:
         if not request.path.startswith(("/api/", "/webhooks/")) or e.status < 400:
             raise
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}.get(
-            e.status, "http_error")
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            415: "unsupported_media_type",
+        }.get(e.status, "http_error")
         return web.json_response({"error": code, "message": e.reason}, status=e.status)
     except Exception:
         log.exception("request_failed", path=request.path, method=request.method)
-        return web.json_response({"error": "internal", "message": "Internal error; see the Kollie logs."}, status=500)
+        return web.json_response(
+            {"error": "internal", "message": "Internal error; see the Kollie logs."}, status=500
+        )

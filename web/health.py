@@ -18,11 +18,21 @@ async def healthz(request: web.Request) -> web.Response:
 def readiness(s: Services) -> tuple[bool, dict[str, object]]:
     if s.background is None:
         return False, {"status": "not ready", "reason": "watchers not started"}
-    informers = {i.kind: {"synced": i.synced.is_set(), "connected": i.stats.connected,
-                          "lastError": i.stats.last_error or None} for i in s.background.informers}
+    informers = {
+        i.kind: {
+            "synced": i.synced.is_set(),
+            "connected": i.stats.connected,
+            "lastError": i.stats.last_error or None,
+        }
+        for i in s.background.informers
+    }
     ok = s.background.synced and s.background.connected
-    return ok, {"status": "ready" if ok else "not ready", "informers": informers,
-                "leader": s.background.is_leader, "catalogError": str(s.catalog.last_error) if s.catalog.last_error else None}
+    return ok, {
+        "status": "ready" if ok else "not ready",
+        "informers": informers,
+        "leader": s.background.is_leader,
+        "catalogError": str(s.catalog.last_error) if s.catalog.last_error else None,
+    }
 
 
 @routes.get("/readyz", name="readyz")

@@ -27,15 +27,24 @@ def _actor(request: web.Request, s: Services) -> Actor:
     return actor
 
 
-def _render(request: web.Request, template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
+def _render(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
     s = services(request)
     csrf = request.app[CSRF]
     token, fresh = csrf.token(request)
     actor = s.auth.identify(request)
     catalog = s.current_catalog()
     defaults = {name: app.default_prefix for name, app in catalog.apps.items()}
-    context = {**context, "csrf_token": token, "user": actor.name if actor else None, "defaults": defaults,
-               "catalog": s.current_catalog(), "synced": s.cache.is_synced(), "message": request.query.get("msg")}
+    context = {
+        **context,
+        "csrf_token": token,
+        "user": actor.name if actor else None,
+        "defaults": defaults,
+        "catalog": s.current_catalog(),
+        "synced": s.cache.is_synced(),
+        "message": request.query.get("msg"),
+    }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     if fresh:
         set_cookie(response, fresh)
@@ -45,7 +54,9 @@ def _render(request: web.Request, template: str, context: dict[str, Any], *, sta
 async def _form(request: web.Request) -> dict[str, str]:
     form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
     if not request.app[CSRF].check(request, form.get(FIELD)):
-        raise web.HTTPForbidden(text="The form has expired or did not come from Kollie; reload the page and try again.")
+        raise web.HTTPForbidden(
+            text="The form has expired or did not come from Kollie; reload the page and try again."
+        )
     return form
 
 
@@ -64,13 +75,19 @@ SORTS: dict[str, tuple[Callable[[dict[str, Any]], Any], bool]] = {
 def _listing(request: web.Request, s: Services, actor: Actor) -> dict[str, Any]:
     """The environments the index shows, with its filters (mine, text, state) and sort."""
     environments = s.renderer.all()
-    counts = {state: sum(1 for e in environments for a in e["apps"] if a["state"] == state) for state in STATES}
+    counts = {
+        state: sum(1 for e in environments for a in e["apps"] if a["state"] == state)
+        for state in STATES
+    }
     if request.query.get("mine") == "1":
         environments = [e for e in environments if e.get("owner") == actor.name]
     text = request.query.get("q", "").strip().lower()
     if text:
-        environments = [e for e in environments
-                        if text in e["name"] or any(text in (a["prefix"] or "").lower() for a in e["apps"])]
+        environments = [
+            e
+            for e in environments
+            if text in e["name"] or any(text in (a["prefix"] or "").lower() for a in e["apps"])
+        ]
     state = request.query.get("state", "")
     if state in STATES:
         environments = [e for e in environments if any(a["state"] == state for a in e["apps"])]
@@ -80,15 +97,26 @@ def _listing(request: web.Request, s: Services, actor: Actor) -> dict[str, Any]:
     now = s.clock()
     labels = {e["name"]: uptime_label(e, now) for e in environments}
     ages = {e["name"]: age(e.get("createdAt"), now) for e in environments}
-    return {"environments": environments, "query": text, "mine": request.query.get("mine") == "1",
-            "state": state, "states": STATES, "sort": sort, "counts": counts, "labels": labels, "ages": ages}
+    return {
+        "environments": environments,
+        "query": text,
+        "mine": request.query.get("mine") == "1",
+        "state": state,
+        "states": STATES,
+        "sort": sort,
+        "counts": counts,
+        "labels": labels,
+        "ages": ages,
+    }
 
 
 @routes.get("/", name="index")
 async def index(request: web.Request) -> web.Response:
     s = services(request)
     actor = _actor(request, s)
-    return _render(request, "index.html", {**_listing(request, s, actor), "errors": None, "form": {}})
+    return _render(
+        request, "index.html", {**_listing(request, s, actor), "errors": None, "form": {}}
+    )
 
 
 @routes.post("/env", name="create")
@@ -105,8 +133,12 @@ async def create(request: web.Request) -> web.StreamResponse:
     try:
         await s.operations.put_environment(name, apps=apps, bundle=bundle, actor=actor)
     except OperationError as e:
-        return _render(request, "index.html", {**_listing(request, s, actor), "errors": e.message, "form": dict(form)},
-                       status=e.status)
+        return _render(
+            request,
+            "index.html",
+            {**_listing(request, s, actor), "errors": e.message, "form": dict(form)},
+            status=e.status,
+        )
     raise _redirect(f"/env/{quote(name)}", f"Environment {name} is being created")
 
 
@@ -118,10 +150,22 @@ async def environment(request: web.Request) -> web.Response:
     body = s.renderer.one(name)
     if body is None:
         return _render(request, "missing.html", {"name": name}, status=404)
-    history = [{"time": e.time, "reason": e.reason, "message": e.message, "actor": e.actor, "via": e.via,
-                "app": e.app} for e in s.cache.history(name, 50)]
-    return _render(request, "environment.html", {"env": body, "history": history, "errors": None,
-                                                 "label": uptime_label(body, s.clock())})
+    history = [
+        {
+            "time": e.time,
+            "reason": e.reason,
+            "message": e.message,
+            "actor": e.actor,
+            "via": e.via,
+            "app": e.app,
+        }
+        for e in s.cache.history(name, 50)
+    ]
+    return _render(
+        request,
+        "environment.html",
+        {"env": body, "history": history, "errors": None, "label": uptime_label(body, s.clock())},
+    )
 
 
 async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
@@ -133,7 +177,9 @@ async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
     try:
         if action == "add":
             app = form.get("app", "")
-            await s.operations.add_app(name, app, (form.get("prefix") or "").strip() or None, actor=actor)
+            await s.operations.add_app(
+                name, app, (form.get("prefix") or "").strip() or None, actor=actor
+            )
             message = f"{app} added or switched"
         elif action == "bundle":
             bundle = s.current_catalog().bundles.get(form.get("bundle", ""))
@@ -158,7 +204,11 @@ async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
         elif action == "branch":
             branch = (form.get("branch") or "").strip() or None
             await s.operations.follow_branch(name, branch, actor=actor)
-            message = f"Apps build from branch {branch}" if branch else "Apps build from their default branches"
+            message = (
+                f"Apps build from branch {branch}"
+                if branch
+                else "Apps build from their default branches"
+            )
         elif action == "remove":
             app = request.match_info["app"]
             await s.operations.remove_app(name, app, actor=actor)
@@ -183,15 +233,26 @@ async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
                 message = f"Extended by {hours:g} hours, until {window.as_json().get('until')}"
         else:
             if form.get("confirm", "") != name:
-                raise OperationError(f"type the environment's name ({name}) to confirm the deletion")
+                raise OperationError(
+                    f"type the environment's name ({name}) to confirm the deletion"
+                )
             await s.operations.delete_environment(name, actor=actor)
             raise _redirect("/", f"Environment {name} is being deleted")
     except OperationError as e:
         body = s.renderer.one(name)
         if body is None:
             return _render(request, "missing.html", {"name": name}, status=404)
-        return _render(request, "environment.html", {"env": body, "history": [], "errors": e.message,
-                                                     "label": uptime_label(body, s.clock())}, status=e.status)
+        return _render(
+            request,
+            "environment.html",
+            {
+                "env": body,
+                "history": [],
+                "errors": e.message,
+                "label": uptime_label(body, s.clock()),
+            },
+            status=e.status,
+        )
     raise _redirect(back, message)
 
 

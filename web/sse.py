@@ -70,7 +70,9 @@ class EventHub:
         pending, self._pending = self._pending, set()
         for env in sorted(pending):
             body = self.renderer.one(env)
-            self.publish(env, "environment" if body is not None else "deleted", body or {"name": env})
+            self.publish(
+                env, "environment" if body is not None else "deleted", body or {"name": env}
+            )
 
     def health(self, connected: bool) -> None:
         """Tell every page whether the cluster view is live (informers connected) or may be stale."""
@@ -114,7 +116,11 @@ class EventHub:
         else:
             names = [env] if env else self.cache.environment_names()
             items = [b for b in (self.renderer.one(n) for n in names) if b is not None]
-            first = [encode(self.sequence, "snapshot", {"items": items, "synced": self.cache.is_synced()})]
+            first = [
+                encode(
+                    self.sequence, "snapshot", {"items": items, "synced": self.cache.is_synced()}
+                )
+            ]
         self.streams.add(stream)
         return stream, first
 
@@ -122,9 +128,15 @@ class EventHub:
         if not last_event_id or not last_event_id.isdigit():
             return None
         last = int(last_event_id)
-        if last > self.sequence or (self.recent and last < self.recent[0][0] - 1) or (not self.recent and last != self.sequence):
+        if (
+            last > self.sequence
+            or (self.recent and last < self.recent[0][0] - 1)
+            or (not self.recent and last != self.sequence)
+        ):
             return None
-        return [frame for seq, name, frame in self.recent if seq > last and (env is None or name == env)]
+        return [
+            frame for seq, name, frame in self.recent if seq > last and (env is None or name == env)
+        ]
 
 
 def encode(sequence: int, event: str, body: dict[str, Any]) -> bytes:
@@ -134,8 +146,13 @@ def encode(sequence: int, event: str, body: dict[str, Any]) -> bytes:
 
 async def serve(hub: EventHub, request: web.Request, env: str | None) -> web.StreamResponse:
     stream, first = hub.open(env, request.headers.get("Last-Event-ID"))
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
     try:
         await response.prepare(request)
         await response.write(b"retry: 2000\n\n" + b"".join(first))

@@ -39,15 +39,20 @@ def _hmac(secret: str, body: bytes, algorithm: str) -> str:
     return hmac.new(secret.encode(), body, algorithm).hexdigest()
 
 
-def verify(source: str, secret: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> bool:
+def verify(
+    source: str, secret: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+) -> bool:
     """Check a delivery's credentials the way its registry sends them, in constant time."""
+
     def same(a: str, b: str) -> bool:
         return hmac.compare_digest(a.encode(), b.encode())
 
     if source == "generic":
         return same(headers.get("X-Signature", ""), "sha256=" + _hmac(secret, body, "sha256"))
     if source == "ghcr":
-        return same(headers.get("X-Hub-Signature-256", ""), "sha256=" + _hmac(secret, body, "sha256"))
+        return same(
+            headers.get("X-Hub-Signature-256", ""), "sha256=" + _hmac(secret, body, "sha256")
+        )
     if source == "nexus":
         return same(headers.get("X-Nexus-Webhook-Signature", ""), _hmac(secret, body, "sha1"))
     if source == "harbor":
@@ -82,7 +87,9 @@ class PushQueue:
 
     def offer(self, push: Push) -> str:
         """'queued', 'duplicate' or 'overloaded'."""
-        if self.duplicate(("push", push.registry or "", push.repository, push.tag, push.digest or "")):
+        if self.duplicate(
+            ("push", push.registry or "", push.repository, push.tag, push.digest or "")
+        ):
             return "duplicate"
         try:
             self.queue.put_nowait(push)
@@ -102,12 +109,23 @@ class PushQueue:
         for attempt in range(self.retries):
             try:
                 outcome = await self.handler.handle(push)
-                log.info("push_processed", repository=push.repository, tag=push.tag,
-                         rescanned=outcome.rescanned, environments=outcome.environments, created=outcome.created)
+                log.info(
+                    "push_processed",
+                    repository=push.repository,
+                    tag=push.tag,
+                    rescanned=outcome.rescanned,
+                    environments=outcome.environments,
+                    created=outcome.created,
+                )
                 break
             except (KubeError, OperationError) as e:
-                log.warning("push_failed", repository=push.repository, tag=push.tag, attempt=attempt + 1,
-                            error=str(e))
+                log.warning(
+                    "push_failed",
+                    repository=push.repository,
+                    tag=push.tag,
+                    attempt=attempt + 1,
+                    error=str(e),
+                )
                 await asyncio.sleep(0.5 * 2**attempt)
         self.processed += 1
 
@@ -121,7 +139,11 @@ def coalesce(pushes: list[Push]) -> list[Push]:
         key = (push.registry, push.repository, tag.prefix if tag else push.tag)
         current = newest.get(key)
         current_tag = parse_tag(current.tag) if current else None
-        if current is None or (tag and current_tag and tag.timestamp >= current_tag.timestamp) or not tag:
+        if (
+            current is None
+            or (tag and current_tag and tag.timestamp >= current_tag.timestamp)
+            or not tag
+        ):
             newest[key] = push
     return list(newest.values())
 
@@ -134,7 +156,9 @@ async def receive(request: web.Request) -> web.Response:
     s = services(request)
     source = request.match_info["source"]
     if source not in SOURCES:
-        raise ApiError(404, "unknown_source", f"unknown registry {source!r}; known: {', '.join(SOURCES)}")
+        raise ApiError(
+            404, "unknown_source", f"unknown registry {source!r}; known: {', '.join(SOURCES)}"
+        )
     metrics = s.metrics.webhooks
     secret = s.settings.webhook_secret
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -146,7 +170,9 @@ async def receive(request: web.Request) -> web.Response:
         raise ApiError(413, "too_large", f"deliveries are limited to {MAX_BODY} bytes")
     if secret is None and not s.demo:
         metrics.labels(source, "not_configured").inc()
-        raise ApiError(503, "webhooks_disabled", "set KOLLIE_WEBHOOK_SECRET to accept registry webhooks")
+        raise ApiError(
+            503, "webhooks_disabled", "set KOLLIE_WEBHOOK_SECRET to accept registry webhooks"
+        )
     if secret is not None and not verify(source, secret, request.headers, request.query, body):
         metrics.labels(source, "unauthorized").inc()
         log.warning("webhook_rejected", source=source, reason="bad or missing credentials")
@@ -166,9 +192,20 @@ async def receive(request: web.Request) -> web.Response:
         pushes.append({**push.as_json(), "status": state})
     outcome = "push" if parsed.pushes else "ignored"
     metrics.labels(source, outcome).inc()
-    log.info("webhook_received", source=source, pushes=len(parsed.pushes), ignored=[i["reason"] for i in parsed.ignored])
+    log.info(
+        "webhook_received",
+        source=source,
+        pushes=len(parsed.pushes),
+        ignored=[i["reason"] for i in parsed.ignored],
+    )
     if any(p["status"] == "overloaded" for p in pushes):
-        return web.json_response({"pushes": pushes, "ignored": parsed.ignored, "error": "overloaded",
-                                  "message": "too many pushes queued; retry later"}, status=503)
+        return web.json_response(
+            {
+                "pushes": pushes,
+                "ignored": parsed.ignored,
+                "error": "overloaded",
+                "message": "too many pushes queued; retry later",
+            },
+            status=503,
+        )
     return web.json_response({"pushes": pushes, "ignored": parsed.ignored}, status=202)
-

@@ -100,7 +100,9 @@ class KubeClient:
             if kubeconfig is None:
                 k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             else:
-                await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+                await k8s_config.load_kube_config(
+                    config_file=kubeconfig, client_configuration=configuration
+                )
         except k8s_config.ConfigException as e:
             raise KubeError(f"cannot load Kubernetes configuration: {e}") from e
         return cls(k8s_client.ApiClient(configuration), **kwargs)
@@ -154,7 +156,9 @@ class KubeClient:
         """One JSON request; retried per `retry` only while the API is unavailable."""
 
         async def once() -> dict[str, Any]:
-            response = await self._send(method, path, query=query, body=body, content_type=content_type)
+            response = await self._send(
+                method, path, query=query, body=body, content_type=content_type
+            )
             try:
                 raw = await response.read()
             except (aiohttp.ClientError, TimeoutError) as e:
@@ -182,7 +186,12 @@ class KubeClient:
         return await self.request("GET", f"{collection_path(res, namespace)}/{name}")
 
     async def list(
-        self, res: Resource, namespace: str | None = None, *, label_selector: str = "", page_size: int = 500
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        page_size: int = 500,
     ) -> tuple[list[dict[str, Any]], str]:
         """All objects (paged), and the list's resourceVersion to watch from."""
         items: list[dict[str, Any]] = []
@@ -228,8 +237,12 @@ class KubeClient:
         }
         if label_selector:
             query["labelSelector"] = label_selector
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.request_timeout, sock_read=inactivity_timeout)
-        response = await self._send("GET", collection_path(res, namespace), query=query, limits=timeout)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.request_timeout, sock_read=inactivity_timeout
+        )
+        response = await self._send(
+            "GET", collection_path(res, namespace), query=query, limits=timeout
+        )
         try:
             if response.status != 200:
                 raise from_status(response.status, await response.read())
@@ -252,7 +265,9 @@ class KubeClient:
         finally:
             response.release()
 
-    async def apply(self, res: Resource, obj: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
+    async def apply(
+        self, res: Resource, obj: Mapping[str, Any], *, force: bool = True
+    ) -> dict[str, Any]:
         """Server-side apply of a whole desired object, as field manager `kollie`.
 
         Kollie is the only intended writer of the fields it sets, so it takes them over (force)
@@ -264,19 +279,42 @@ class KubeClient:
         return await self.request("PATCH", path, query=query, body=dict(obj), content_type=APPLY)
 
     async def merge_patch(
-        self, res: Resource, namespace: str | None, name: str, patch: Mapping[str, Any], *, subresource: str = ""
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        subresource: str = "",
     ) -> dict[str, Any]:
-        path = f"{collection_path(res, namespace)}/{name}" + (f"/{subresource}" if subresource else "")
-        return await self.request("PATCH", path, query={"fieldManager": self.field_manager}, body=dict(patch),
-                                  content_type=MERGE)
+        path = f"{collection_path(res, namespace)}/{name}" + (
+            f"/{subresource}" if subresource else ""
+        )
+        return await self.request(
+            "PATCH",
+            path,
+            query={"fieldManager": self.field_manager},
+            body=dict(patch),
+            content_type=MERGE,
+        )
 
-    async def create(self, res: Resource, namespace: str | None, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", collection_path(res, namespace), query={"fieldManager": self.field_manager},
-                                  body=dict(obj))
+    async def create(
+        self, res: Resource, namespace: str | None, obj: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return await self.request(
+            "POST",
+            collection_path(res, namespace),
+            query={"fieldManager": self.field_manager},
+            body=dict(obj),
+        )
 
-    async def replace(self, res: Resource, namespace: str | None, obj: Mapping[str, Any]) -> dict[str, Any]:
+    async def replace(
+        self, res: Resource, namespace: str | None, obj: Mapping[str, Any]
+    ) -> dict[str, Any]:
         path = f"{collection_path(res, namespace)}/{obj['metadata']['name']}"
-        return await self.request("PUT", path, query={"fieldManager": self.field_manager}, body=dict(obj))
+        return await self.request(
+            "PUT", path, query={"fieldManager": self.field_manager}, body=dict(obj)
+        )
 
     async def delete(
         self,
@@ -288,7 +326,11 @@ class KubeClient:
         uid: str | None = None,
     ) -> dict[str, Any]:
         """Delete one object; `uid` makes it a precondition, so a recreated namesake survives."""
-        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
         if uid:
             body["preconditions"] = {"uid": uid}
         return await self.request("DELETE", f"{collection_path(res, namespace)}/{name}", body=body)
@@ -303,6 +345,8 @@ async def with_retry(call: Callable[[], Awaitable[T]], policy: RetryPolicy, *, w
             if attempt + 1 >= policy.attempts:
                 raise
             delay = policy.delay(attempt)
-            log.debug("kube_retry", what=what, attempt=attempt + 1, delay=round(delay, 3), error=e.message)
+            log.debug(
+                "kube_retry", what=what, attempt=attempt + 1, delay=round(delay, 3), error=e.message
+            )
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

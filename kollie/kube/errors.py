@@ -11,7 +11,9 @@ class KubeError(Exception):
 
     status: int = 0
 
-    def __init__(self, message: str, *, status: int = 0, reason: str = "", body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int = 0, reason: str = "", body: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status or self.status

@@ -37,9 +37,12 @@ def _asks_for_reconcile(event: Event) -> bool:
     old, new = event.old, event.obj
     if old is None:
         return True
-    return (old["metadata"].get("generation") != new["metadata"].get("generation")
-            or annotation(old, REQUESTED_AT) != annotation(new, REQUESTED_AT)
-            or bool(old["metadata"].get("deletionTimestamp")) != bool(new["metadata"].get("deletionTimestamp")))
+    return (
+        old["metadata"].get("generation") != new["metadata"].get("generation")
+        or annotation(old, REQUESTED_AT) != annotation(new, REQUESTED_AT)
+        or bool(old["metadata"].get("deletionTimestamp"))
+        != bool(new["metadata"].get("deletionTimestamp"))
+    )
 
 
 def _status(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -60,22 +63,35 @@ class FluxSimulation:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.api = api
-        self.settings = Settings(reconcile_delay=reconcile_delay, min_interval=min_interval,
-                                 dependency_requeue=dependency_requeue)
+        self.settings = Settings(
+            reconcile_delay=reconcile_delay,
+            min_interval=min_interval,
+            dependency_requeue=dependency_requeue,
+        )
         if clock is not None:
             self.settings.clock = clock
         self.git = GitHost()
         self.registry = Registry()
         self.storage = ArtifactStorage()
         self.database = TagDatabase()
-        self.sources = GitRepositoryController(api, self.settings, git=self.git, storage=self.storage)
-        self.image_repositories = ImageRepositoryController(api, self.settings, registry=self.registry,
-                                                           database=self.database)
-        self.image_policies = ImagePolicyController(api, self.settings, registry=self.registry, database=self.database)
-        self.kustomizations = KustomizationController(api, self.settings, storage=self.storage,
-                                                      strict_substitutions=strict_substitutions)
-        self.controllers: list[Controller] = [self.sources, self.image_repositories, self.image_policies,
-                                              self.kustomizations]
+        self.sources = GitRepositoryController(
+            api, self.settings, git=self.git, storage=self.storage
+        )
+        self.image_repositories = ImageRepositoryController(
+            api, self.settings, registry=self.registry, database=self.database
+        )
+        self.image_policies = ImagePolicyController(
+            api, self.settings, registry=self.registry, database=self.database
+        )
+        self.kustomizations = KustomizationController(
+            api, self.settings, storage=self.storage, strict_substitutions=strict_substitutions
+        )
+        self.controllers: list[Controller] = [
+            self.sources,
+            self.image_repositories,
+            self.image_policies,
+            self.kustomizations,
+        ]
         self._by_gr = {c.gr: c for c in self.controllers}
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -91,7 +107,10 @@ class FluxSimulation:
     def start(self) -> None:
         for controller in self.controllers:
             controller.start()
-        self._unsubscribe = [self.api.store.subscribe(self._on_event), self.git.subscribe(self.sources.on_git_change)]
+        self._unsubscribe = [
+            self.api.store.subscribe(self._on_event),
+            self.git.subscribe(self.sources.on_git_change),
+        ]
         for controller in self.controllers:
             for obj in self.api.store.iter(controller.gr):
                 controller.trigger(object_key(obj))
@@ -136,10 +155,16 @@ class FluxSimulation:
 
     def _source_changed(self, event: Event) -> None:
         """SourceRevisionChangePredicate: a new or different artifact revision."""
-        new = None if event.type == "DELETED" else (_status(event.obj).get("artifact") or {}).get("revision")
+        new = (
+            None
+            if event.type == "DELETED"
+            else (_status(event.obj).get("artifact") or {}).get("revision")
+        )
         old = (_status(event.old).get("artifact") or {}).get("revision")
         if new != old:
-            self.kustomizations.trigger_where(self.kustomizations.using_source("GitRepository", event.obj))
+            self.kustomizations.trigger_where(
+                self.kustomizations.using_source("GitRepository", event.obj)
+            )
 
     def _scan_changed(self, event: Event) -> None:
         """The ImagePolicy watch: an ImageRepository created or deleted, or a scan with a new tag set."""
@@ -150,6 +175,7 @@ class FluxSimulation:
 
     def _kustomization_changed(self, event: Event) -> None:
         """Dependants look again as soon as a dependency's readiness or revision changes."""
+
         def state(obj: Mapping[str, Any] | None) -> tuple[bool, Any]:
             return cond.is_ready(obj), _status(obj).get("lastAppliedRevision")
 
@@ -157,9 +183,13 @@ class FluxSimulation:
             self.kustomizations.trigger_where(self.kustomizations.depending_on(event.obj))
 
     def describe(self) -> dict[str, Any]:
-        return {"reconcileDelay": self.settings.reconcile_delay, "minInterval": self.settings.min_interval,
-                "dependencyRequeue": self.settings.dependency_requeue,
-                "strictSubstitutions": self.kustomizations.strict_substitutions,
-                "failures": [{"namespace": ns, "name": n, "message": m}
-                             for (ns, n), m in sorted(self.kustomizations.failures.items())]}
-
+        return {
+            "reconcileDelay": self.settings.reconcile_delay,
+            "minInterval": self.settings.min_interval,
+            "dependencyRequeue": self.settings.dependency_requeue,
+            "strictSubstitutions": self.kustomizations.strict_substitutions,
+            "failures": [
+                {"namespace": ns, "name": n, "message": m}
+                for (ns, n), m in sorted(self.kustomizations.failures.items())
+            ],
+        }

@@ -66,7 +66,8 @@ def _paths(value: Any, *, allow_delete: bool) -> dict[str, Manifests | None] | N
         raise BadInput("paths must be an object of path -> YAML text or list of objects")
     for path, manifests in value.items():
         ok = isinstance(manifests, str | dict) or (
-            isinstance(manifests, list) and all(isinstance(m, dict) for m in manifests))
+            isinstance(manifests, list) and all(isinstance(m, dict) for m in manifests)
+        )
         if not ok and not (allow_delete and manifests is None):
             raise BadInput(f"paths[{path!r}] must be YAML text, an object or a list of objects")
     return dict(value)
@@ -90,8 +91,15 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         image, tag = _string(body, "image"), _string(body, "tag")
         assert image is not None and tag is not None
         result = flux.registry.push(image, tag, digest=_string(body, "digest", required=False))
-        return web.json_response({"image": result.image, "tag": result.tag, "digest": result.digest,
-                                  "pushedAt": result.pushed_at}, status=201)
+        return web.json_response(
+            {
+                "image": result.image,
+                "tag": result.tag,
+                "digest": result.digest,
+                "pushedAt": result.pushed_at,
+            },
+            status=201,
+        )
 
     async def tags(request: web.Request) -> web.Response:
         image = request.query.get("image", "")
@@ -100,7 +108,9 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         found = flux.registry.tags(image)
         if found is None:
             raise KeyError(f"no repository {image!r}")
-        return web.json_response({"image": image, "tags": {t: p.digest for t, p in sorted(found.items())}})
+        return web.json_response(
+            {"image": image, "tags": {t: p.digest for t, p in sorted(found.items())}}
+        )
 
     async def delete_tag(request: web.Request) -> web.Response:
         image, tag = request.query.get("image", ""), request.query.get("tag", "")
@@ -118,24 +128,44 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         url = _string(body, "url")
         assert url is not None
         branches = body.get("branches")
-        if branches is not None and not (isinstance(branches, list) and all(isinstance(b, str) for b in branches)) \
-                and not (isinstance(branches, dict) and all(v is None or isinstance(v, str) for v in branches.values())):
-            raise BadInput("branches must be a list of names or an object of name -> commit sha or null")
+        if (
+            branches is not None
+            and not (isinstance(branches, list) and all(isinstance(b, str) for b in branches))
+            and not (
+                isinstance(branches, dict)
+                and all(v is None or isinstance(v, str) for v in branches.values())
+            )
+        ):
+            raise BadInput(
+                "branches must be a list of names or an object of name -> commit sha or null"
+            )
         found_tags = body.get("tags")
-        if found_tags is not None and not (isinstance(found_tags, dict)
-                                           and all(v is None or isinstance(v, str) for v in found_tags.values())):
+        if found_tags is not None and not (
+            isinstance(found_tags, dict)
+            and all(v is None or isinstance(v, str) for v in found_tags.values())
+        ):
             raise BadInput("tags must be an object of name -> commit sha or null")
         paths = _paths(body.get("paths"), allow_delete=False)
-        repo = flux.git.add_repository(url, branches=branches, tags=found_tags,
-                                       paths={p: m for p, m in (paths or {}).items() if m is not None})
-        return web.json_response({"url": url, "branches": repo.branches, "tags": repo.tags}, status=201)
+        repo = flux.git.add_repository(
+            url,
+            branches=branches,
+            tags=found_tags,
+            paths={p: m for p, m in (paths or {}).items() if m is not None},
+        )
+        return web.json_response(
+            {"url": url, "branches": repo.branches, "tags": repo.tags}, status=201
+        )
 
     async def git_push(request: web.Request) -> web.Response:
         body = await _body(request)
         url, branch = _string(body, "url"), _string(body, "branch")
         assert url is not None and branch is not None
-        sha = flux.git.push(url, branch, paths=_paths(body.get("paths"), allow_delete=True),
-                            from_branch=_string(body, "fromBranch", required=False))
+        sha = flux.git.push(
+            url,
+            branch,
+            paths=_paths(body.get("paths"), allow_delete=True),
+            from_branch=_string(body, "fromBranch", required=False),
+        )
         return web.json_response({"url": url, "branch": branch, "sha": sha})
 
     async def get_settings(request: web.Request) -> web.Response:
@@ -145,7 +175,11 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         body = await _body(request)
         delay = body.get("reconcileDelay")
         if delay is not None:
-            if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 300:
+            if (
+                isinstance(delay, bool)
+                or not isinstance(delay, int | float)
+                or not 0 <= delay <= 300
+            ):
                 raise BadInput("reconcileDelay must be a number of seconds between 0 and 300")
             flux.reconcile_delay = float(delay)
         return web.json_response(flux.describe())

@@ -28,18 +28,57 @@ PRUNE_KEY = f"{GROUP}/prune"
 RECONCILE_KEY = f"{GROUP}/reconcile"
 DISABLED = "disabled"
 
-CORE_GROUPS = frozenset({
-    "", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
-    "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "node.k8s.io",
-    "admissionregistration.k8s.io", "apiextensions.k8s.io", "certificates.k8s.io", "events.k8s.io",
-    "flowcontrol.apiserver.k8s.io", "apiregistration.k8s.io",
-})
-_ORDER_FIRST = ["CustomResourceDefinition", "Namespace", "ClusterRole", "ClusterClass", "RuntimeClass",
-                "PriorityClass", "StorageClass", "VolumeSnapshotClass", "IngressClass", "GatewayClass",
-                "ClusterRoleBinding", "ResourceQuota", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret",
-                "Service", "LimitRange", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"]
+CORE_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "storage.k8s.io",
+        "scheduling.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "node.k8s.io",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "certificates.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "apiregistration.k8s.io",
+    }
+)
+_ORDER_FIRST = [
+    "CustomResourceDefinition",
+    "Namespace",
+    "ClusterRole",
+    "ClusterClass",
+    "RuntimeClass",
+    "PriorityClass",
+    "StorageClass",
+    "VolumeSnapshotClass",
+    "IngressClass",
+    "GatewayClass",
+    "ClusterRoleBinding",
+    "ResourceQuota",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "LimitRange",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+]
 _ORDER_LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
-_KIND_ORDER = {k: i - len(_ORDER_FIRST) for i, k in enumerate(_ORDER_FIRST)} | {k: 1 + i for i, k in enumerate(_ORDER_LAST)}
+_KIND_ORDER = {k: i - len(_ORDER_FIRST) for i, k in enumerate(_ORDER_FIRST)} | {
+    k: 1 + i for i, k in enumerate(_ORDER_LAST)
+}
 
 
 class ApplyError(Exception):
@@ -66,7 +105,10 @@ class Target:
 
     @property
     def entry(self) -> dict[str, str]:
-        return {"id": inventory_id(self.namespace, self.name, self.group, self.kind), "v": self.version}
+        return {
+            "id": inventory_id(self.namespace, self.name, self.group, self.kind),
+            "v": self.version,
+        }
 
 
 def inventory_id(namespace: str, name: str, group: str, kind: str) -> str:
@@ -83,13 +125,18 @@ def parse_inventory_id(entry_id: str) -> tuple[str, str, str, str]:
 
 def _disabled(obj: Mapping[str, Any] | None, key: str) -> bool:
     meta = (obj or {}).get("metadata") or {}
-    return bool((meta.get("annotations") or {}).get(key) == DISABLED or (meta.get("labels") or {}).get(key) == DISABLED)
+    return bool(
+        (meta.get("annotations") or {}).get(key) == DISABLED
+        or (meta.get("labels") or {}).get(key) == DISABLED
+    )
 
 
 class Applier:
     """Applies and deletes on behalf of one Kustomization."""
 
-    def __init__(self, api: ObjectApi, *, name: str, namespace: str, manager: str = "kustomize-controller") -> None:
+    def __init__(
+        self, api: ObjectApi, *, name: str, namespace: str, manager: str = "kustomize-controller"
+    ) -> None:
         self.api = api
         self.owner = {NAME_LABEL: name, NAMESPACE_LABEL: namespace}
         self.manager = manager
@@ -100,14 +147,27 @@ class Applier:
         meta = obj["metadata"]
         rt = self.api.catalog.by_kind(group, kind)
         ref = "/".join(p for p in (kind, str(meta.get("namespace") or ""), str(meta["name"])) if p)
-        if (rt is None and group not in CORE_GROUPS) or (rt is not None and version not in rt.versions):
-            raise ApplyError(f"{ref} dry-run failed: no matches for kind \"{kind}\" in version \"{api_version}\"")
+        if (rt is None and group not in CORE_GROUPS) or (
+            rt is not None and version not in rt.versions
+        ):
+            raise ApplyError(
+                f'{ref} dry-run failed: no matches for kind "{kind}" in version "{api_version}"'
+            )
         namespaced = rt.namespaced if rt is not None else kind not in CLUSTER_SCOPED_KINDS
         namespace = str(meta.get("namespace") or "") if namespaced else ""
         if namespaced and not namespace:
-            raise ApplyError(f"{ref} namespace not specified: the server could not find the requested resource")
+            raise ApplyError(
+                f"{ref} namespace not specified: the server could not find the requested resource"
+            )
         labels = {**(meta.get("labels") or {}), **self.owner}
-        body = {**obj, "metadata": {**meta, "labels": labels, **({"namespace": namespace} if namespaced else {})}}
+        body = {
+            **obj,
+            "metadata": {
+                **meta,
+                "labels": labels,
+                **({"namespace": namespace} if namespaced else {}),
+            },
+        }
         if not namespaced:
             body["metadata"].pop("namespace", None)
         return Target(body, group, version, kind, namespace, str(meta["name"]), rt)
@@ -119,7 +179,10 @@ class Applier:
         rest = [t for t in targets if t not in definitions]
         entries: list[dict[str, str]] = []
         for stage in (definitions, rest):
-            stage = sorted(stage, key=lambda t: (_KIND_ORDER.get(t.kind, 0), t.group, t.kind, t.namespace, t.name))
+            stage = sorted(
+                stage,
+                key=lambda t: (_KIND_ORDER.get(t.kind, 0), t.group, t.kind, t.namespace, t.name),
+            )
             stage = [t for t in stage if not self._skipped(t)]
             for t in stage:
                 self._write(t, dry_run=True)
@@ -138,8 +201,15 @@ class Applier:
         if t.rt is None:
             return
         try:
-            self.api.patch(t.rt, t.version, t.namespace, t.name, "application/apply-patch+yaml",
-                           json.dumps(t.obj).encode(), WriteOptions(manager=self.manager, force=True, dry_run=dry_run))
+            self.api.patch(
+                t.rt,
+                t.version,
+                t.namespace,
+                t.name,
+                "application/apply-patch+yaml",
+                json.dumps(t.obj).encode(),
+                WriteOptions(manager=self.manager, force=True, dry_run=dry_run),
+            )
         except ApiError as e:
             if not dry_run:
                 raise ApplyError(f"{t.ref} apply failed: {e.message}") from e

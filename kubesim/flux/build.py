@@ -25,21 +25,63 @@ from kubesim.flux.substitution import SubstitutionError, substitute
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 
 # kustomize's legacy resource order (api/resid/gvk.go).
-_ORDER_FIRST = ["Namespace", "ResourceQuota", "StorageClass", "CustomResourceDefinition", "ServiceAccount",
-                "PodSecurityPolicy", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap",
-                "Secret", "Service", "LimitRange", "PriorityClass", "PersistentVolume", "PersistentVolumeClaim",
-                "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"]
+_ORDER_FIRST = [
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+]
 _ORDER_LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
-_TYPE_ORDER = {k: i - len(_ORDER_FIRST) for i, k in enumerate(_ORDER_FIRST)} | {k: 1 + i for i, k in enumerate(_ORDER_LAST)}
+_TYPE_ORDER = {k: i - len(_ORDER_FIRST) for i, k in enumerate(_ORDER_FIRST)} | {
+    k: 1 + i for i, k in enumerate(_ORDER_LAST)
+}
 
 # Kinds kustomize never gives a namespace (resid.NotNamespaceableKinds).
-CLUSTER_SCOPED_KINDS = frozenset({
-    "APIService", "CSIDriver", "CSINode", "CertificateSigningRequest", "Cluster", "ClusterRole",
-    "ClusterRoleBinding", "ComponentStatus", "CustomResourceDefinition", "MutatingWebhookConfiguration",
-    "Namespace", "Node", "PersistentVolume", "PodSecurityPolicy", "PriorityClass", "RuntimeClass",
-    "SelfSubjectAccessReview", "SelfSubjectRulesReview", "StorageClass", "SubjectAccessReview", "TokenReview",
-    "ValidatingWebhookConfiguration", "VolumeAttachment", "IngressClass",
-})
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "APIService",
+        "CSIDriver",
+        "CSINode",
+        "CertificateSigningRequest",
+        "Cluster",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ComponentStatus",
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PodSecurityPolicy",
+        "PriorityClass",
+        "RuntimeClass",
+        "SelfSubjectAccessReview",
+        "SelfSubjectRulesReview",
+        "StorageClass",
+        "SubjectAccessReview",
+        "TokenReview",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+        "IngressClass",
+    }
+)
 
 
 class BuildError(Exception):
@@ -82,14 +124,26 @@ class Resource:
     """The document parsed and transformed, before substitution."""
 
 
-def build(kustomization: Mapping[str, Any], files: Mapping[str, str], variables: VariableSource, *,
-          strict: bool) -> Build:
+def build(
+    kustomization: Mapping[str, Any],
+    files: Mapping[str, str],
+    variables: VariableSource,
+    *,
+    strict: bool,
+) -> Build:
     spec = kustomization.get("spec") or {}
     path = str(spec.get("path") or "./")
     texts = files_under(files, path)
     if texts is None:
-        target = "/".join(p for p in (workdir(str(kustomization["metadata"].get("uid", ""))), normalise_path(path)) if p)
-        raise BuildError("ArtifactFailed", f"kustomization path not found: stat {target}: no such file or directory")
+        target = "/".join(
+            p
+            for p in (workdir(str(kustomization["metadata"].get("uid", ""))), normalise_path(path))
+            if p
+        )
+        raise BuildError(
+            "ArtifactFailed",
+            f"kustomization path not found: stat {target}: no such file or directory",
+        )
     resources = [r for text in texts for r in _documents(text, spec)]
     resources.sort(key=lambda r: _order(r.obj))
     objects = [r.obj for r in resources]
@@ -109,13 +163,21 @@ def _documents(text: str, spec: Mapping[str, Any]) -> list[Resource]:
     for node in nodes:
         if node is None:
             continue
-        source = " " * node.start_mark.column + text[node.start_mark.index:node.end_mark.index]
+        source = " " * node.start_mark.column + text[node.start_mark.index : node.end_mark.index]
         doc = yaml.safe_load(source)
         meta = doc.get("metadata") if isinstance(doc, dict) else None
-        if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind") \
-                or not isinstance(meta, dict) or not meta.get("name"):
-            raise BuildError("BuildFailed", "failed to decode Kubernetes apiVersion, kind and name from: "
-                             + yaml.safe_dump(doc, sort_keys=True).strip())
+        if (
+            not isinstance(doc, dict)
+            or not doc.get("apiVersion")
+            or not doc.get("kind")
+            or not isinstance(meta, dict)
+            or not meta.get("name")
+        ):
+            raise BuildError(
+                "BuildFailed",
+                "failed to decode Kubernetes apiVersion, kind and name from: "
+                + yaml.safe_dump(doc, sort_keys=True).strip(),
+            )
         out.append(Resource(source, _transform(doc, spec)))
     return out
 
@@ -136,16 +198,30 @@ def _transform(doc: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def _order(obj: Mapping[str, Any]) -> tuple[int, str, str, str]:
     meta = obj["metadata"]
-    return (_TYPE_ORDER.get(str(obj["kind"]), 0), gvk_string(obj), str(meta.get("namespace") or ""), str(meta["name"]))
+    return (
+        _TYPE_ORDER.get(str(obj["kind"]), 0),
+        gvk_string(obj),
+        str(meta.get("namespace") or ""),
+        str(meta["name"]),
+    )
 
 
-def _substitute_all(post: Mapping[str, Any], resources: list[Resource], variables: VariableSource,
-                    spec: Mapping[str, Any], *, strict: bool) -> list[dict[str, Any]]:
+def _substitute_all(
+    post: Mapping[str, Any],
+    resources: list[Resource],
+    variables: VariableSource,
+    spec: Mapping[str, Any],
+    *,
+    strict: bool,
+) -> list[dict[str, Any]]:
     out = []
     loaded: dict[str, str] | None = None
     for r in resources:
         meta = r.obj["metadata"]
-        if "disabled" in ((meta.get("labels") or {}).get(SUBSTITUTE_KEY), (meta.get("annotations") or {}).get(SUBSTITUTE_KEY)):
+        if "disabled" in (
+            (meta.get("labels") or {}).get(SUBSTITUTE_KEY),
+            (meta.get("annotations") or {}).get(SUBSTITUTE_KEY),
+        ):
             out.append(r.obj)
             continue
         where = f"post build failed for '{gvk_string(r.obj)}/{meta['name']}'"
@@ -164,9 +240,13 @@ def _substitute_all(post: Mapping[str, Any], resources: list[Resource], variable
         try:
             result = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise BuildError("BuildFailed", f"{where}: envsubst error: YAMLToJSON: {_one_line(e)}") from e
+            raise BuildError(
+                "BuildFailed", f"{where}: envsubst error: YAMLToJSON: {_one_line(e)}"
+            ) from e
         if not isinstance(result, dict) or not isinstance(result.get("metadata"), dict):
-            raise BuildError("BuildFailed", f"{where}: envsubst error: YAMLToJSON: not a Kubernetes object")
+            raise BuildError(
+                "BuildFailed", f"{where}: envsubst error: YAMLToJSON: not a Kubernetes object"
+            )
         out.append(_transform(result, spec))
     return out
 
@@ -181,10 +261,15 @@ def _load_variables(post: Mapping[str, Any], variables: VariableSource) -> dict[
             if ref.get("optional"):
                 continue
             plural = "configmaps" if kind == "ConfigMap" else "secrets"
-            raise BuildError("BuildFailed", f"substitute from '{kind}/{name}' error: {plural} \"{name}\" not found")
+            raise BuildError(
+                "BuildFailed",
+                f"substitute from '{kind}/{name}' error: {plural} \"{name}\" not found",
+            )
         data = found.get("data") or {}
         for k, v in data.items():
-            value = base64.b64decode(str(v)).decode(errors="replace") if kind == "Secret" else str(v)
+            value = (
+                base64.b64decode(str(v)).decode(errors="replace") if kind == "Secret" else str(v)
+            )
             out[str(k)] = value.replace("\n", "")
     for k, v in (post.get("substitute") or {}).items():
         out[str(k)] = str(v).replace("\n", "")

@@ -72,7 +72,7 @@ def get(conditions: Sequence[Mapping[str, Any]] | None, type_: str) -> Condition
 
 
 def status_of(obj: Mapping[str, Any] | None, type_: str = READY) -> str:
-    """"True", "False" or "Unknown" (also when the condition is absent)."""
+    """ "True", "False" or "Unknown" (also when the condition is absent)."""
     c = get(((obj or {}).get("status") or {}).get("conditions"), type_)
     return str(c.get("status", "Unknown")) if c else "Unknown"
 
@@ -82,23 +82,37 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
     if obj is None:
         return False
     status = obj.get("status") or {}
-    return status_of(obj) == "True" and status.get("observedGeneration") == obj["metadata"].get("generation")
+    return status_of(obj) == "True" and status.get("observedGeneration") == obj["metadata"].get(
+        "generation"
+    )
 
 
 class Conditions:
     """A mutable copy of an object's conditions, edited the way fluxcd/pkg/runtime/conditions does."""
 
     def __init__(self, obj: Mapping[str, Any], now: datetime) -> None:
-        self._items: list[Condition] = [dict(c) for c in (obj.get("status") or {}).get("conditions") or []]
+        self._items: list[Condition] = [
+            dict(c) for c in (obj.get("status") or {}).get("conditions") or []
+        ]
         self._generation = int(obj["metadata"].get("generation", 1))
         self._now = rfc3339(now)
 
     def set(self, type_: str, status: str, reason: str, message: str) -> None:
-        new: Condition = {"type": type_, "status": status, "observedGeneration": self._generation,
-                          "lastTransitionTime": self._now, "reason": reason, "message": message}
+        new: Condition = {
+            "type": type_,
+            "status": status,
+            "observedGeneration": self._generation,
+            "lastTransitionTime": self._now,
+            "reason": reason,
+            "message": message,
+        }
         for i, old in enumerate(self._items):
             if old.get("type") == type_:
-                if (old.get("status"), old.get("reason"), old.get("message")) == (status, reason, message):
+                if (old.get("status"), old.get("reason"), old.get("message")) == (
+                    status,
+                    reason,
+                    message,
+                ):
                     new["lastTransitionTime"] = old.get("lastTransitionTime", self._now)
                 self._items[i] = new
                 return

@@ -106,7 +106,9 @@ class Controller:
 
     # ------------------------------------------------------------ queue
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"kubesim-flux-{self.plural}")
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"kubesim-flux-{self.plural}"
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -166,7 +168,11 @@ class Controller:
             if key in self._announce:
                 self._announce.discard(key)
                 obj = self.get(key)
-                if obj is not None and not obj["metadata"].get("deletionTimestamp") and self.rt() is not None:
+                if (
+                    obj is not None
+                    and not obj["metadata"].get("deletionTimestamp")
+                    and self.rt() is not None
+                ):
                     self.announce(obj)
                 self.schedule(key, after=self.settings.reconcile_delay)
                 return
@@ -177,7 +183,9 @@ class Controller:
             result = self.reconcile(obj)
         except ApiError as e:
             # A conflict or a vanished object: another writer got there first; look again soon.
-            log.debug("flux_reconcile_conflict", kind=self.kind, key=key, code=e.code, error=e.message)
+            log.debug(
+                "flux_reconcile_conflict", kind=self.kind, key=key, code=e.code, error=e.message
+            )
             self.schedule(key, after=self._backoff(key))
             return
         except Exception:
@@ -205,8 +213,11 @@ class Controller:
         c = cond.Conditions(obj, self.now())
         generation = obj["metadata"].get("generation")
         observed = (obj.get("status") or {}).get("observedGeneration")
-        message = (f"processing object: new generation {observed} -> {generation}"
-                   if observed != generation else "reconciliation in progress")
+        message = (
+            f"processing object: new generation {observed} -> {generation}"
+            if observed != generation
+            else "reconciliation in progress"
+        )
         c.progressing(message)
         self.write_status(obj, {**(obj.get("status") or {}), "conditions": c.items()})
 
@@ -217,9 +228,15 @@ class Controller:
         if rt is None or (obj.get("status") or {}) == status:
             return obj
         meta = obj["metadata"]
-        return self.api.update(rt, rt.storage_version, meta.get("namespace", ""), meta["name"],
-                               {**obj, "status": status}, WriteOptions(manager=self.manager),
-                               subresource="status")
+        return self.api.update(
+            rt,
+            rt.storage_version,
+            meta.get("namespace", ""),
+            meta["name"],
+            {**obj, "status": status},
+            WriteOptions(manager=self.manager),
+            subresource="status",
+        )
 
     def set_finalizers(self, obj: dict[str, Any], finalizers: list[str]) -> dict[str, Any] | None:
         """Write `metadata.finalizers`; None when that removed the last one of a deleting object."""
@@ -229,8 +246,14 @@ class Controller:
         meta = {k: v for k, v in obj["metadata"].items() if k != "finalizers"}
         if finalizers:
             meta["finalizers"] = finalizers
-        written = self.api.update(rt, rt.storage_version, meta.get("namespace", ""), meta["name"],
-                                  {**obj, "metadata": meta}, WriteOptions(manager=self.manager))
+        written = self.api.update(
+            rt,
+            rt.storage_version,
+            meta.get("namespace", ""),
+            meta["name"],
+            {**obj, "metadata": meta},
+            WriteOptions(manager=self.manager),
+        )
         gone = self.api.store.get(self.gr, meta.get("namespace", ""), meta["name"]) is None
         return None if gone else written
 

@@ -67,7 +67,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if "${" in value else None)
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style='"' if "${" in value else None
+    )
 
 
 _Dumper.add_representer(str, _represent_str)
@@ -111,7 +113,9 @@ class GitHost:
         if not url:
             raise ValueError("a repository needs a URL")
         files = {normalise_path(p): to_yaml(m) for p, m in (paths or {}).items()}
-        wanted = dict(branches) if isinstance(branches, Mapping) else dict.fromkeys(branches or ["main"])
+        wanted = (
+            dict(branches) if isinstance(branches, Mapping) else dict.fromkeys(branches or ["main"])
+        )
         if not wanted:
             raise ValueError("a repository needs at least one branch")
         repo = Repository(url)
@@ -146,7 +150,11 @@ class GitHost:
         repo = self._repo(url)
         if not branch:
             raise ValueError("a push needs a branch")
-        base_sha = repo.branches.get(branch) or repo.branches.get(from_branch or "") or next(iter(repo.branches.values()), None)
+        base_sha = (
+            repo.branches.get(branch)
+            or repo.branches.get(from_branch or "")
+            or next(iter(repo.branches.values()), None)
+        )
         files = dict(repo.commits[base_sha].files) if base_sha else {}
         for path, manifests in (paths or {}).items():
             if manifests is None:
@@ -175,7 +183,13 @@ class GitHost:
             self._notify(url)
         return found
 
-    def checkout(self, url: str, ref: Mapping[str, Any] | None, *, semver: Callable[[list[str], str], str | None]) -> Checkout:
+    def checkout(
+        self,
+        url: str,
+        ref: Mapping[str, Any] | None,
+        *,
+        semver: Callable[[list[str], str], str | None],
+    ) -> Checkout:
         """Resolve a GitRepository `spec.ref` the way source-controller does (commit, then name,
         semver, tag, branch; default branch `master`), or raise GitError."""
         repo = self.repositories.get(url)
@@ -191,7 +205,11 @@ class GitHost:
         if ref.get("name"):
             name = str(ref["name"])
             table = repo.branches if name.startswith("refs/heads/") else repo.tags
-            sha_or_none = table.get(name.split("/", 2)[-1]) if name.startswith(("refs/heads/", "refs/tags/")) else None
+            sha_or_none = (
+                table.get(name.split("/", 2)[-1])
+                if name.startswith(("refs/heads/", "refs/tags/"))
+                else None
+            )
             if sha_or_none is None:
                 raise GitError(f"unable to clone '{url}': couldn't find remote ref \"{name}\"")
             return Checkout(repo.commits[sha_or_none], f"{name}@sha1:{sha_or_none}")
@@ -203,18 +221,30 @@ class GitHost:
         if ref.get("tag"):
             tag = str(ref["tag"])
             if tag not in repo.tags:
-                raise GitError(f"unable to clone '{url}': couldn't find remote ref \"refs/tags/{tag}\"")
+                raise GitError(
+                    f"unable to clone '{url}': couldn't find remote ref \"refs/tags/{tag}\""
+                )
             return Checkout(repo.commits[repo.tags[tag]], f"{tag}@sha1:{repo.tags[tag]}")
         branch = branch or "master"
         if branch not in repo.branches:
-            raise GitError(f"unable to clone '{url}': couldn't find remote ref \"refs/heads/{branch}\"")
+            raise GitError(
+                f"unable to clone '{url}': couldn't find remote ref \"refs/heads/{branch}\""
+            )
         sha = repo.branches[branch]
         return Checkout(repo.commits[sha], f"{branch}@sha1:{sha}")
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"url": r.url, "branches": dict(r.branches), "tags": dict(r.tags),
-                 "paths": sorted(p or "." for p in r.commits[next(iter(r.branches.values()))].files) if r.branches else []}
-                for r in self.repositories.values()]
+        return [
+            {
+                "url": r.url,
+                "branches": dict(r.branches),
+                "tags": dict(r.tags),
+                "paths": sorted(p or "." for p in r.commits[next(iter(r.branches.values()))].files)
+                if r.branches
+                else [],
+            }
+            for r in self.repositories.values()
+        ]
 
     def _repo(self, url: str) -> Repository:
         repo = self.repositories.get(url)
@@ -234,8 +264,11 @@ def files_under(files: Mapping[str, str], path: str) -> list[str] | None:
     """The YAML texts of a directory and everything below it, in path order; None if the
     directory does not exist in the commit."""
     base = normalise_path(path)
-    found = [text for p, text in sorted(files.items())
-             if not base or p == base or p.startswith(base + "/")]
+    found = [
+        text
+        for p, text in sorted(files.items())
+        if not base or p == base or p.startswith(base + "/")
+    ]
     exists = not base or any(p == base or p.startswith(base + "/") for p in files)
     return found if exists else None
 

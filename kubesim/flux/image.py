@@ -60,7 +60,9 @@ class ImageRepositoryController(Controller):
     kind = "ImageRepository"
     manager = "image-reflector-controller"
 
-    def __init__(self, api: ObjectApi, settings: Settings, *, registry: Registry, database: TagDatabase) -> None:
+    def __init__(
+        self, api: ObjectApi, settings: Settings, *, registry: Registry, database: TagDatabase
+    ) -> None:
         super().__init__(api, settings)
         self.registry = registry
         self.database = database
@@ -83,7 +85,9 @@ class ImageRepositoryController(Controller):
             c.mark_true(cond.STALLED, "ImageURLInvalid", str(e))
             c.mark_false(cond.READY, "ImageURLInvalid", str(e))
             c.delete(cond.RECONCILING)
-            status.update(conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
+            status.update(
+                conditions=c.items(), observedGeneration=obj["metadata"].get("generation")
+            )
             self.write_status(obj, self.handled(obj, status))
             return Result()
         c.delete(cond.STALLED)
@@ -94,31 +98,42 @@ class ImageRepositoryController(Controller):
             tags = self.registry.tags(canonical)
             if tags is None:
                 host, _, path = canonical.partition("/")
-                message = (f"scan failed: GET https://{host}/v2/{path}/tags/list?n=1000: NAME_UNKNOWN: "
-                           f"repository name not known to registry; map[name:{path}]")
+                message = (
+                    f"scan failed: GET https://{host}/v2/{path}/tags/list?n=1000: NAME_UNKNOWN: "
+                    f"repository name not known to registry; map[name:{path}]"
+                )
                 c.mark_false(cond.READY, "ReadOperationFailed", message)
                 c.retrying()
                 status["conditions"] = c.items()
                 self.write_status(obj, self.handled(obj, status))
                 return Result(failed=True)
-            kept = sorted((t for t in tags if not any(re.search(x, t) for x in exclusions)), reverse=True)
+            kept = sorted(
+                (t for t in tags if not any(re.search(x, t) for x in exclusions)), reverse=True
+            )
             revision = self.database.set(canonical, kept)
-            scan_result: dict[str, Any] = {"revision": revision, "scanTime": cond.rfc3339(self.now()),
-                                           "tagCount": len(kept)}
+            scan_result: dict[str, Any] = {
+                "revision": revision,
+                "scanTime": cond.rfc3339(self.now()),
+                "tagCount": len(kept),
+            }
             if kept:
                 scan_result["latestTags"] = kept[:LATEST_TAGS]
             status["lastScanResult"] = scan_result
         result = status.get("lastScanResult") or {}
         status.update(canonicalImageName=canonical, observedExclusionList=exclusions)
         c.delete(cond.RECONCILING)
-        c.mark_true(cond.READY, cond.SUCCEEDED,
-                    f"successful scan: found {result.get('tagCount', 0)} tags with checksum {result.get('revision', '')}")
+        c.mark_true(
+            cond.READY,
+            cond.SUCCEEDED,
+            f"successful scan: found {result.get('tagCount', 0)} tags with checksum {result.get('revision', '')}",
+        )
         status.update(conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
         self.write_status(obj, self.handled(obj, status))
         return Result(after=after)
 
-    def _should_scan(self, obj: Mapping[str, Any], canonical: str, exclusions: list[str],
-                     interval: float) -> tuple[bool, float]:
+    def _should_scan(
+        self, obj: Mapping[str, Any], canonical: str, exclusions: list[str], interval: float
+    ) -> tuple[bool, float]:
         """The controller's `shouldScan`: whether to scan now, and when to look again."""
         status = obj.get("status") or {}
         last = status.get("lastScanResult")
@@ -163,7 +178,9 @@ class ImagePolicyController(Controller):
     kind = "ImagePolicy"
     manager = "image-reflector-controller"
 
-    def __init__(self, api: ObjectApi, settings: Settings, *, registry: Registry, database: TagDatabase) -> None:
+    def __init__(
+        self, api: ObjectApi, settings: Settings, *, registry: Registry, database: TagDatabase
+    ) -> None:
         super().__init__(api, settings)
         self.registry = registry
         self.database = database
@@ -179,22 +196,36 @@ class ImagePolicyController(Controller):
         status = dict(obj.get("status") or {})
         c = cond.Conditions(obj, self.now())
         reflect = spec.get("digestReflectionPolicy") or "Never"
-        if reflect == "Always" and spec.get("interval") is None:  # the v1 CRD's CEL rule rejects this first
-            return self._stalled(obj, status, c, "IntervalNotConfigured",
-                                 "spec.interval must be set when spec.digestReflectionPolicy is set to 'Always'")
+        if (
+            reflect == "Always" and spec.get("interval") is None
+        ):  # the v1 CRD's CEL rule rejects this first
+            return self._stalled(
+                obj,
+                status,
+                c,
+                "IntervalNotConfigured",
+                "spec.interval must be set when spec.digestReflectionPolicy is set to 'Always'",
+            )
         c.progressing("reconciliation in progress")
         repo, reason, problem = self._repository(obj)
         if repo is None:
-            return self._failed(obj, status, c, reason, f"failed to get the referred ImageRepository: {problem}")
+            return self._failed(
+                obj, status, c, reason, f"failed to get the referred ImageRepository: {problem}"
+            )
         image = str((repo.get("spec") or {}).get("image", ""))
         try:
             canonical = canonical_name(image)
             check_policy(spec.get("policy") or {})
-            tags = self.database.tags(str((repo.get("status") or {}).get("canonicalImageName") or canonical))
+            tags = self.database.tags(
+                str((repo.get("status") or {}).get("canonicalImageName") or canonical)
+            )
             if not tags:
                 wait = self.settings.dependency_requeue
-                c.mark_false(cond.READY, "DependencyNotReady",
-                             f"retrying in {cond.format_duration(wait)} error: no tags in database")
+                c.mark_false(
+                    cond.READY,
+                    "DependencyNotReady",
+                    f"retrying in {cond.format_duration(wait)} error: no tags in database",
+                )
                 c.retrying()
                 status["conditions"] = c.items()
                 self.write_status(obj, self.handled(obj, status))
@@ -209,11 +240,20 @@ class ImagePolicyController(Controller):
         latest: dict[str, str] = {"name": image, "tag": chosen}
         previous = status.get("latestRef")
         if reflect in ("IfNotPresent", "Always"):
-            keep = (reflect == "IfNotPresent" and previous and previous.get("name") == image
-                    and previous.get("tag") == chosen and previous.get("digest"))
-            digest = previous["digest"] if keep and previous else self.registry.digest(canonical, chosen)
+            keep = (
+                reflect == "IfNotPresent"
+                and previous
+                and previous.get("name") == image
+                and previous.get("tag") == chosen
+                and previous.get("digest")
+            )
+            digest = (
+                previous["digest"] if keep and previous else self.registry.digest(canonical, chosen)
+            )
             if digest is None:
-                return self._failed(obj, status, c, cond.FAILED, _digest_error(image, canonical, chosen))
+                return self._failed(
+                    obj, status, c, cond.FAILED, _digest_error(image, canonical, chosen)
+                )
             latest["digest"] = digest
         if previous != latest:
             if previous:
@@ -234,22 +274,44 @@ class ImagePolicyController(Controller):
         repo = self.api.store.get(REPOSITORIES, repo_ns, repo_name)
         if repo is None:
             error = not_found("imagerepositories", GROUP, repo_name)
-            return None, "DependencyNotReady", f"referenced ImageRepository does not exist: {error.message}"
+            return (
+                None,
+                "DependencyNotReady",
+                f"referenced ImageRepository does not exist: {error.message}",
+            )
         if repo_ns == ns:
             return repo, "", ""
         access = (repo.get("spec") or {}).get("accessFrom")
         if access is None:
-            return None, "AccessDenied", (f"access denied: '{repo_ns}/{repo_name}' can't be accessed due to missing "
-                                          "ACL labels on 'accessFrom'")
+            return (
+                None,
+                "AccessDenied",
+                (
+                    f"access denied: '{repo_ns}/{repo_name}' can't be accessed due to missing "
+                    "ACL labels on 'accessFrom'"
+                ),
+            )
         namespace = self.api.store.get(("", "namespaces"), "", ns) or {"metadata": {}}
         labels = namespace["metadata"].get("labels") or {}
         if any(_labels_match(s, labels) for s in access.get("namespaceSelectors") or []):
             return repo, "", ""
-        return None, "AccessDenied", (f"access denied: '{repo_ns}/{repo_name}' can't be accessed due to ACL labels "
-                                      f"mismatch on namespace '{ns}'")
+        return (
+            None,
+            "AccessDenied",
+            (
+                f"access denied: '{repo_ns}/{repo_name}' can't be accessed due to ACL labels "
+                f"mismatch on namespace '{ns}'"
+            ),
+        )
 
-    def _failed(self, obj: dict[str, Any], status: dict[str, Any], c: cond.Conditions, reason: str,
-                message: str) -> Result:
+    def _failed(
+        self,
+        obj: dict[str, Any],
+        status: dict[str, Any],
+        c: cond.Conditions,
+        reason: str,
+        message: str,
+    ) -> Result:
         c.mark_false(cond.READY, reason, message)
         c.delete(cond.STALLED)
         c.retrying()
@@ -257,8 +319,14 @@ class ImagePolicyController(Controller):
         self.write_status(obj, self.handled(obj, status))
         return Result(failed=True)
 
-    def _stalled(self, obj: dict[str, Any], status: dict[str, Any], c: cond.Conditions, reason: str,
-                 message: str) -> Result:
+    def _stalled(
+        self,
+        obj: dict[str, Any],
+        status: dict[str, Any],
+        c: cond.Conditions,
+        reason: str,
+        message: str,
+    ) -> Result:
         c.mark_true(cond.STALLED, reason, message)
         c.mark_false(cond.READY, reason, message)
         c.delete(cond.RECONCILING)
@@ -271,7 +339,10 @@ class ImagePolicyController(Controller):
 
         def check(policy: dict[str, Any]) -> bool:
             ref = (policy.get("spec") or {}).get("imageRepositoryRef") or {}
-            return bool(ref.get("name") == name and (ref.get("namespace") or policy["metadata"]["namespace"]) == ns)
+            return bool(
+                ref.get("name") == name
+                and (ref.get("namespace") or policy["metadata"]["namespace"]) == ns
+            )
 
         return check
 
@@ -294,6 +365,8 @@ def ready_message(status: Mapping[str, Any]) -> str:
 def _digest_error(image: str, canonical: str, tag: str) -> str:
     """What a HEAD of a tag the registry no longer has gives the controller."""
     host, _, path = canonical.partition("/")
-    return (f"failed fetching digest of {image}:{tag}: failed fetching descriptor for \"{canonical}:{tag}\": "
-            f"HEAD https://{host}/v2/{path}/manifests/{tag}: unexpected status code 404 Not Found (HEAD responses "
-            "have no body, use GET for details)")
+    return (
+        f'failed fetching digest of {image}:{tag}: failed fetching descriptor for "{canonical}:{tag}": '
+        f"HEAD https://{host}/v2/{path}/manifests/{tag}: unexpected status code 404 Not Found (HEAD responses "
+        "have no body, use GET for details)"
+    )

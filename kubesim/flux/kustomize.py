@@ -25,15 +25,23 @@ from kubesim.objects import ObjectApi
 
 GROUP = "kustomize.toolkit.fluxcd.io"
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
-SOURCE_PLURALS = {"GitRepository": "gitrepositories", "OCIRepository": "ocirepositories", "Bucket": "buckets",
-                  "ExternalArtifact": "externalartifacts"}
+SOURCE_PLURALS = {
+    "GitRepository": "gitrepositories",
+    "OCIRepository": "ocirepositories",
+    "Bucket": "buckets",
+    "ExternalArtifact": "externalartifacts",
+}
 HISTORY_SIZE = 5
 
 
 def source_of(k: Mapping[str, Any]) -> tuple[str, str, str]:
     """(kind, namespace, name) of a Kustomization's sourceRef, namespace defaulted."""
     ref = (k.get("spec") or {}).get("sourceRef") or {}
-    return str(ref.get("kind", "")), str(ref.get("namespace") or k["metadata"]["namespace"]), str(ref.get("name", ""))
+    return (
+        str(ref.get("kind", "")),
+        str(ref.get("namespace") or k["metadata"]["namespace"]),
+        str(ref.get("name", "")),
+    )
 
 
 class KustomizationController(Controller):
@@ -43,8 +51,14 @@ class KustomizationController(Controller):
     manager = "gotk-kustomize-controller"
     applier_manager = "kustomize-controller"
 
-    def __init__(self, api: ObjectApi, settings: Settings, *, storage: ArtifactStorage,
-                 strict_substitutions: bool = True) -> None:
+    def __init__(
+        self,
+        api: ObjectApi,
+        settings: Settings,
+        *,
+        storage: ArtifactStorage,
+        strict_substitutions: bool = True,
+    ) -> None:
         super().__init__(api, settings)
         self.storage = storage
         self.strict_substitutions = strict_substitutions
@@ -78,35 +92,59 @@ class KustomizationController(Controller):
         started = time.perf_counter()
         timeout = cond.format_duration(cond.parse_duration(spec.get("timeout"), interval))
         c.mark_unknown(cond.READY, cond.PROGRESSING, "Reconciliation in progress")
-        c.mark_true(cond.RECONCILING, cond.PROGRESSING,
-                    f"Fetching manifests for revision {revision} with a timeout of {timeout}")
+        c.mark_true(
+            cond.RECONCILING,
+            cond.PROGRESSING,
+            f"Fetching manifests for revision {revision} with a timeout of {timeout}",
+        )
         content = self.storage.get(str(artifact.get("url", "")))
         if content is None:
-            c.mark_false(cond.READY, "ArtifactFailed",
-                         "Source is not ready, artifact not found, retrying in "
-                         + cond.format_duration(self.settings.dependency_requeue))
+            c.mark_false(
+                cond.READY,
+                "ArtifactFailed",
+                "Source is not ready, artifact not found, retrying in "
+                + cond.format_duration(self.settings.dependency_requeue),
+            )
             return self._finish(obj, status, c, after=self.settings.dependency_requeue)
         try:
-            built = build(obj, content.files, self._variables(obj), strict=self.strict_substitutions)
+            built = build(
+                obj, content.files, self._variables(obj), strict=self.strict_substitutions
+            )
         except BuildError as e:
             if e.reason == "BuildFailed":
                 status["lastAttemptedRevision"] = revision
-                c.mark_true(cond.RECONCILING, cond.PROGRESSING,
-                            f"Building manifests for revision {revision} with a timeout of {timeout}")
+                c.mark_true(
+                    cond.RECONCILING,
+                    cond.PROGRESSING,
+                    f"Building manifests for revision {revision} with a timeout of {timeout}",
+                )
             c.mark_false(cond.READY, e.reason, e.message)
             return self._finish(obj, status, c, after=retry)
         status["lastAttemptedRevision"] = revision
-        c.mark_true(cond.RECONCILING, cond.PROGRESSING,
-                    f"Detecting drift for revision {revision} with a timeout of {timeout}")
-        applier = Applier(self.api, name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"],
-                          manager=self.applier_manager)
+        c.mark_true(
+            cond.RECONCILING,
+            cond.PROGRESSING,
+            f"Detecting drift for revision {revision} with a timeout of {timeout}",
+        )
+        applier = Applier(
+            self.api,
+            name=obj["metadata"]["name"],
+            namespace=obj["metadata"]["namespace"],
+            manager=self.applier_manager,
+        )
         history_meta = {"revision": revision}
         try:
             entries = applier.apply_all(built.objects)
         except ApplyError as e:
             c.mark_false(cond.READY, "ReconciliationFailed", e.message)
-            status["history"] = _upsert(status.get("history"), built.digest, self.now(), started,
-                                        "ReconciliationFailed", history_meta)
+            status["history"] = _upsert(
+                status.get("history"),
+                built.digest,
+                self.now(),
+                started,
+                "ReconciliationFailed",
+                history_meta,
+            )
             return self._finish(obj, status, c, after=retry)
         old_entries = ((status.get("inventory") or {}).get("entries")) or []
         status["inventory"] = {"entries": entries}
@@ -115,20 +153,40 @@ class KustomizationController(Controller):
             failures = applier.delete_all(e for e in old_entries if e.get("id") not in kept)
             if failures:
                 c.mark_false(cond.READY, "PruneFailed", "\n".join(failures))
-                status["history"] = _upsert(status.get("history"), built.digest, self.now(), started,
-                                            "PruneFailed", history_meta)
+                status["history"] = _upsert(
+                    status.get("history"),
+                    built.digest,
+                    self.now(),
+                    started,
+                    "PruneFailed",
+                    history_meta,
+                )
                 return self._finish(obj, status, c, after=retry)
         if not self._health(obj, c, revision, timeout):
-            status["history"] = _upsert(status.get("history"), built.digest, self.now(), started,
-                                        "HealthCheckFailed", history_meta)
+            status["history"] = _upsert(
+                status.get("history"),
+                built.digest,
+                self.now(),
+                started,
+                "HealthCheckFailed",
+                history_meta,
+            )
             return self._finish(obj, status, c, after=retry)
         status["lastAppliedRevision"] = revision
         c.mark_true(cond.READY, "ReconciliationSucceeded", f"Applied revision: {revision}")
-        status["history"] = _upsert(status.get("history"), built.digest, self.now(), started,
-                                    "ReconciliationSucceeded", history_meta)
+        status["history"] = _upsert(
+            status.get("history"),
+            built.digest,
+            self.now(),
+            started,
+            "ReconciliationSucceeded",
+            history_meta,
+        )
         return self._finish(obj, status, c, after=interval)
 
-    def _finish(self, obj: dict[str, Any], status: dict[str, Any], c: cond.Conditions, *, after: float) -> Result:
+    def _finish(
+        self, obj: dict[str, Any], status: dict[str, Any], c: cond.Conditions, *, after: float
+    ) -> Result:
         """The controller's `finalizeStatus`: observedGeneration only on success."""
         if c.is_true(cond.READY):
             c.delete(cond.RECONCILING)
@@ -139,7 +197,9 @@ class KustomizationController(Controller):
         self.write_status(obj, self.handled(obj, status))
         return Result(after=after)
 
-    def _source(self, obj: Mapping[str, Any], retry: float) -> tuple[dict[str, Any] | None, str, float]:
+    def _source(
+        self, obj: Mapping[str, Any], retry: float
+    ) -> tuple[dict[str, Any] | None, str, float]:
         """The source with an artifact, or (None, Ready message, when to look again)."""
         kind, ns, name = source_of(obj)
         plural = SOURCE_PLURALS.get(kind)
@@ -150,7 +210,11 @@ class KustomizationController(Controller):
             return None, not_found(plural, SOURCE_GROUP, name).message, retry
         if not (source.get("status") or {}).get("artifact"):
             wait = self.settings.dependency_requeue
-            return None, f"Source artifact not found, retrying in {cond.format_duration(wait)}", wait
+            return (
+                None,
+                f"Source artifact not found, retrying in {cond.format_duration(wait)}",
+                wait,
+            )
         return source, "", 0.0
 
     def _dependency_problem(self, obj: Mapping[str, Any], revision: str) -> str:
@@ -164,7 +228,9 @@ class KustomizationController(Controller):
                 error = not_found(self.plural, self.group, name)
                 return f"dependency '{ns}/{name}' not found: {error.message}"
             status = found.get("status") or {}
-            if not status.get("conditions") or found["metadata"].get("generation") != status.get("observedGeneration"):
+            if not status.get("conditions") or found["metadata"].get("generation") != status.get(
+                "observedGeneration"
+            ):
                 return f"dependency '{ns}/{name}' is not ready"
             if cond.status_of(found) != "True":
                 return f"dependency '{ns}/{name}' is not ready"
@@ -181,13 +247,18 @@ class KustomizationController(Controller):
 
         return lookup
 
-    def _health(self, obj: Mapping[str, Any], c: cond.Conditions, revision: str, timeout: str) -> bool:
+    def _health(
+        self, obj: Mapping[str, Any], c: cond.Conditions, revision: str, timeout: str
+    ) -> bool:
         """Health checks pass at once in the simulation, unless a failure was injected."""
         spec = obj.get("spec") or {}
         injected = self.failures.get(object_key(obj))
         if injected is not None:
-            c.mark_true(cond.RECONCILING, cond.PROGRESSING,
-                        f"Running health checks for revision {revision} with a timeout of {timeout}")
+            c.mark_true(
+                cond.RECONCILING,
+                cond.PROGRESSING,
+                f"Running health checks for revision {revision} with a timeout of {timeout}",
+            )
             c.mark_false(cond.READY, "HealthCheckFailed", injected)
             c.mark_false(cond.HEALTHY, "HealthCheckFailed", injected)
             return False
@@ -202,11 +273,21 @@ class KustomizationController(Controller):
         spec = obj.get("spec") or {}
         entries = ((obj.get("status") or {}).get("inventory") or {}).get("entries") or []
         policy = spec.get("deletionPolicy") or "MirrorPrune"
-        delete = bool(entries) and not spec.get("suspend") and (
-            policy in ("Delete", "WaitForTermination") or (policy == "MirrorPrune" and bool(spec.get("prune"))))
+        delete = (
+            bool(entries)
+            and not spec.get("suspend")
+            and (
+                policy in ("Delete", "WaitForTermination")
+                or (policy == "MirrorPrune" and bool(spec.get("prune")))
+            )
+        )
         if delete:
-            applier = Applier(self.api, name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"],
-                              manager=self.applier_manager)
+            applier = Applier(
+                self.api,
+                name=obj["metadata"]["name"],
+                namespace=obj["metadata"]["namespace"],
+                manager=self.applier_manager,
+            )
             if applier.delete_all(entries):
                 return Result(failed=True)
         self.failures.pop(object_key(obj), None)
@@ -222,36 +303,59 @@ class KustomizationController(Controller):
         if self._dependency_problem(obj, revision):
             return
         spec = obj.get("spec") or {}
-        timeout = cond.format_duration(cond.parse_duration(spec.get("timeout"), cond.parse_duration(spec.get("interval"), 600.0)))
+        timeout = cond.format_duration(
+            cond.parse_duration(
+                spec.get("timeout"), cond.parse_duration(spec.get("interval"), 600.0)
+            )
+        )
         c = cond.Conditions(obj, self.now())
         c.mark_unknown(cond.READY, cond.PROGRESSING, "Reconciliation in progress")
-        c.mark_true(cond.RECONCILING, cond.PROGRESSING,
-                    f"Fetching manifests for revision {revision} with a timeout of {timeout}")
+        c.mark_true(
+            cond.RECONCILING,
+            cond.PROGRESSING,
+            f"Fetching manifests for revision {revision} with a timeout of {timeout}",
+        )
         self.write_status(obj, {**(obj.get("status") or {}), "conditions": c.items()})
 
-    def using_source(self, kind: str, source: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    def using_source(
+        self, kind: str, source: Mapping[str, Any]
+    ) -> Callable[[dict[str, Any]], bool]:
         ns, name = object_key(source)
         return lambda k: source_of(k) == (kind, ns, name)
 
     def depending_on(self, dependency: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:
         ns, name = object_key(dependency)
-        return lambda k: any(str(d.get("name")) == name and str(d.get("namespace") or k["metadata"]["namespace"]) == ns
-                             for d in (k.get("spec") or {}).get("dependsOn") or [])
+        return lambda k: any(
+            str(d.get("name")) == name
+            and str(d.get("namespace") or k["metadata"]["namespace"]) == ns
+            for d in (k.get("spec") or {}).get("dependsOn") or []
+        )
 
 
-def _upsert(history: Any, digest: str, now: Any, started: float, reason: str,
-            metadata: dict[str, str]) -> list[dict[str, Any]]:
+def _upsert(
+    history: Any, digest: str, now: Any, started: float, reason: str, metadata: dict[str, str]
+) -> list[dict[str, Any]]:
     """meta.History.Upsert: one snapshot per (digest, status), most recent first, at most 5."""
     stamp = cond.rfc3339(now)
     duration = cond.format_duration(round(time.perf_counter() - started, 6))
     items = [dict(h) for h in history or []]
     for i, h in enumerate(items):
         if h.get("digest") == digest and h.get("lastReconciledStatus") == reason:
-            h.update(lastReconciled=stamp, lastReconciledDuration=duration, metadata=metadata,
-                     totalReconciliations=int(h.get("totalReconciliations", 0)) + 1)
+            h.update(
+                lastReconciled=stamp,
+                lastReconciledDuration=duration,
+                metadata=metadata,
+                totalReconciliations=int(h.get("totalReconciliations", 0)) + 1,
+            )
             items.insert(0, items.pop(i))
             return items[:HISTORY_SIZE]
-    snapshot = {"digest": digest, "firstReconciled": stamp, "lastReconciled": stamp,
-                "lastReconciledDuration": duration, "lastReconciledStatus": reason,
-                "totalReconciliations": 1, "metadata": metadata}
+    snapshot = {
+        "digest": digest,
+        "firstReconciled": stamp,
+        "lastReconciled": stamp,
+        "lastReconciledDuration": duration,
+        "lastReconciledStatus": reason,
+        "totalReconciliations": 1,
+        "metadata": metadata,
+    }
     return [snapshot, *items][:HISTORY_SIZE]

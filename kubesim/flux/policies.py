@@ -28,8 +28,10 @@ def compile_go_regexp(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(_GO_NAMED_GROUP.sub("(?P<", pattern), re.ASCII)
     except re.error as e:
-        raise InvalidPolicy(f"failed to filter tags: invalid regular expression pattern '{pattern}': "
-                            f"error parsing regexp: {e}") from e
+        raise InvalidPolicy(
+            f"failed to filter tags: invalid regular expression pattern '{pattern}': "
+            f"error parsing regexp: {e}"
+        ) from e
 
 
 def expand(template: str, match: re.Match[str]) -> str:
@@ -96,13 +98,17 @@ def latest(values: list[str], policy: Mapping[str, Any]) -> str:
     raise InvalidPolicy("invalid policy: given ImagePolicyChoice object is invalid")
 
 
-def select(tags: Iterable[str], filter_spec: Mapping[str, Any] | None, policy: Mapping[str, Any]) -> str:
+def select(
+    tags: Iterable[str], filter_spec: Mapping[str, Any] | None, policy: Mapping[str, Any]
+) -> str:
     """The tag an ImagePolicy resolves to; raises InvalidPolicy or NoLatest."""
     check_policy(policy)
     tags = list(tags)
     if filter_spec is None:
         return latest(tags, policy)
-    filtered = filter_tags(tags, str(filter_spec.get("pattern") or ""), str(filter_spec.get("extract") or ""))
+    filtered = filter_tags(
+        tags, str(filter_spec.get("pattern") or ""), str(filter_spec.get("extract") or "")
+    )
     return filtered[latest(list(filtered), policy)]
 
 
@@ -120,7 +126,9 @@ def check_policy(policy: Mapping[str, Any]) -> None:
 def _order(spec: Any) -> str:
     order = str((spec or {}).get("order") or "ASC").upper()
     if order not in ("ASC", "DESC"):
-        raise InvalidPolicy(f"invalid policy: invalid order argument provided: '{order}', must be one of: ASC, DESC")
+        raise InvalidPolicy(
+            f"invalid policy: invalid order argument provided: '{order}', must be one of: ASC, DESC"
+        )
     return order
 
 
@@ -135,9 +143,12 @@ def _parse_float(text: str) -> float | None:
 
 
 # ---------------------------------------------------------------- semver (Masterminds v3 subset)
-_VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+_VERSION = re.compile(
+    r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
+)
 _COMPARATOR = re.compile(
-    r"^(>=|<=|!=|=>|=<|>|<|=|\^|~>|~)?\s*v?([0-9xX*]+(?:\.[0-9xX*]+){0,2})(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+    r"^(>=|<=|!=|=>|=<|>|<|=|\^|~>|~)?\s*v?([0-9xX*]+(?:\.[0-9xX*]+){0,2})(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
+)
 _OPERATOR_ONLY = re.compile(r">=|<=|!=|=>|=<|>|<|=|\^|~>|~")
 
 SortKey = tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]
@@ -152,7 +163,11 @@ class Version:
 
     def key(self) -> SortKey:
         """Semver precedence: a release sorts after its prereleases; numeric ids before text."""
-        ids = tuple((0, int(p)) if p.isdigit() else (1, p) for p in self.pre.split(".")) if self.pre else ()
+        ids = (
+            tuple((0, int(p)) if p.isdigit() else (1, p) for p in self.pre.split("."))
+            if self.pre
+            else ()
+        )
         return (self.major, self.minor, self.patch, 0 if self.pre else 1, ids)
 
 
@@ -172,7 +187,9 @@ class Comparison:
 
     def test(self, v: Version) -> bool:
         a, b = v.key(), self.bound.key()
-        return {"=": a == b, "!=": a != b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[self.op]
+        return {"=": a == b, "!=": a != b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[
+            self.op
+        ]
 
 
 @dataclass(frozen=True)
@@ -218,7 +235,12 @@ def parse_range(text: str) -> Constraint:
         alternative = alternative.strip()
         hyphen = re.fullmatch(r"(\S+)\s+-\s+(\S+)", alternative)
         if hyphen:
-            groups.append((*_comparator(">=" + hyphen.group(1), text), *_comparator("<=" + hyphen.group(2), text)))
+            groups.append(
+                (
+                    *_comparator(">=" + hyphen.group(1), text),
+                    *_comparator("<=" + hyphen.group(2), text),
+                )
+            )
             continue
         merged: list[str] = []
         for part in (p for p in re.split(r"\s*,\s*|\s+", alternative) if p):

@@ -21,7 +21,9 @@ log = structlog.get_logger("kubesim.flux")
 DOCKER_HUB = "index.docker.io"
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?$")
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?$"
+)
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -63,13 +65,17 @@ def canonical_name(image: str) -> str:
 
 def check_tag(tag: str) -> str:
     if not _TAG.match(tag):
-        raise InvalidReference(f"invalid tag {tag!r}: tags are 1-128 of [A-Za-z0-9_.-], not starting with . or -")
+        raise InvalidReference(
+            f"invalid tag {tag!r}: tags are 1-128 of [A-Za-z0-9_.-], not starting with . or -"
+        )
     return tag
 
 
 def check_digest(digest: str) -> str:
     if not _DIGEST.match(digest):
-        raise InvalidReference(f"invalid digest {digest!r}: expected sha256: and 64 lowercase hex digits")
+        raise InvalidReference(
+            f"invalid digest {digest!r}: expected sha256: and 64 lowercase hex digits"
+        )
     return digest
 
 

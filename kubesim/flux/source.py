@@ -77,7 +77,9 @@ class GitRepositoryController(Controller):
     kind = "GitRepository"
     manager = "source-controller"
 
-    def __init__(self, api: ObjectApi, settings: Settings, *, git: GitHost, storage: ArtifactStorage) -> None:
+    def __init__(
+        self, api: ObjectApi, settings: Settings, *, git: GitHost, storage: ArtifactStorage
+    ) -> None:
         super().__init__(api, settings)
         self.git = git
         self.storage = storage
@@ -97,7 +99,9 @@ class GitRepositoryController(Controller):
         c = cond.Conditions(obj, self.now())
         c.progressing("reconciliation in progress")
         try:
-            checkout = self.git.checkout(str(spec.get("url", "")), spec.get("ref"), semver=highest_semver)
+            checkout = self.git.checkout(
+                str(spec.get("url", "")), spec.get("ref"), semver=highest_semver
+            )
         except GitError as e:
             message = f"failed to checkout and determine revision: {e}"
             c.mark_true(FETCH_FAILED, "GitOperationFailed", message)
@@ -109,14 +113,21 @@ class GitRepositoryController(Controller):
         c.delete(FETCH_FAILED)
         c.delete(ARTIFACT_OUTDATED)
         artifact = status.get("artifact") or {}
-        if artifact.get("revision") != checkout.revision or self.storage.get(str(artifact.get("url"))) is None:
+        if (
+            artifact.get("revision") != checkout.revision
+            or self.storage.get(str(artifact.get("url"))) is None
+        ):
             artifact = self._store(ns, name, checkout)
         message = f"stored artifact for revision '{checkout.revision}'"
         c.mark_true(ARTIFACT_IN_STORAGE, cond.SUCCEEDED, message)
         c.mark_true(cond.READY, cond.SUCCEEDED, message)
         c.delete(cond.RECONCILING)
         c.delete(cond.STALLED)
-        status.update(artifact=artifact, conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
+        status.update(
+            artifact=artifact,
+            conditions=c.items(),
+            observedGeneration=obj["metadata"].get("generation"),
+        )
         for field in ("ignore", "include", "recurseSubmodules", "sparseCheckout"):
             if spec.get(field) is not None:
                 status["observed" + field[0].upper() + field[1:]] = spec[field]
@@ -129,8 +140,14 @@ class GitRepositoryController(Controller):
         url = f"{STORAGE_HOST}/{path}"
         digest, size = _digest(checkout.commit, checkout.revision)
         self.storage.put(url, Artifact(checkout.revision, dict(checkout.commit.files)))
-        return {"digest": digest, "lastUpdateTime": cond.rfc3339(self.now()), "path": path,
-                "revision": checkout.revision, "size": size, "url": url}
+        return {
+            "digest": digest,
+            "lastUpdateTime": cond.rfc3339(self.now()),
+            "path": path,
+            "revision": checkout.revision,
+            "size": size,
+            "url": url,
+        }
 
     def announce(self, obj: dict[str, Any]) -> None:
         c = cond.Conditions(obj, self.now())

@@ -23,7 +23,9 @@ class SubstitutionError(Exception):
 def substitute(text: str, variables: Mapping[str, str], *, strict: bool) -> str:
     for name in variables:
         if not VAR_NAME.match(name):
-            raise SubstitutionError(f"'{name}' var name is invalid, must match '{VAR_NAME_PATTERN}'")
+            raise SubstitutionError(
+                f"'{name}' var name is invalid, must match '{VAR_NAME_PATTERN}'"
+            )
 
     def replace(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
@@ -32,7 +34,9 @@ def substitute(text: str, variables: Mapping[str, str], *, strict: bool) -> str:
         value = variables.get(name)
         if operator is None:
             if value is None and strict:
-                raise SubstitutionError(f'variable substitution failed: variable not set (strict mode): "{name}"')
+                raise SubstitutionError(
+                    f'variable substitution failed: variable not set (strict mode): "{name}"'
+                )
             return value or ""
         return value if value else (default or "")
 

@@ -12,8 +12,15 @@ from tests.service.conftest import start_kollie  # noqa: F401 - Kollie over HTTP
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -31,5 +38,7 @@ async def browser(chromium: str) -> AsyncIterator[object]:
 @pytest.fixture
 def chromium() -> str:
     if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it; locally: apt-get install chromium)")
+        pytest.fail(
+            "Debian's chromium is not installed (.ci/run installs it; locally: apt-get install chromium)"
+        )
     return CHROMIUM

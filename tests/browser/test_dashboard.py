@@ -31,13 +31,17 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     # Apps go from Progressing to Ready without a reload.
     await page.wait_for_selector("[data-app=web].state-ready", timeout=15000)
     await page.wait_for_selector("[data-app=api].state-ready", timeout=15000)
-    await page.wait_for_selector("[data-app=web] a[href='http://web.browser-env.test.example.com/']", timeout=5000)
+    await page.wait_for_selector(
+        "[data-app=web] a[href='http://web.browser-env.test.example.com/']", timeout=5000
+    )
     await page.wait_for_selector("[data-app=web] dd code", timeout=5000)  # the short image digest
     await page.screenshot(path=str(ARTIFACTS / "environment.png"), full_page=True)
 
     # A change made in the cluster shows within a second, still without a reload.
     flux.reconcile_delay = 0  # type: ignore[attr-defined]
-    flux.fail("kollie", "browser-env-web", "Health check failed after 1s: <b>deployment not ready</b>")  # type: ignore[attr-defined]
+    flux.fail(
+        "kollie", "browser-env-web", "Health check failed after 1s: <b>deployment not ready</b>"
+    )  # type: ignore[attr-defined]
     await page.wait_for_selector("[data-app=web].state-failed", timeout=1000)
     assert "<b>deployment not ready</b>" in await page.inner_text("[data-app=web] .message")
     flux.fail("kollie", "browser-env-web", None)  # type: ignore[attr-defined]
@@ -53,7 +57,9 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     await page.wait_for_selector("[data-app=api].state-ready", timeout=15000)
     assert "feature-checkout" in await page.inner_text("[data-app=api] dd")
     await page.fill("input[name=hours]", "5")
-    assert (await page.inner_text("[data-extend-preview]")).startswith("until 20"), "the resulting time, before submit"
+    assert (await page.inner_text("[data-extend-preview]")).startswith("until 20"), (
+        "the resulting time, before submit"
+    )
     await page.click("form[action$='/extend'] button[type=submit]")
     await page.wait_for_selector(".flash")
     assert "Extended by 5 hours" in await page.inner_text(".flash")
@@ -76,7 +82,9 @@ async def test_injected_markup_is_shown_as_text(start_kollie: StartKollie, brows
     # directly, as a hostile writer could, and check the page shows it as text.
     status, _ = await kollie.call("PUT", "/api/v1/environments/xss", json={"apps": {"api": {}}})
     assert status == 201
-    ks = kollie.cluster.store.get(("kustomize.toolkit.fluxcd.io", "kustomizations"), "kollie", "xss-api")
+    ks = kollie.cluster.store.get(
+        ("kustomize.toolkit.fluxcd.io", "kustomizations"), "kollie", "xss-api"
+    )
     assert ks is not None
     annotations = {**ks["metadata"]["annotations"], "kollie.io/image-tag-prefix": evil}
     kollie.cluster.apply_object({**ks, "metadata": {**ks["metadata"], "annotations": annotations}})

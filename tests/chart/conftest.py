@@ -21,8 +21,13 @@ def chart() -> Any:
     return helm.Chart.load(CHART)
 
 
-def render_chart(chart: Any, values: dict[str, Any] | None = None, *, namespace: str = NAMESPACE,
-                 release: str = RELEASE) -> tuple[list[dict[str, Any]], str]:
+def render_chart(
+    chart: Any,
+    values: dict[str, Any] | None = None,
+    *,
+    namespace: str = NAMESPACE,
+    release: str = RELEASE,
+) -> tuple[list[dict[str, Any]], str]:
     """(manifests in template order, NOTES.txt) as `helm template` would produce them."""
     chart.validate_schema(chart.merge_values(values))
     rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
@@ -40,14 +45,19 @@ def render_chart(chart: Any, values: dict[str, Any] | None = None, *, namespace:
 def render(chart: Any) -> Render:
     def _render(values: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
         return render_chart(chart, values, **kwargs)[0]
+
     return _render
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    return [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
 
 
 def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
     found = find(docs, kind, name)
-    assert len(found) == 1, f"expected one {kind} {name or ''}, got {[d['metadata']['name'] for d in found]}"
+    assert len(found) == 1, (
+        f"expected one {kind} {name or ''}, got {[d['metadata']['name'] for d in found]}"
+    )
     return found[0]

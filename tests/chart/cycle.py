@@ -24,7 +24,9 @@ from tests.chart.conftest import NAMESPACE
 from tests.helpers import eventually
 from web.app import create_app
 
-DEMO_CATALOG = yaml.safe_load((Path(__file__).parents[2] / "kollie" / "demo" / "catalog.yaml").read_text())
+DEMO_CATALOG = yaml.safe_load(
+    (Path(__file__).parents[2] / "kollie" / "demo" / "catalog.yaml").read_text()
+)
 TOKEN = "ci-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WEBHOOK_SECRET = "webhook-secret-0123456789"
@@ -53,9 +55,17 @@ def cluster_ssl(cluster: SimCluster) -> ssl.SSLContext | bool:
 async def service_account_token(cluster: SimCluster, name: str = "kollie") -> str:
     """A token for a ServiceAccount from the TokenRequest API, as the kubelet gets one for a pod."""
     path = f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/{name}/token"
-    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=cluster_ssl(cluster))) as http, http.post(
-            cluster.url + path, json=request, headers={"Authorization": "Bearer kubesim-admin"}) as r:
+    request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3600},
+    }
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=cluster_ssl(cluster))) as http,
+        http.post(
+            cluster.url + path, json=request, headers={"Authorization": "Bearer kubesim-admin"}
+        ) as r,
+    ):
         assert r.status == 201, await r.text()
         return str((await r.json())["status"]["token"])
 
@@ -65,19 +75,29 @@ def plain_settings(tmp_path: Path) -> dict[str, str]:
     catalog, tokens = tmp_path / "catalog.yaml", tmp_path / "tokens"
     catalog.write_text(yaml.safe_dump(DEMO_CATALOG))
     tokens.write_text(f"ci:{TOKEN}\n")
-    return {"KOLLIE_NAMESPACE": NAMESPACE, "KOLLIE_CATALOG": str(catalog), "KOLLIE_API_TOKENS_FILE": str(tokens),
-            "KOLLIE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    return {
+        "KOLLIE_NAMESPACE": NAMESPACE,
+        "KOLLIE_CATALOG": str(catalog),
+        "KOLLIE_API_TOKENS_FILE": str(tokens),
+        "KOLLIE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
 
 
 @asynccontextmanager
-async def kollie_as_service_account(cluster: SimCluster, environ: dict[str, str], tmp_path: Path,
-                                    service_account: str = "kollie") -> AsyncIterator[Setup]:
+async def kollie_as_service_account(
+    cluster: SimCluster, environ: dict[str, str], tmp_path: Path, service_account: str = "kollie"
+) -> AsyncIterator[Setup]:
     """Kollie with these settings, talking to `cluster` with the ServiceAccount's token."""
     token = await service_account_token(cluster, service_account)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(cluster.kubeconfig(token=token)))
-    app = create_app(Settings.from_env(environ), kubeconfig=str(kubeconfig), watch_timeout=30, lease_duration=1.5,
-                     identity=IDENTITY)
+    app = create_app(
+        Settings.from_env(environ),
+        kubeconfig=str(kubeconfig),
+        watch_timeout=30,
+        lease_duration=1.5,
+        identity=IDENTITY,
+    )
     server = TestServer(app)
     await server.start_server()
     try:
@@ -100,16 +120,28 @@ async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
     done.append("ready")
 
     def lease() -> dict[str, Any]:
-        return (store.get(("coordination.k8s.io", "leases"), NAMESPACE, "kollie-leader") or {}).get("spec") or {}
+        return (store.get(("coordination.k8s.io", "leases"), NAMESPACE, "kollie-leader") or {}).get(
+            "spec"
+        ) or {}
 
-    await eventually(lambda: lease().get("holderIdentity") == IDENTITY, within=within, message="leadership")
+    await eventually(
+        lambda: lease().get("holderIdentity") == IDENTITY, within=within, message="leadership"
+    )
     first_renewal = lease().get("renewTime")
-    await eventually(lambda: lease().get("holderIdentity") == IDENTITY and lease().get("renewTime") != first_renewal,
-                     within=within, message="the leader renews its Lease")
+    await eventually(
+        lambda: (
+            lease().get("holderIdentity") == IDENTITY and lease().get("renewTime") != first_renewal
+        ),
+        within=within,
+        message="the leader renews its Lease",
+    )
     done.append("leader")
 
-    status, body = await s.call("PUT", f"/api/v1/environments/{ENV}",
-                                json={"apps": {"web": {"prefix": "feature-checkout"}, "api": {}}})
+    status, body = await s.call(
+        "PUT",
+        f"/api/v1/environments/{ENV}",
+        json={"apps": {"web": {"prefix": "feature-checkout"}, "api": {}}},
+    )
     assert status in (200, 201), body
 
     async def environment() -> dict[str, Any] | None:
@@ -129,13 +161,20 @@ async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
     flux.registry.push(f"{REGISTRY}/web", newer)
     delivery = json.dumps({"repository": f"{REGISTRY}/web", "tag": newer}).encode()
     signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), delivery, hashlib.sha256).hexdigest()
-    async with s.http.post(s.base + "/webhooks/registry/generic", data=delivery,
-                           headers={"Content-Type": "application/json", "X-Signature": signature}) as r:
+    async with s.http.post(
+        s.base + "/webhooks/registry/generic",
+        data=delivery,
+        headers={"Content-Type": "application/json", "X-Signature": signature},
+    ) as r:
         assert r.status == 202, await r.text()
 
     def rescan_requested() -> bool:
-        repo = store.get(("image.toolkit.fluxcd.io", "imagerepositories"), "flux-system", "web") or {}
-        return "reconcile.fluxcd.io/requestedAt" in (repo.get("metadata", {}).get("annotations") or {})
+        repo = (
+            store.get(("image.toolkit.fluxcd.io", "imagerepositories"), "flux-system", "web") or {}
+        )
+        return "reconcile.fluxcd.io/requestedAt" in (
+            repo.get("metadata", {}).get("annotations") or {}
+        )
 
     await eventually(rescan_requested, within=within, message="the webhook asks Flux to rescan")
     done.append("webhook rescan")
@@ -149,16 +188,24 @@ async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
     before = (await environment() or {}).get("uptime")
     status, body = await s.call("POST", f"/api/v1/environments/{ENV}/extend", json={"hours": 3})
     assert status == 200, body
-    await eventually(lambda: _changed(environment, "uptime", before), within=within, message="extended uptime")
+    await eventually(
+        lambda: _changed(environment, "uptime", before), within=within, message="extended uptime"
+    )
     done.append("extend")
 
-    status, body = await s.call("PUT", f"/api/v1/environments/{ENV}/flux-branch", json={"branch": "kollie-test"})
+    status, body = await s.call(
+        "PUT", f"/api/v1/environments/{ENV}/flux-branch", json={"branch": "kollie-test"}
+    )
     assert status == 200, body
     copy_key = (("source.toolkit.fluxcd.io", "gitrepositories"), NAMESPACE, f"platform-{ENV}")
     assert store.get(*copy_key) is not None, "the GitRepository copy"
-    status, body = await s.call("PUT", f"/api/v1/environments/{ENV}/flux-branch", json={"branch": None})
+    status, body = await s.call(
+        "PUT", f"/api/v1/environments/{ENV}/flux-branch", json={"branch": None}
+    )
     assert status == 200, body
-    await eventually(lambda: store.get(*copy_key) is None, within=within, message="the copy is removed")
+    await eventually(
+        lambda: store.get(*copy_key) is None, within=within, message="the copy is removed"
+    )
     done.append("flux branch")
 
     # The demo app's manifests (applied by the simulated Flux) include a labelled Ingress.
@@ -174,8 +221,13 @@ async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
         status, body = await s.call("GET", f"/api/v1/environments/{ENV}/history")
         return {e["reason"] for e in body["items"]} if status == 200 else set()
 
-    await eventually(lambda: _superset(history, {"EnvironmentCreated", "UptimeChanged", "FluxBranchChanged", "ImageFollowed"}),
-                     within=within, message="the audit trail")
+    await eventually(
+        lambda: _superset(
+            history, {"EnvironmentCreated", "UptimeChanged", "FluxBranchChanged", "ImageFollowed"}
+        ),
+        within=within,
+        message="the audit trail",
+    )
     done.append("history")
 
     status, body = await s.call("DELETE", f"/api/v1/environments/{ENV}/apps/api")
@@ -205,5 +257,16 @@ async def _superset(read: Callable[[], Any], wanted: set[str]) -> bool:
     return bool(wanted <= await read())
 
 
-ALL_STEPS = ["ready", "leader", "create", "webhook rescan", "image follow", "extend", "flux branch", "urls",
-             "history", "remove app", "delete"]
+ALL_STEPS = [
+    "ready",
+    "leader",
+    "create",
+    "webhook rescan",
+    "image follow",
+    "extend",
+    "flux branch",
+    "urls",
+    "history",
+    "remove app",
+    "delete",
+]

@@ -16,7 +16,9 @@ from kollie.catalog import parse_catalog
 from kollie.config import Settings
 from tests.chart.conftest import CHART, NAMESPACE, Render, find, one, render_chart
 
-DEMO_CATALOG = yaml.safe_load((Path(__file__).parents[2] / "kollie" / "demo" / "catalog.yaml").read_text())
+DEMO_CATALOG = yaml.safe_load(
+    (Path(__file__).parents[2] / "kollie" / "demo" / "catalog.yaml").read_text()
+)
 # The chart's kubeVersion floor and the newest schemas kubernetes-validate ships.
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 NOT_IN_KUBERNETES_SCHEMAS = {"ServiceMonitor"}
@@ -26,26 +28,51 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "demo catalog": {"catalog": DEMO_CATALOG},
     "everything on": {
         "catalog": DEMO_CATALOG,
-        "ingress": {"enabled": True, "className": "nginx", "host": "kollie.example.com", "trustProxyHeaders": True,
-                    "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://$host/oauth2/auth"},
-                    "tls": [{"secretName": "kollie-tls", "hosts": ["kollie.example.com"]}]},
-        "networkPolicy": {"enabled": True, "apiServerCIDRs": ["10.0.0.1/32"],
-                          "ingressFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}]},
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "host": "kollie.example.com",
+            "trustProxyHeaders": True,
+            "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://$host/oauth2/auth"},
+            "tls": [{"secretName": "kollie-tls", "hosts": ["kollie.example.com"]}],
+        },
+        "networkPolicy": {
+            "enabled": True,
+            "apiServerCIDRs": ["10.0.0.1/32"],
+            "ingressFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}],
+        },
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
-        "secrets": {"apiTokens": [{"name": "github-actions", "token": "t" * 32}], "webhookSecret": "w" * 24,
-                    "csrfSecret": "c" * 40},
+        "secrets": {
+            "apiTokens": [{"name": "github-actions", "token": "t" * 32}],
+            "webhookSecret": "w" * 24,
+            "csrfSecret": "c" * 40,
+        },
         "image": {"digest": "sha256:" + "a" * 64},
         "rbac": {"ownerReferencesPermissionEnforcement": True},
-        "config": {"leaseExclusionList": ["staging-like"], "admins": ["alice@example.com"], "ownerOnly": True},
+        "config": {
+            "leaseExclusionList": ["staging-like"],
+            "admins": ["alice@example.com"],
+            "ownerOnly": True,
+        },
     },
-    "minimal": {"replicaCount": 1, "podDisruptionBudget": {"enabled": False}, "config": {"urlDiscovery": False},
-                "secrets": {"existingSecret": "kollie-secrets"}, "topologySpreadConstraints": []},
-    "no rbac, own service account": {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "ops"}},
+    "minimal": {
+        "replicaCount": 1,
+        "podDisruptionBudget": {"enabled": False},
+        "config": {"urlDiscovery": False},
+        "secrets": {"existingSecret": "kollie-secrets"},
+        "topologySpreadConstraints": [],
+    },
+    "no rbac, own service account": {
+        "rbac": {"create": False},
+        "serviceAccount": {"create": False, "name": "ops"},
+    },
 }
 
 
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
-def test_every_manifest_is_a_valid_kubernetes_object(render: Render, values: dict[str, Any]) -> None:
+def test_every_manifest_is_a_valid_kubernetes_object(
+    render: Render, values: dict[str, Any]
+) -> None:
     docs = render(values)
     assert {"Deployment", "Service", "ConfigMap"} <= {d["kind"] for d in docs}
     for doc in docs:
@@ -67,16 +94,25 @@ def test_the_pod_is_locked_down(render: Render) -> None:
     deployment = one(render(), "Deployment")
     spec = deployment["spec"]
     assert spec["replicas"] == 2
-    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
-        "kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
     (container,) = pod["containers"]
     sc = container["securityContext"]
     assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
-    assert sc["capabilities"] == {"drop": ["ALL"]} and sc["runAsNonRoot"] is True and sc["privileged"] is False
+    assert (
+        sc["capabilities"] == {"drop": ["ALL"]}
+        and sc["runAsNonRoot"] is True
+        and sc["privileged"] is False
+    )
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
@@ -88,13 +124,24 @@ def test_the_pod_is_locked_down(render: Render) -> None:
 
 
 def test_the_chart_accepts_every_catalog_field_kollie_reads(render: Render) -> None:
-    full_app = {"name": "web", "description": "Web", "gitRepository": {"name": "platform", "namespace": "flux-system"},
-                "path": "./apps/web", "imageRepository": {"name": "web", "namespace": "flux-system"},
-                "defaultPrefix": "main", "dependsOn": [], "substitutions": {"tier": "front"},
-                "timeout": "10m", "interval": "1h30m"}
-    catalog = {"substitutions": {"zone_name": "test.example.com"}, "apps": [full_app],
-               "bundles": [{"name": "all", "description": "All", "apps": ["web"]}],
-               "autoCreate": [{"prefix": "^feature-", "bundle": "all"}]}
+    full_app = {
+        "name": "web",
+        "description": "Web",
+        "gitRepository": {"name": "platform", "namespace": "flux-system"},
+        "path": "./apps/web",
+        "imageRepository": {"name": "web", "namespace": "flux-system"},
+        "defaultPrefix": "main",
+        "dependsOn": [],
+        "substitutions": {"tier": "front"},
+        "timeout": "10m",
+        "interval": "1h30m",
+    }
+    catalog = {
+        "substitutions": {"zone_name": "test.example.com"},
+        "apps": [full_app],
+        "bundles": [{"name": "all", "description": "All", "apps": ["web"]}],
+        "autoCreate": [{"prefix": "^feature-", "bundle": "all"}],
+    }
     text = one(render({"catalog": catalog}), "ConfigMap", "kollie-catalog")["data"]["catalog.yaml"]
     parsed = parse_catalog(yaml.safe_load(text))
     assert parsed.apps["web"].timeout == "10m" and parsed.apps["web"].interval == "1h30m"
@@ -122,7 +169,9 @@ def test_settings_the_chart_passes_are_valid_for_kollie(render: Render) -> None:
     plain["KOLLIE_API_TOKENS_FILE"] = ""  # mounted from the Secret at run time
     settings = Settings.from_env(plain)
     assert settings.namespace == NAMESPACE and settings.owner_only and settings.trust_proxy_headers
-    assert settings.admins == {"alice@example.com"} and settings.lease_exclusion_list == {"staging-like"}
+    assert settings.admins == {"alice@example.com"} and settings.lease_exclusion_list == {
+        "staging-like"
+    }
     assert env["KOLLIE_WEBHOOK_SECRET"]["secretKeyRef"]["key"] == "webhook-secret"
     assert env["KOLLIE_CSRF_SECRET"]["secretKeyRef"]["key"] == "csrf-secret"
 
@@ -140,7 +189,10 @@ def test_secrets_are_created_or_referenced(render: Render) -> None:
     docs = render(VALUE_SETS["everything on"])
     secret = one(docs, "Secret")
     assert secret["stringData"]["api-tokens"].strip() == "github-actions:" + "t" * 32
-    assert secret["stringData"]["webhook-secret"] == "w" * 24 and secret["stringData"]["csrf-secret"] == "c" * 40
+    assert (
+        secret["stringData"]["webhook-secret"] == "w" * 24
+        and secret["stringData"]["csrf-secret"] == "c" * 40
+    )
     generated = one(render(), "Secret")["stringData"]["csrf-secret"]
     assert len(generated) == 64 and "webhook-secret" not in one(render(), "Secret")["stringData"]
     docs = render(VALUE_SETS["minimal"])
@@ -149,48 +201,97 @@ def test_secrets_are_created_or_referenced(render: Render) -> None:
     assert env["KOLLIE_WEBHOOK_SECRET"]["secretKeyRef"]["name"] == "kollie-secrets"
 
 
-def _rules(docs: list[dict[str, Any]], kind: str, name: str, namespace: str | None = None) -> list[dict[str, Any]]:
+def _rules(
+    docs: list[dict[str, Any]], kind: str, name: str, namespace: str | None = None
+) -> list[dict[str, Any]]:
     role = next(d for d in find(docs, kind, name) if d["metadata"].get("namespace") == namespace)
     return list(role["rules"])
 
 
 def test_rbac_is_least_privilege(render: Render) -> None:
-    docs = render({"catalog": {**DEMO_CATALOG, "apps": [
-        *DEMO_CATALOG["apps"],
-        {"name": "billing", "gitRepository": {"name": "billing-repo", "namespace": "team-b"}, "path": "./deploy",
-         "imageRepository": {"name": "billing", "namespace": "team-b"}}]}})
+    docs = render(
+        {
+            "catalog": {
+                **DEMO_CATALOG,
+                "apps": [
+                    *DEMO_CATALOG["apps"],
+                    {
+                        "name": "billing",
+                        "gitRepository": {"name": "billing-repo", "namespace": "team-b"},
+                        "path": "./deploy",
+                        "imageRepository": {"name": "billing", "namespace": "team-b"},
+                    },
+                ],
+            }
+        }
+    )
     rbac = [d for d in docs if d["apiVersion"].startswith("rbac.authorization.k8s.io/")]
     for doc in rbac:
         for rule in doc.get("rules", []):
             for key in ("apiGroups", "resources", "verbs", "resourceNames"):
                 assert "*" not in rule.get(key, []), (doc["metadata"]["name"], rule)
-    own = {(r["apiGroups"][0], res, tuple(r.get("resourceNames", ())), verb)
-           for r in _rules(docs, "Role", "kollie", NAMESPACE) for res in r["resources"] for verb in r["verbs"]}
+    own = {
+        (r["apiGroups"][0], res, tuple(r.get("resourceNames", ())), verb)
+        for r in _rules(docs, "Role", "kollie", NAMESPACE)
+        for res in r["resources"]
+        for verb in r["verbs"]
+    }
     flux_verbs = {"list", "watch", "create", "patch", "delete"}
     expected = (
         {("", "configmaps", (), v) for v in flux_verbs}
         | {("", "events", (), v) for v in ("list", "watch", "create")}
         | {("coordination.k8s.io", "leases", (), "create")}
         | {("coordination.k8s.io", "leases", ("kollie-leader",), v) for v in ("get", "update")}
-        | {(g, r, (), v) for g, r in (("kustomize.toolkit.fluxcd.io", "kustomizations"),
-                                      ("image.toolkit.fluxcd.io", "imagepolicies"),
-                                      ("source.toolkit.fluxcd.io", "gitrepositories")) for v in flux_verbs}
+        | {
+            (g, r, (), v)
+            for g, r in (
+                ("kustomize.toolkit.fluxcd.io", "kustomizations"),
+                ("image.toolkit.fluxcd.io", "imagepolicies"),
+                ("source.toolkit.fluxcd.io", "gitrepositories"),
+            )
+            for v in flux_verbs
+        }
     )
     assert own == expected
     assert _rules(docs, "Role", "kollie-kollie-catalog", "flux-system") == [
-        {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["gitrepositories"],
-         "resourceNames": ["platform"], "verbs": ["get"]},
-        {"apiGroups": ["image.toolkit.fluxcd.io"], "resources": ["imagerepositories"],
-         "resourceNames": sorted(a["name"] for a in DEMO_CATALOG["apps"]), "verbs": ["get", "patch"]}]
+        {
+            "apiGroups": ["source.toolkit.fluxcd.io"],
+            "resources": ["gitrepositories"],
+            "resourceNames": ["platform"],
+            "verbs": ["get"],
+        },
+        {
+            "apiGroups": ["image.toolkit.fluxcd.io"],
+            "resources": ["imagerepositories"],
+            "resourceNames": sorted(a["name"] for a in DEMO_CATALOG["apps"]),
+            "verbs": ["get", "patch"],
+        },
+    ]
     assert _rules(docs, "Role", "kollie-kollie-catalog", "team-b") == [
-        {"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["gitrepositories"],
-         "resourceNames": ["billing-repo"], "verbs": ["get"]},
-        {"apiGroups": ["image.toolkit.fluxcd.io"], "resources": ["imagerepositories"],
-         "resourceNames": ["billing"], "verbs": ["get", "patch"]}]
-    binding = next(d for d in find(docs, "RoleBinding", "kollie-kollie-catalog") if d["metadata"]["namespace"] == "team-b")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kollie", "namespace": NAMESPACE}]
+        {
+            "apiGroups": ["source.toolkit.fluxcd.io"],
+            "resources": ["gitrepositories"],
+            "resourceNames": ["billing-repo"],
+            "verbs": ["get"],
+        },
+        {
+            "apiGroups": ["image.toolkit.fluxcd.io"],
+            "resources": ["imagerepositories"],
+            "resourceNames": ["billing"],
+            "verbs": ["get", "patch"],
+        },
+    ]
+    binding = next(
+        d
+        for d in find(docs, "RoleBinding", "kollie-kollie-catalog")
+        if d["metadata"]["namespace"] == "team-b"
+    )
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "kollie", "namespace": NAMESPACE}
+    ]
     assert _rules(docs, "ClusterRole", "kollie-kollie-ingresses") == [
-        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["list", "watch"]}]
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["list", "watch"]}
+    ]
 
 
 def test_optional_parts_follow_their_values(render: Render) -> None:
@@ -203,8 +304,13 @@ def test_optional_parts_follow_their_values(render: Render) -> None:
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"]
     assert ingress["spec"]["tls"][0]["secretName"] == "kollie-tls"
     machine = one(full, "Ingress", "kollie-machine")
-    assert "annotations" not in machine["metadata"], "no browser login in front of /api and /webhooks"
-    assert [p["path"] for p in machine["spec"]["rules"][0]["http"]["paths"]] == ["/api", "/webhooks"]
+    assert "annotations" not in machine["metadata"], (
+        "no browser login in front of /api and /webhooks"
+    )
+    assert [p["path"] for p in machine["spec"]["rules"][0]["http"]["paths"]] == [
+        "/api",
+        "/webhooks",
+    ]
     alone = render({"ingress": {"enabled": True, "machinePaths": {"enabled": False}}})
     assert [i["metadata"]["name"] for i in find(alone, "Ingress")] == ["kollie"]
     api_server = one(full, "NetworkPolicy")["spec"]["egress"][1]
@@ -213,10 +319,15 @@ def test_optional_parts_follow_their_values(render: Render) -> None:
     assert one(full, "ServiceMonitor")["spec"]["endpoints"][0]["path"] == "/metrics"
     image = one(full, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "ghcr.io/kollie-dev/kollie@sha256:" + "a" * 64
-    assert {"apiGroups": [""], "resources": ["configmaps/finalizers"], "verbs": ["update"]} in _rules(
-        full, "Role", "kollie", NAMESPACE)
+    assert {
+        "apiGroups": [""],
+        "resources": ["configmaps/finalizers"],
+        "verbs": ["update"],
+    } in _rules(full, "Role", "kollie", NAMESPACE)
     own = render(VALUE_SETS["no rbac, own service account"])
-    assert not [d for d in own if d["apiVersion"].startswith("rbac.") or d["kind"] == "ServiceAccount"]
+    assert not [
+        d for d in own if d["apiVersion"].startswith("rbac.") or d["kind"] == "ServiceAccount"
+    ]
     assert one(own, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
 
 
@@ -228,8 +339,21 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"config": {"officeHours": "weekdays"}}, "officeHours"),
     ({"secrets": {"apiTokens": [{"name": "ci", "token": "short"}]}}, "token"),
     ({"secrets": {"csrfSecret": "too-short"}}, "csrfSecret"),
-    ({"catalog": {"apps": [{"name": "Web", "path": "./x", "gitRepository": {"name": "g"},
-                            "imageRepository": {"name": "i"}}]}}, "name"),
+    (
+        {
+            "catalog": {
+                "apps": [
+                    {
+                        "name": "Web",
+                        "path": "./x",
+                        "gitRepository": {"name": "g"},
+                        "imageRepository": {"name": "i"},
+                    }
+                ]
+            }
+        },
+        "name",
+    ),
     ({"catalog": {"apps": [{"name": "web", "path": "./x"}]}}, "gitRepository"),
     ({"image": {"digest": "latest"}}, "digest"),
     ({"service": {"port": 70000}}, "port"),
@@ -237,7 +361,9 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("values", "named"), BAD_VALUES, ids=[n for _, n in BAD_VALUES])
-def test_wrong_values_are_rejected_with_a_message_naming_them(chart: Any, values: dict[str, Any], named: str) -> None:
+def test_wrong_values_are_rejected_with_a_message_naming_them(
+    chart: Any, values: dict[str, Any], named: str
+) -> None:
     with pytest.raises(helm.HelmError) as e:
         render_chart(chart, values)
     assert named in str(e.value), str(e.value)
@@ -253,20 +379,35 @@ def test_notes_tell_the_next_step(chart: Any) -> None:
 
 
 def test_parent_charts_openshift_and_several_releases(render: Render) -> None:
-    assert render({"global": {"imageRegistry": "mirror.example.com"}}), "a parent chart's globals are accepted"
+    assert render({"global": {"imageRegistry": "mirror.example.com"}}), (
+        "a parent chart's globals are accepted"
+    )
     restricted = {"podSecurityContext": {"runAsUser": None, "runAsGroup": None, "fsGroup": None}}
     pod = one(render(restricted), "Deployment")["spec"]["template"]["spec"]
     assert "runAsUser" not in pod["securityContext"], "OpenShift assigns the user"
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
-    names = [{d["metadata"]["name"] for d in render({"catalog": DEMO_CATALOG}, namespace=ns)
-              if d["kind"] in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
-              and d["metadata"].get("namespace") != ns} for ns in ("kollie-a", "kollie-b")]
-    assert names[0] and not names[0] & names[1], "releases in two namespaces share no object outside them"
+    names = [
+        {
+            d["metadata"]["name"]
+            for d in render({"catalog": DEMO_CATALOG}, namespace=ns)
+            if d["kind"] in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+            and d["metadata"].get("namespace") != ns
+        }
+        for ns in ("kollie-a", "kollie-b")
+    ]
+    assert names[0] and not names[0] & names[1], (
+        "releases in two namespaces share no object outside them"
+    )
 
 
 def test_notes_warn_about_proxy_headers_without_a_network_policy(chart: Any) -> None:
     _, notes = render_chart(chart, {"ingress": {"enabled": True, "trustProxyHeaders": True}})
     assert "any pod that can reach the" in notes
-    _, notes = render_chart(chart, {"ingress": {"enabled": True, "trustProxyHeaders": True},
-                                    "networkPolicy": {"enabled": True}})
+    _, notes = render_chart(
+        chart,
+        {
+            "ingress": {"enabled": True, "trustProxyHeaders": True},
+            "networkPolicy": {"enabled": True},
+        },
+    )
     assert "any pod that can reach the" not in notes

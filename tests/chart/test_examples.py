@@ -25,12 +25,22 @@ def _docs(path: Path) -> list[dict[str, Any]]:
 
 
 async def test_flux_objects_validate_strictly_against_the_crds() -> None:
-    crds = sorted(SHARED_CRDS.glob("*.yaml")) if SHARED_CRDS.exists() else sorted(PACKAGED_CRDS.glob("*.yaml"))
-    objects = [d for f in ("imagerepository.yaml", "kollie-release.yaml") for d in _docs(EXAMPLES / f)
-               if d["kind"] in PLURALS]
+    crds = (
+        sorted(SHARED_CRDS.glob("*.yaml"))
+        if SHARED_CRDS.exists()
+        else sorted(PACKAGED_CRDS.glob("*.yaml"))
+    )
+    objects = [
+        d
+        for f in ("imagerepository.yaml", "kollie-release.yaml")
+        for d in _docs(EXAMPLES / f)
+        if d["kind"] in PLURALS
+    ]
     assert {o["kind"] for o in objects} == set(PLURALS)
-    async with SimCluster(crd_files=crds, flux=False, namespaces=["flux-system"]) as cluster, \
-            aiohttp.ClientSession(base_url=cluster.url) as http:
+    async with (
+        SimCluster(crd_files=crds, flux=False, namespaces=["flux-system"]) as cluster,
+        aiohttp.ClientSession(base_url=cluster.url) as http,
+    ):
         for obj in objects:
             group, version = obj["apiVersion"].split("/")
             path = f"/apis/{group}/{version}/namespaces/{obj['metadata']['namespace']}/{PLURALS[obj['kind']]}"
@@ -61,7 +71,11 @@ def test_app_base_builds_into_valid_objects_with_kollies_substitutions() -> None
 
     kustomization = yaml.safe_load((EXAMPLES / "app-base" / "kustomization.yaml").read_text())
     uptime = initial(datetime(2026, 11, 24, 9, 0, tzinfo=UTC)).downscaler_value()
-    variables = {"environment": "pr-42", "image_tag": "feature-x-abc1234-1900000000", "downscaler_uptime": uptime}
+    variables = {
+        "environment": "pr-42",
+        "image_tag": "feature-x-abc1234-1900000000",
+        "downscaler_uptime": uptime,
+    }
     objects = []
     for name in kustomization["resources"]:
         text = substitute((EXAMPLES / "app-base" / name).read_text(), variables, strict=True)
@@ -73,6 +87,11 @@ def test_app_base_builds_into_valid_objects_with_kollies_substitutions() -> None
     namespace = next(o for o in objects if o["kind"] == "Namespace")
     assert namespace["metadata"]["annotations"]["downscaler/uptime"] == uptime
     deployment = next(o for o in objects if o["kind"] == "Deployment")
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":feature-x-abc1234-1900000000")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+        ":feature-x-abc1234-1900000000"
+    )
     ingress = next(o for o in objects if o["kind"] == "Ingress")
-    assert ingress["metadata"]["labels"] == {"kollie.io/environment": "pr-42", "kollie.io/app": "web"}
+    assert ingress["metadata"]["labels"] == {
+        "kollie.io/environment": "pr-42",
+        "kollie.io/app": "web",
+    }

@@ -27,8 +27,10 @@ from tests.conftest import flux_crd_files
 from tests.helpers import eventually
 
 RELEASE = "kollie"
-VALUES: dict[str, Any] = {"catalog": DEMO_CATALOG, "secrets": {"apiTokens": [{"name": "ci", "token": TOKEN}],
-                                                               "webhookSecret": WEBHOOK_SECRET}}
+VALUES: dict[str, Any] = {
+    "catalog": DEMO_CATALOG,
+    "secrets": {"apiTokens": [{"name": "ci", "token": TOKEN}], "webhookSecret": WEBHOOK_SECRET},
+}
 
 
 def _helm(kubeconfig: Path, action: str, values: dict[str, Any] | None = None) -> Any:
@@ -57,10 +59,14 @@ def as_the_kubelet_would(cluster: SimCluster, root: Path) -> dict[str, str]:
         target.mkdir(parents=True, exist_ok=True)
         files: dict[str, bytes] = {}
         if "configMap" in volume:
-            source = cluster.store.get(("", "configmaps"), NAMESPACE, volume["configMap"]["name"]) or {}
+            source = (
+                cluster.store.get(("", "configmaps"), NAMESPACE, volume["configMap"]["name"]) or {}
+            )
             files = {k: v.encode() for k, v in (source.get("data") or {}).items()}
         elif "secret" in volume:
-            source = cluster.store.get(("", "secrets"), NAMESPACE, volume["secret"]["secretName"]) or {}
+            source = (
+                cluster.store.get(("", "secrets"), NAMESPACE, volume["secret"]["secretName"]) or {}
+            )
             data = {k: base64.b64decode(v) for k, v in (source.get("data") or {}).items()}
             items = volume["secret"].get("items")
             files = {i["path"]: data[i["key"]] for i in items} if items else data
@@ -73,7 +79,7 @@ def as_the_kubelet_would(cluster: SimCluster, root: Path) -> dict[str, str]:
             value = variable["value"]
             for mount_path, local in sorted(moved.items(), key=lambda m: -len(m[0])):
                 if value.startswith(mount_path + "/"):
-                    value = local + value[len(mount_path):]
+                    value = local + value[len(mount_path) :]
                     break
             environ[variable["name"]] = value
         else:
@@ -87,8 +93,9 @@ def as_the_kubelet_would(cluster: SimCluster, root: Path) -> dict[str, str]:
 
 
 async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> None:
-    async with SimCluster(crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2,
-                          rbac=True, tls=True) as cluster:
+    async with SimCluster(
+        crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2, rbac=True, tls=True
+    ) as cluster:
         seed_demo(cluster)
         admin = cluster.write_kubeconfig(tmp_path / "admin.kubeconfig")
         release = await asyncio.to_thread(_helm, admin, "install", VALUES)
@@ -102,17 +109,29 @@ async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> Non
             assert done == ALL_STEPS
 
             # An app from another namespace: the upgrade grants access to its objects there, by name.
-            cluster.apply_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}})
-            billing = {"name": "billing", "path": "./deploy", "gitRepository": {"name": "billing", "namespace": "team-b"},
-                       "imageRepository": {"name": "billing", "namespace": "team-b"}}
-            upgraded = {**VALUES, "catalog": {**DEMO_CATALOG, "apps": [*DEMO_CATALOG["apps"], billing]}}
+            cluster.apply_object(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}
+            )
+            billing = {
+                "name": "billing",
+                "path": "./deploy",
+                "gitRepository": {"name": "billing", "namespace": "team-b"},
+                "imageRepository": {"name": "billing", "namespace": "team-b"},
+            }
+            upgraded = {
+                **VALUES,
+                "catalog": {**DEMO_CATALOG, "apps": [*DEMO_CATALOG["apps"], billing]},
+            }
             csrf_before = environ["KOLLIE_CSRF_SECRET"]
             release = await asyncio.to_thread(_helm, admin, "upgrade", upgraded)
             assert release["revision"] == 2
             secret = cluster.store.get(("", "secrets"), NAMESPACE, RELEASE) or {}
-            assert base64.b64decode(secret["data"]["csrf-secret"]).decode() == csrf_before, \
+            assert base64.b64decode(secret["data"]["csrf-secret"]).decode() == csrf_before, (
                 "the generated CSRF key survives upgrades (forms stay valid across a rollout)"
-            role = cluster.store.get(("rbac.authorization.k8s.io", "roles"), "team-b", "kollie-kollie-catalog")
+            )
+            role = cluster.store.get(
+                ("rbac.authorization.k8s.io", "roles"), "team-b", "kollie-kollie-catalog"
+            )
             assert role is not None and role["rules"][1]["resourceNames"] == ["billing"]
 
             # Uninstalling removes the ServiceAccount: its token stops working. Open watches stay open
@@ -124,16 +143,27 @@ async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> Non
                 async with setup.http.get(setup.base + "/readyz") as r:
                     return r.status == 503
 
-            await eventually(not_ready, within=15, message="/readyz 503 once the ServiceAccount is gone")
-        for kind in (("", "serviceaccounts"), ("rbac.authorization.k8s.io", "roles"), ("apps", "deployments")):
-            assert not list(cluster.store.iter(kind, NAMESPACE)), f"{kind} removed by helm uninstall"
+            await eventually(
+                not_ready, within=15, message="/readyz 503 once the ServiceAccount is gone"
+            )
+        for kind in (
+            ("", "serviceaccounts"),
+            ("rbac.authorization.k8s.io", "roles"),
+            ("apps", "deployments"),
+        ):
+            assert not list(cluster.store.iter(kind, NAMESPACE)), (
+                f"{kind} removed by helm uninstall"
+            )
         assert cluster.store.get(("", "namespaces"), "", NAMESPACE) is not None
 
 
-@pytest.mark.parametrize(("values", "named"), [({"replicaCount": 0}, "/replicaCount"),
-                                               ({"config": {"envTTL": "soon"}}, "/config/envTTL")])
-async def test_helm_refuses_wrong_values_before_touching_the_cluster(tmp_path: Path, values: dict[str, Any],
-                                                                    named: str) -> None:
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [({"replicaCount": 0}, "/replicaCount"), ({"config": {"envTTL": "soon"}}, "/config/envTTL")],
+)
+async def test_helm_refuses_wrong_values_before_touching_the_cluster(
+    tmp_path: Path, values: dict[str, Any], named: str
+) -> None:
     async with SimCluster(flux=False, rbac=True, tls=True, namespaces=[NAMESPACE]) as cluster:
         admin = cluster.write_kubeconfig(tmp_path / "admin.kubeconfig")
         before = cluster.store.resource_version
@@ -144,23 +174,39 @@ async def test_helm_refuses_wrong_values_before_touching_the_cluster(tmp_path: P
 
 
 async def test_an_existing_secret_is_checked_at_install_and_used(tmp_path: Path) -> None:
-    async with SimCluster(crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2,
-                          rbac=True, tls=True) as cluster:
+    async with SimCluster(
+        crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2, rbac=True, tls=True
+    ) as cluster:
         seed_demo(cluster)
         admin = cluster.write_kubeconfig(tmp_path / "admin.kubeconfig")
-        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kollie-secrets", "namespace": NAMESPACE},
-                  "stringData": {"api-tokens": f"ci:{TOKEN}\n", "webhook-secret": WEBHOOK_SECRET}}
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "kollie-secrets", "namespace": NAMESPACE},
+            "stringData": {"api-tokens": f"ci:{TOKEN}\n", "webhook-secret": WEBHOOK_SECRET},
+        }
         cluster.apply_object(secret)
         values = {"catalog": DEMO_CATALOG, "secrets": {"existingSecret": "kollie-secrets"}}
-        with pytest.raises(helm.HelmError, match='has no key \\"csrf-secret\\": 2 replicas must share one'):
+        with pytest.raises(
+            helm.HelmError, match='has no key \\"csrf-secret\\": 2 replicas must share one'
+        ):
             await asyncio.to_thread(_helm, admin, "install", values)
-        assert cluster.store.get(("apps", "deployments"), NAMESPACE, RELEASE) is None, "nothing installed"
-        cluster.apply_object({**secret, "stringData": {**secret["stringData"], "csrf-secret": "k" * 40}})
+        assert cluster.store.get(("apps", "deployments"), NAMESPACE, RELEASE) is None, (
+            "nothing installed"
+        )
+        cluster.apply_object(
+            {**secret, "stringData": {**secret["stringData"], "csrf-secret": "k" * 40}}
+        )
         release = await asyncio.to_thread(_helm, admin, "install", values)
         assert release["status"] == "deployed"
-        assert cluster.store.get(("", "secrets"), NAMESPACE, RELEASE) is None, "no Secret of the chart's own"
+        assert cluster.store.get(("", "secrets"), NAMESPACE, RELEASE) is None, (
+            "no Secret of the chart's own"
+        )
         environ = as_the_kubelet_would(cluster, tmp_path / "pod")
-        assert environ["KOLLIE_CSRF_SECRET"] == "k" * 40 and environ["KOLLIE_WEBHOOK_SECRET"] == WEBHOOK_SECRET
+        assert (
+            environ["KOLLIE_CSRF_SECRET"] == "k" * 40
+            and environ["KOLLIE_WEBHOOK_SECRET"] == WEBHOOK_SECRET
+        )
         done: list[str] = []
         async with kollie_as_service_account(cluster, environ, tmp_path) as setup:
             await full_cycle(setup, within=10, done=done)

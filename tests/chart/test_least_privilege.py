@@ -45,16 +45,23 @@ def chart_rbac(chart: Any, **rbac_values: bool) -> list[dict[str, Any]]:
 
 
 def grants(rbac: list[dict[str, Any]]) -> list[Grant]:
-    return [(d["kind"], f"{d['metadata'].get('namespace', '')}/{d['metadata']['name']}", i, verb)
-            for d in rbac if d["kind"] in {"Role", "ClusterRole"}
-            for i, rule in enumerate(d["rules"]) for verb in rule["verbs"]]
+    return [
+        (d["kind"], f"{d['metadata'].get('namespace', '')}/{d['metadata']['name']}", i, verb)
+        for d in rbac
+        if d["kind"] in {"Role", "ClusterRole"}
+        for i, rule in enumerate(d["rules"])
+        for verb in rule["verbs"]
+    ]
 
 
 def without(rbac: list[dict[str, Any]], grant: Grant) -> list[dict[str, Any]]:
     kind, where, index, verb = grant
     out = copy.deepcopy(rbac)
     for doc in out:
-        if doc["kind"] == kind and f"{doc['metadata'].get('namespace', '')}/{doc['metadata']['name']}" == where:
+        if (
+            doc["kind"] == kind
+            and f"{doc['metadata'].get('namespace', '')}/{doc['metadata']['name']}" == where
+        ):
             rule = doc["rules"][index]
             rule["verbs"] = [v for v in rule["verbs"] if v != verb]
             if not rule["verbs"]:
@@ -66,22 +73,37 @@ def _refused(cluster: SimCluster, rbac: list[dict[str, Any]], grant: Grant) -> b
     """Whether the API server refused Kollie a request that the removed verb would have allowed."""
     kind, where, index, verb = grant
     namespace = where.split("/")[0]
-    rule = next(d for d in rbac if d["kind"] == kind
-                and f"{d['metadata'].get('namespace', '')}/{d['metadata']['name']}" == where)["rules"][index]
+    rule = next(
+        d
+        for d in rbac
+        if d["kind"] == kind
+        and f"{d['metadata'].get('namespace', '')}/{d['metadata']['name']}" == where
+    )["rules"][index]
     resources = set(rule["resources"])
     authorizer = cluster.server.authorizer
     assert authorizer is not None
-    return any(d.verb == verb and (d.resource in resources or f"{d.resource}/{d.subresource}" in resources)
-               and (kind == "ClusterRole" or d.namespace == namespace) and d.user.name.endswith(":kollie")
-               for d in authorizer.denied)
+    return any(
+        d.verb == verb
+        and (d.resource in resources or f"{d.resource}/{d.subresource}" in resources)
+        and (kind == "ClusterRole" or d.namespace == namespace)
+        and d.user.name.endswith(":kollie")
+        for d in authorizer.denied
+    )
 
 
 @asynccontextmanager
-async def kollie_with(rbac: list[dict[str, Any]], tmp_path: Path, *, plugins: tuple[str, ...] = ()) -> AsyncIterator[Setup]:
+async def kollie_with(
+    rbac: list[dict[str, Any]], tmp_path: Path, *, plugins: tuple[str, ...] = ()
+) -> AsyncIterator[Setup]:
     """An RBAC-enforcing cluster with the demo's Flux objects and `rbac` applied, Kollie running with
     the ServiceAccount's token."""
-    async with SimCluster(crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2, rbac=True,
-                          admission_plugins=plugins) as cluster:
+    async with SimCluster(
+        crd_files=flux_crd_files(),
+        reconcile_delay=0.0,
+        bookmark_interval=0.2,
+        rbac=True,
+        admission_plugins=plugins,
+    ) as cluster:
         seed_demo(cluster)
         for doc in rbac:
             cluster.apply_object(doc)
@@ -115,8 +137,10 @@ async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path
                     await full_cycle(setup, within=within, done=done)
             except (AssertionError, aiohttp.ClientError) as e:
                 refused = _refused(cluster[0], rbac, grant) if cluster else False
-                outcomes[grant] = (f"failed after {done or 'nothing'}{'' if refused else ' WITHOUT A 403 FOR IT'}: "
-                                   f"{str(e).splitlines()[0][:100]}")
+                outcomes[grant] = (
+                    f"failed after {done or 'nothing'}{'' if refused else ' WITHOUT A 403 FOR IT'}: "
+                    f"{str(e).splitlines()[0][:100]}"
+                )
                 return
             outcomes[grant] = "PASSED"
 
@@ -131,10 +155,14 @@ async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path
     unneeded = [g for g, outcome in outcomes.items() if outcome == "PASSED"]
     assert not unneeded, f"granted but not needed:\n{report}"
     unexplained = [g for g, outcome in outcomes.items() if "WITHOUT A 403" in outcome]
-    assert not unexplained, f"failures the API server did not refuse for the removed verb:\n{report}"
+    assert not unexplained, (
+        f"failures the API server did not refuse for the removed verb:\n{report}"
+    )
 
 
-async def test_clusters_enforcing_owner_reference_permissions_need_the_charts_option(chart: Any, tmp_path: Path) -> None:
+async def test_clusters_enforcing_owner_reference_permissions_need_the_charts_option(
+    chart: Any, tmp_path: Path
+) -> None:
     """OpenShift-like clusters: blockOwnerDeletion needs update on configmaps/finalizers, which the
     chart grants with rbac.ownerReferencesPermissionEnforcement."""
     plugins = ("OwnerReferencesPermissionEnforcement",)
@@ -157,10 +185,14 @@ async def test_a_refused_write_says_what_was_refused(chart: Any, tmp_path: Path)
     rbac = without(chart_rbac(chart), ("Role", "kollie/kollie", 0, "create"))
     async with kollie_with(rbac, tmp_path) as setup:
         await eventually_ready(setup)
-        status, body = await setup.call("PUT", "/api/v1/environments/pr-9", json={"apps": {"api": {}}})
+        status, body = await setup.call(
+            "PUT", "/api/v1/environments/pr-9", json={"apps": {"api": {}}}
+        )
     assert status == 503 and body["error"] == "cluster_forbidden"
-    assert body["message"] == ('Kollie is not allowed to do this in the cluster: configmaps "pr-9" is forbidden '
-                               "(PATCH /api/v1/namespaces/kollie/configmaps/pr-9)")
+    assert body["message"] == (
+        'Kollie is not allowed to do this in the cluster: configmaps "pr-9" is forbidden '
+        "(PATCH /api/v1/namespaces/kollie/configmaps/pr-9)"
+    )
 
 
 async def eventually_ready(setup: Setup) -> None:

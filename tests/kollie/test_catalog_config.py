@@ -18,19 +18,44 @@ def test_demo_catalog_is_valid() -> None:
 
 def test_every_problem_is_reported_with_its_place() -> None:
     with pytest.raises(CatalogError) as exc:
-        parse_catalog({
-            "apps": [
-                {"name": "Web", "path": "./a", "gitRepository": {"name": "g"}, "imageRepository": {"name": "i"}},
-                {"name": "api", "path": "./b", "gitRepository": {"name": "g"}, "imageRepository": {"name": "i"},
-                 "dependsOn": ["ghost"], "timeout": "soon"},
-                {"name": "api", "path": "./c", "gitRepository": {"name": "g"}, "imageRepository": {"name": "i"}},
-            ],
-            "bundles": [{"name": "b", "apps": ["nope"]}],
-            "autoCreate": [{"prefix": "(", "bundle": "missing"}],
-        })
+        parse_catalog(
+            {
+                "apps": [
+                    {
+                        "name": "Web",
+                        "path": "./a",
+                        "gitRepository": {"name": "g"},
+                        "imageRepository": {"name": "i"},
+                    },
+                    {
+                        "name": "api",
+                        "path": "./b",
+                        "gitRepository": {"name": "g"},
+                        "imageRepository": {"name": "i"},
+                        "dependsOn": ["ghost"],
+                        "timeout": "soon",
+                    },
+                    {
+                        "name": "api",
+                        "path": "./c",
+                        "gitRepository": {"name": "g"},
+                        "imageRepository": {"name": "i"},
+                    },
+                ],
+                "bundles": [{"name": "b", "apps": ["nope"]}],
+                "autoCreate": [{"prefix": "(", "bundle": "missing"}],
+            }
+        )
     problems = "\n".join(exc.value.problems)
-    for expected in ("apps[0].name", "apps[1].timeout", "apps[2].name: duplicate", "dependsOn: unknown app 'ghost'",
-                     "bundles[0].apps: unknown app 'nope'", "autoCreate[0].bundle", "autoCreate[0].prefix"):
+    for expected in (
+        "apps[0].name",
+        "apps[1].timeout",
+        "apps[2].name: duplicate",
+        "dependsOn: unknown app 'ghost'",
+        "bundles[0].apps: unknown app 'nope'",
+        "autoCreate[0].bundle",
+        "autoCreate[0].prefix",
+    ):
         assert expected in problems
 
 
@@ -47,13 +72,29 @@ def test_invalid_reload_keeps_the_last_good_catalog(tmp_path: Path) -> None:
 
 def test_settings_report_every_bad_value() -> None:
     with pytest.raises(ConfigError) as exc:
-        Settings.from_env({"KOLLIE_NAMESPACE": "Bad_NS", "KOLLIE_ENV_TTL": "forever", "KOLLIE_OWNER_ONLY": "maybe",
-                           "KOLLIE_EXPIRY_MAX_PER_MINUTE": "0", "KOLLIE_LOG_FORMAT": "xml",
-                           "KOLLIE_OFFICE_HOURS": "Mon-Fri 07:00-19:00 Nowhere/Land",
-                           "KOLLIE_CSRF_SECRET": "short", "KOLLIE_URL_DISCOVERY": "sometimes"})
+        Settings.from_env(
+            {
+                "KOLLIE_NAMESPACE": "Bad_NS",
+                "KOLLIE_ENV_TTL": "forever",
+                "KOLLIE_OWNER_ONLY": "maybe",
+                "KOLLIE_EXPIRY_MAX_PER_MINUTE": "0",
+                "KOLLIE_LOG_FORMAT": "xml",
+                "KOLLIE_OFFICE_HOURS": "Mon-Fri 07:00-19:00 Nowhere/Land",
+                "KOLLIE_CSRF_SECRET": "short",
+                "KOLLIE_URL_DISCOVERY": "sometimes",
+            }
+        )
     text = str(exc.value)
-    for name in ("KOLLIE_NAMESPACE", "KOLLIE_ENV_TTL", "KOLLIE_OWNER_ONLY", "KOLLIE_EXPIRY_MAX_PER_MINUTE",
-                 "KOLLIE_LOG_FORMAT", "KOLLIE_OFFICE_HOURS", "KOLLIE_CSRF_SECRET", "KOLLIE_URL_DISCOVERY"):
+    for name in (
+        "KOLLIE_NAMESPACE",
+        "KOLLIE_ENV_TTL",
+        "KOLLIE_OWNER_ONLY",
+        "KOLLIE_EXPIRY_MAX_PER_MINUTE",
+        "KOLLIE_LOG_FORMAT",
+        "KOLLIE_OFFICE_HOURS",
+        "KOLLIE_CSRF_SECRET",
+        "KOLLIE_URL_DISCOVERY",
+    ):
         assert name in text
     settings = Settings.from_env({"KOLLIE_ENV_TTL": "36h", "KOLLIE_ADMINS": "a@x, b@x"})
     assert settings.env_ttl_seconds == 36 * 3600 and settings.admins == {"a@x", "b@x"}

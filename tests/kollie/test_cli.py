@@ -8,12 +8,19 @@ from pathlib import Path
 
 
 def _kollie(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kollie.cli", *args], capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "kollie.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
 
 
 def test_bad_settings_exit_2_naming_the_variable() -> None:
-    result = _kollie("serve", "--port", "0", env={"KOLLIE_ENV_TTL": "forever", "KOLLIE_NAMESPACE": "Nope"})
+    result = _kollie(
+        "serve", "--port", "0", env={"KOLLIE_ENV_TTL": "forever", "KOLLIE_NAMESPACE": "Nope"}
+    )
     assert result.returncode == 2
     assert "KOLLIE_ENV_TTL" in result.stderr and "KOLLIE_NAMESPACE" in result.stderr
 
@@ -21,7 +28,13 @@ def test_bad_settings_exit_2_naming_the_variable() -> None:
 def test_invalid_catalog_is_refused_at_start(tmp_path: Path) -> None:
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text("apps: [{name: Web}]\n")
-    result = _kollie("serve", "--port", "0", "--kubeconfig", str(tmp_path / "none"),
-                     env={"KOLLIE_CATALOG": str(catalog)})
+    result = _kollie(
+        "serve",
+        "--port",
+        "0",
+        "--kubeconfig",
+        str(tmp_path / "none"),
+        env={"KOLLIE_CATALOG": str(catalog)},
+    )
     assert result.returncode == 2
     assert "apps[0].name" in result.stderr

@@ -16,13 +16,16 @@ from kollie.naming import (
 )
 
 
-@pytest.mark.parametrize(("branch", "prefix"), [
-    ("main", "main"),
-    ("feature/JIRA-12_foo", "feature-JIRA-12_foo"),
-    ("feature//x  y", "feature-x-y"),
-    ("fix/über-bug", "fix-ber-bug"),
-    ("-leading", "leading"),
-])
+@pytest.mark.parametrize(
+    ("branch", "prefix"),
+    [
+        ("main", "main"),
+        ("feature/JIRA-12_foo", "feature-JIRA-12_foo"),
+        ("feature//x  y", "feature-x-y"),
+        ("fix/über-bug", "fix-ber-bug"),
+        ("-leading", "leading"),
+    ],
+)
 def test_prefix_from_branch(branch: str, prefix: str) -> None:
     assert prefix_from_branch(branch) == prefix
 
@@ -43,7 +46,11 @@ def test_names() -> None:
 
 def test_tags_parse_from_the_right() -> None:
     tag = parse_tag("feature-x-y-abc1234-1700000000")
-    assert tag is not None and (tag.prefix, tag.sha, tag.timestamp) == ("feature-x-y", "abc1234", 1700000000)
+    assert tag is not None and (tag.prefix, tag.sha, tag.timestamp) == (
+        "feature-x-y",
+        "abc1234",
+        1700000000,
+    )
     assert parse_tag("latest") is None
     assert parse_tag("main-XYZ1234-1") is None
 

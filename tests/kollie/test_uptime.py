@@ -34,7 +34,9 @@ def test_extend() -> None:
     w = uptime.extend(uptime.initial(now), now, hours=3)
     assert w.until == datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
     asleep = uptime.extend(w, now + timedelta(days=1), hours=2)
-    assert asleep.until == datetime(2026, 3, 2, 20, 0, tzinfo=UTC), "an ended window extends from now"
+    assert asleep.until == datetime(2026, 3, 2, 20, 0, tzinfo=UTC), (
+        "an ended window extends from now"
+    )
     with pytest.raises(uptime.InvalidUptime):
         uptime.extend(w, now, hours=24 * 15)
     with pytest.raises(uptime.InvalidUptime):
@@ -47,8 +49,10 @@ def test_extend() -> None:
 
 
 def test_schedules() -> None:
-    assert uptime.office_hours("Mon-Fri 07:00-19:00 Europe/London").downscaler_value() == \
-        "Mon-Fri 07:00-19:00 Europe/London"
+    assert (
+        uptime.office_hours("Mon-Fri 07:00-19:00 Europe/London").downscaler_value()
+        == "Mon-Fri 07:00-19:00 Europe/London"
+    )
     with pytest.raises(uptime.InvalidUptime):
         uptime.office_hours("weekdays 9-5")
     with pytest.raises(uptime.InvalidUptime):

@@ -14,27 +14,49 @@ async def test_demo_app_deploys(cluster: SimCluster) -> None:
     assert summary["apps"] == list(APPS)
     ns_labels = (cluster.store.get(("", "namespaces"), "", "kollie") or {})["metadata"]["labels"]
     assert ns_labels["kubernetes.io/metadata.name"] == "kollie"
-    cluster.apply_object({
-        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
-        "metadata": {"name": "pr-web", "namespace": "kollie"},
-        "spec": {"imageRepositoryRef": {"name": "web", "namespace": "flux-system"},
-                 "filterTags": {"pattern": "^feature-checkout-(?P<sha>[0-9a-f]{7,40})-(?P<ts>[0-9]+)$", "extract": "$ts"},
-                 "policy": {"numerical": {"order": "asc"}}},
-    })
+    cluster.apply_object(
+        {
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "pr-web", "namespace": "kollie"},
+            "spec": {
+                "imageRepositoryRef": {"name": "web", "namespace": "flux-system"},
+                "filterTags": {
+                    "pattern": "^feature-checkout-(?P<sha>[0-9a-f]{7,40})-(?P<ts>[0-9]+)$",
+                    "extract": "$ts",
+                },
+                "policy": {"numerical": {"order": "asc"}},
+            },
+        }
+    )
 
     def tag() -> str | None:
-        policy = cluster.store.get(("image.toolkit.fluxcd.io", "imagepolicies"), "kollie", "pr-web") or {}
+        policy = (
+            cluster.store.get(("image.toolkit.fluxcd.io", "imagepolicies"), "kollie", "pr-web")
+            or {}
+        )
         return ((policy.get("status") or {}).get("latestRef") or {}).get("tag")
 
     image_tag = await eventually(tag, message="branch image resolved")
     assert image_tag.startswith("feature-checkout-")
-    cluster.apply_object({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "pr-web", "namespace": "kollie"},
-        "spec": {"interval": "10m", "path": "./apps/web", "prune": True,
-                 "sourceRef": {"kind": "GitRepository", "name": "platform", "namespace": "flux-system"},
-                 "postBuild": {"substitute": {"environment": "pr", "image_tag": image_tag}}},
-    })
+    cluster.apply_object(
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "pr-web", "namespace": "kollie"},
+            "spec": {
+                "interval": "10m",
+                "path": "./apps/web",
+                "prune": True,
+                "sourceRef": {
+                    "kind": "GitRepository",
+                    "name": "platform",
+                    "namespace": "flux-system",
+                },
+                "postBuild": {"substitute": {"environment": "pr", "image_tag": image_tag}},
+            },
+        }
+    )
 
     def ingress() -> dict[str, Any] | None:
         return cluster.store.get(("networking.k8s.io", "ingresses"), "pr", "web")

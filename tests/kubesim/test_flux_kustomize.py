@@ -53,34 +53,58 @@ def condition(obj: dict[str, Any] | None, type_: str = "Ready") -> dict[str, Any
 
 
 def git_repository(branch: str = "main", url: str = GIT_URL) -> dict[str, Any]:
-    return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-            "metadata": {"name": "platform", "namespace": "flux-system"},
-            "spec": {"url": url, "interval": "5m", "ref": {"branch": branch}}}
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "platform", "namespace": "flux-system"},
+        "spec": {"url": url, "interval": "5m", "ref": {"branch": branch}},
+    }
 
 
-def kustomization(name: str = "web", *, subs: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
-    spec = {"interval": "10m", "path": "./apps/web", "prune": True,
-            "sourceRef": {"kind": "GitRepository", "name": "platform"}, **spec}
+def kustomization(
+    name: str = "web", *, subs: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
+    spec = {
+        "interval": "10m",
+        "path": "./apps/web",
+        "prune": True,
+        "sourceRef": {"kind": "GitRepository", "name": "platform"},
+        **spec,
+    }
     if subs is not None:
         spec["postBuild"] = {"substitute": subs}
-    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": {"name": name, "namespace": "flux-system"}, "spec": spec}
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": spec,
+    }
 
 
 def update(cluster: SimCluster, obj: dict[str, Any]) -> dict[str, Any]:
     """Replace an object keeping what the controllers wrote to its metadata (finalizers)."""
-    live = cluster.store.get(KUSTOMIZATIONS if obj["kind"] == "Kustomization" else SOURCES,
-                             obj["metadata"]["namespace"], obj["metadata"]["name"]) or {"metadata": {}}
+    live = cluster.store.get(
+        KUSTOMIZATIONS if obj["kind"] == "Kustomization" else SOURCES,
+        obj["metadata"]["namespace"],
+        obj["metadata"]["name"],
+    ) or {"metadata": {}}
     meta = {**obj["metadata"], "finalizers": live["metadata"].get("finalizers", [])}
     return cluster.apply_object({**obj, "metadata": meta})
 
 
-async def settled(cluster: SimCluster, gr: tuple[str, str], name: str, *, ready: str | None = None) -> dict[str, Any]:
+async def settled(
+    cluster: SimCluster, gr: tuple[str, str], name: str, *, ready: str | None = None
+) -> dict[str, Any]:
     """The object once its Ready condition is about its current generation (with `ready` status)."""
+
     def check() -> dict[str, Any] | None:
         obj = cluster.store.get(gr, "flux-system", name)
         c = condition(obj)
-        if not obj or c.get("status") in (None, "Unknown") or c.get("observedGeneration") != obj["metadata"]["generation"]:
+        if (
+            not obj
+            or c.get("status") in (None, "Unknown")
+            or c.get("observedGeneration") != obj["metadata"]["generation"]
+        ):
             return None
         return obj if ready is None or c["status"] == ready else None
 
@@ -93,7 +117,11 @@ async def test_git_repository_artifact_and_checkout_failures(cluster: SimCluster
     obj = await settled(cluster, SOURCES, "platform", ready="False")
     message = f"failed to checkout and determine revision: unable to clone '{GIT_URL}': repository not found"
     assert (condition(obj)["reason"], condition(obj)["message"]) == ("GitOperationFailed", message)
-    assert condition(obj, "FetchFailed") == {**condition(obj, "FetchFailed"), "status": "True", "message": message}
+    assert condition(obj, "FetchFailed") == {
+        **condition(obj, "FetchFailed"),
+        "status": "True",
+        "message": message,
+    }
     assert obj["status"]["observedGeneration"] == -1 and "artifact" not in obj["status"]
 
     sha = flux(cluster).git.add_repository(GIT_URL, paths={"./apps/web": APP}).branches["main"]
@@ -109,14 +137,25 @@ async def test_git_repository_artifact_and_checkout_failures(cluster: SimCluster
     assert obj["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]
 
     new_sha = flux(cluster).git.push(GIT_URL, "main", paths={"./apps/api": []})
-    await eventually(lambda: (cluster.store.get(SOURCES, "flux-system", "platform") or {})["status"]["artifact"]
-                     ["revision"] == f"main@sha1:{new_sha}", message="a push is picked up")
+    await eventually(
+        lambda: (
+            (cluster.store.get(SOURCES, "flux-system", "platform") or {})["status"]["artifact"][
+                "revision"
+            ]
+            == f"main@sha1:{new_sha}"
+        ),
+        message="a push is picked up",
+    )
 
     update(cluster, git_repository(branch="nope"))
     obj = await settled(cluster, SOURCES, "platform", ready="False")
-    assert condition(obj)["message"].endswith("couldn't find remote ref \"refs/heads/nope\"")
-    assert obj["status"]["observedGeneration"] == 1, "the failing generation 2 is not marked observed"
-    assert condition(obj, "ArtifactInStorage")["status"] == "True", "the previous artifact is still served"
+    assert condition(obj)["message"].endswith('couldn\'t find remote ref "refs/heads/nope"')
+    assert obj["status"]["observedGeneration"] == 1, (
+        "the failing generation 2 is not marked observed"
+    )
+    assert condition(obj, "ArtifactInStorage")["status"] == "True", (
+        "the previous artifact is still served"
+    )
     assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry"
 
 
@@ -124,27 +163,39 @@ async def test_kustomization_waits_for_its_source_then_applies(cluster: SimClust
     cluster.apply_object(kustomization(subs=SUBS))
     obj = await settled(cluster, KUSTOMIZATIONS, "web", ready="False")
     assert (condition(obj)["reason"], condition(obj)["message"]) == (
-        "ArtifactFailed", 'gitrepositories.source.toolkit.fluxcd.io "platform" not found')
+        "ArtifactFailed",
+        'gitrepositories.source.toolkit.fluxcd.io "platform" not found',
+    )
     assert obj["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]
 
     sha = flux(cluster).git.add_repository(GIT_URL, paths={"./apps/web": APP}).branches["main"]
     cluster.apply_object(git_repository())
     obj = await settled(cluster, KUSTOMIZATIONS, "web", ready="True")
     revision = f"main@sha1:{sha}"
-    assert (condition(obj)["reason"], condition(obj)["message"]) == ("ReconciliationSucceeded", f"Applied revision: {revision}")
+    assert (condition(obj)["reason"], condition(obj)["message"]) == (
+        "ReconciliationSucceeded",
+        f"Applied revision: {revision}",
+    )
     status = obj["status"]
     assert status["lastAppliedRevision"] == status["lastAttemptedRevision"] == revision
     assert status["observedGeneration"] == 1
-    assert status["inventory"]["entries"] == [{"id": "_pr-1__Namespace", "v": "v1"},
-                                              {"id": "pr-1_web__ConfigMap", "v": "v1"},
-                                              {"id": "pr-1_web_apps_Deployment", "v": "v1"}]
+    assert status["inventory"]["entries"] == [
+        {"id": "_pr-1__Namespace", "v": "v1"},
+        {"id": "pr-1_web__ConfigMap", "v": "v1"},
+        {"id": "pr-1_web_apps_Deployment", "v": "v1"},
+    ]
     assert status["history"][0]["lastReconciledStatus"] == "ReconciliationSucceeded"
     assert status["history"][0]["metadata"] == {"revision": revision}
     cm = cluster.store.get(CONFIGMAPS, "pr-1", "web")
     assert cm is not None
-    assert cm["data"] == {"image": "registry.example.com/acme/web:main-abc1234-1", "zone": "example.com"}
-    assert cm["metadata"]["labels"] == {"kustomize.toolkit.fluxcd.io/name": "web",
-                                        "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}
+    assert cm["data"] == {
+        "image": "registry.example.com/acme/web:main-abc1234-1",
+        "zone": "example.com",
+    }
+    assert cm["metadata"]["labels"] == {
+        "kustomize.toolkit.fluxcd.io/name": "web",
+        "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+    }
     assert cm["metadata"]["managedFields"][0]["manager"] == "kustomize-controller"
 
 
@@ -157,8 +208,10 @@ async def test_missing_variable_fails_then_recovers(cluster: SimCluster) -> None
     update(cluster, kustomization(subs={"environment": "pr-1"}))
     obj = await settled(cluster, KUSTOMIZATIONS, "web", ready="False")
     assert condition(obj)["reason"] == "BuildFailed"
-    assert condition(obj)["message"] == ("post build failed for '~G_v1_ConfigMap/web': envsubst error: variable "
-                                         'substitution failed: variable not set (strict mode): "image_tag"')
+    assert condition(obj)["message"] == (
+        "post build failed for '~G_v1_ConfigMap/web': envsubst error: variable "
+        'substitution failed: variable not set (strict mode): "image_tag"'
+    )
     assert obj["metadata"]["generation"] == 2 and obj["status"]["observedGeneration"] == 1
     assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry"
 
@@ -171,8 +224,19 @@ async def test_missing_variable_fails_then_recovers(cluster: SimCluster) -> None
 
 async def test_new_revision_is_applied_and_leftovers_pruned(cluster: SimCluster) -> None:
     git = flux(cluster).git
-    git.add_repository(GIT_URL, paths={"./apps/web": APP, "./apps/web/extra": [
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "extra", "namespace": "${environment}"}}]})
+    git.add_repository(
+        GIT_URL,
+        paths={
+            "./apps/web": APP,
+            "./apps/web/extra": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "extra", "namespace": "${environment}"},
+                }
+            ],
+        },
+    )
     cluster.apply_object(git_repository())
     cluster.apply_object(kustomization(subs=SUBS))
     cluster.apply_object(kustomization("keep", subs={**SUBS, "environment": "pr-2"}, prune=False))
@@ -199,15 +263,34 @@ async def test_depends_on_and_suspend(cluster: SimCluster) -> None:
     cluster.apply_object(kustomization("web", subs=SUBS, dependsOn=[{"name": "db"}]))
     obj = await settled(cluster, KUSTOMIZATIONS, "web", ready="False")
     assert (condition(obj)["reason"], condition(obj)["message"]) == (
-        "DependencyNotReady", "dependency 'flux-system/db' is not ready")
+        "DependencyNotReady",
+        "dependency 'flux-system/db' is not ready",
+    )
     db = cluster.store.get(KUSTOMIZATIONS, "flux-system", "db")
-    assert db is not None and db["status"] == {"observedGeneration": -1}, "a suspended Kustomization is left alone"
+    assert db is not None and db["status"] == {"observedGeneration": -1}, (
+        "a suspended Kustomization is left alone"
+    )
 
-    update(cluster, {**kustomization("db", path="./apps/db", suspend=True),
-                     "metadata": {"name": "db", "namespace": "flux-system",
-                                  "annotations": {"reconcile.fluxcd.io/requestedAt": "now"}}})
-    await eventually(lambda: (cluster.store.get(KUSTOMIZATIONS, "flux-system", "db") or {})["status"]
-                     .get("lastHandledReconcileAt") == "now", message="request acknowledged while suspended")
+    update(
+        cluster,
+        {
+            **kustomization("db", path="./apps/db", suspend=True),
+            "metadata": {
+                "name": "db",
+                "namespace": "flux-system",
+                "annotations": {"reconcile.fluxcd.io/requestedAt": "now"},
+            },
+        },
+    )
+    await eventually(
+        lambda: (
+            (cluster.store.get(KUSTOMIZATIONS, "flux-system", "db") or {})["status"].get(
+                "lastHandledReconcileAt"
+            )
+            == "now"
+        ),
+        message="request acknowledged while suspended",
+    )
     assert "conditions" not in cluster.store.get(KUSTOMIZATIONS, "flux-system", "db")["status"]  # type: ignore[index]
 
     update(cluster, kustomization("db", path="./apps/db"))
@@ -220,7 +303,9 @@ async def test_deletion_prunes_then_releases_the_finalizer(cluster: SimCluster) 
     flux(cluster).git.add_repository(GIT_URL, paths={"./apps/web": APP})
     cluster.apply_object(git_repository())
     cluster.apply_object(kustomization(subs=SUBS))
-    cluster.apply_object(kustomization("orphaning", subs={**SUBS, "environment": "pr-2"}, prune=False))
+    cluster.apply_object(
+        kustomization("orphaning", subs={**SUBS, "environment": "pr-2"}, prune=False)
+    )
     await settled(cluster, KUSTOMIZATIONS, "web", ready="True")
     await settled(cluster, KUSTOMIZATIONS, "orphaning", ready="True")
     rt = cluster.catalog.get(KUSTOMIZATIONS)
@@ -228,30 +313,44 @@ async def test_deletion_prunes_then_releases_the_finalizer(cluster: SimCluster) 
     for name in ("web", "orphaning"):
         _, gone = cluster.api.delete(rt, "flux-system", name)
         assert not gone
-    await eventually(lambda: not list(cluster.store.iter(KUSTOMIZATIONS)), message="Kustomizations finalized")
+    await eventually(
+        lambda: not list(cluster.store.iter(KUSTOMIZATIONS)), message="Kustomizations finalized"
+    )
     assert cluster.store.get(CONFIGMAPS, "pr-1", "web") is None
     ns = cluster.store.get(("", "namespaces"), "", "pr-1")
     assert ns is None or ns["metadata"].get("deletionTimestamp"), "its Namespace is deleted too"
-    assert cluster.store.get(CONFIGMAPS, "pr-2", "web") is not None, "without prune, objects are left in place"
+    assert cluster.store.get(CONFIGMAPS, "pr-2", "web") is not None, (
+        "without prune, objects are left in place"
+    )
 
 
 async def test_build_and_apply_failures(cluster: SimCluster) -> None:
-    flux(cluster).git.add_repository(GIT_URL, paths={
-        "./apps/web": APP,
-        "./apps/bare": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bare\n",
-        "./apps/odd": "apiVersion: acme.io/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\n",
-    })
+    flux(cluster).git.add_repository(
+        GIT_URL,
+        paths={
+            "./apps/web": APP,
+            "./apps/bare": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bare\n",
+            "./apps/odd": "apiVersion: acme.io/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\n",
+        },
+    )
     cluster.apply_object(git_repository())
     cluster.apply_object(kustomization("nowhere", path="./apps/nowhere"))
     cluster.apply_object(kustomization("bare", path="./apps/bare"))
     cluster.apply_object(kustomization("odd", path="./apps/odd"))
     c = condition(await settled(cluster, KUSTOMIZATIONS, "nowhere", ready="False"))
-    assert c["reason"] == "ArtifactFailed" and c["message"].startswith("kustomization path not found: stat /tmp/")
+    assert c["reason"] == "ArtifactFailed" and c["message"].startswith(
+        "kustomization path not found: stat /tmp/"
+    )
     c = condition(await settled(cluster, KUSTOMIZATIONS, "bare", ready="False"))
     assert (c["reason"], c["message"]) == (
-        "ReconciliationFailed", "ConfigMap/bare namespace not specified: the server could not find the requested resource")
+        "ReconciliationFailed",
+        "ConfigMap/bare namespace not specified: the server could not find the requested resource",
+    )
     c = condition(await settled(cluster, KUSTOMIZATIONS, "odd", ready="False"))
-    assert c["message"] == 'Widget/default/w dry-run failed: no matches for kind "Widget" in version "acme.io/v1"'
+    assert (
+        c["message"]
+        == 'Widget/default/w dry-run failed: no matches for kind "Widget" in version "acme.io/v1"'
+    )
 
     update(cluster, kustomization("bare", path="./apps/bare", targetNamespace="default"))
     await settled(cluster, KUSTOMIZATIONS, "bare", ready="True")
@@ -268,11 +367,21 @@ async def test_injected_health_check_failure(cluster: SimCluster) -> None:
     flux(cluster).fail("flux-system", "web", message)
 
     def failing() -> bool:
-        return condition(cluster.store.get(KUSTOMIZATIONS, "flux-system", "web")).get("reason") == "HealthCheckFailed"
+        return (
+            condition(cluster.store.get(KUSTOMIZATIONS, "flux-system", "web")).get("reason")
+            == "HealthCheckFailed"
+        )
 
     await eventually(failing, message="health check fails")
     failed = cluster.store.get(KUSTOMIZATIONS, "flux-system", "web")
-    assert condition(failed)["message"] == message and condition(failed, "Healthy")["status"] == "False"
+    assert (
+        condition(failed)["message"] == message
+        and condition(failed, "Healthy")["status"] == "False"
+    )
     flux(cluster).fail("flux-system", "web", None)
-    await eventually(lambda: condition(cluster.store.get(KUSTOMIZATIONS, "flux-system", "web"))["status"] == "True",
-                     message="recovered")
+    await eventually(
+        lambda: (
+            condition(cluster.store.get(KUSTOMIZATIONS, "flux-system", "web"))["status"] == "True"
+        ),
+        message="recovered",
+    )

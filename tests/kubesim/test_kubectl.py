@@ -23,11 +23,22 @@ class Kubectl:
         self.server = server
         self.namespace = namespace
 
-    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        cmd = [str(KUBECTL), "--kubeconfig", str(self.server.kubeconfig), "-n", self.namespace, *args]
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            str(KUBECTL),
+            "--kubeconfig",
+            str(self.server.kubeconfig),
+            "-n",
+            self.namespace,
+            *args,
+        ]
         result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
         return result
 
     def json(self, *args: str) -> Any:
@@ -38,7 +49,12 @@ class Kubectl:
 def kubectl(standalone: Standalone) -> Kubectl:
     ns = f"t-{uuid.uuid4().hex[:8]}"
     k = Kubectl(standalone, ns)
-    k.run("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+    k.run(
+        "create",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    )
     return k
 
 
@@ -62,7 +78,9 @@ def test_typed_creates_sent_as_protobuf(kubectl: Kubectl) -> None:
     """kubectl sends built-in kinds it creates itself as protobuf."""
     name = f"{kubectl.namespace}-extra"
     kubectl.run("create", "namespace", name)
-    kubectl.run("create", "configmap", "settings", "--from-literal=colour=blue", "--from-literal=size=L")
+    kubectl.run(
+        "create", "configmap", "settings", "--from-literal=colour=blue", "--from-literal=size=L"
+    )
     kubectl.run("create", "secret", "generic", "token", "--from-literal=value=s3cr3t")
     assert kubectl.json("get", "namespace", name)["status"]["phase"] == "Active"
     assert kubectl.json("get", "configmap", "settings")["data"] == {"colour": "blue", "size": "L"}
@@ -106,10 +124,20 @@ def test_server_side_apply_and_label_selectors(kubectl: Kubectl) -> None:
 def test_conflicting_apply_is_refused_then_forced(kubectl: Kubectl) -> None:
     kubectl.run("apply", "--server-side", "-f", "-", stdin=KUSTOMIZATION)
     changed = KUSTOMIZATION.replace("interval: 5m", "interval: 1m")
-    result = kubectl.run("apply", "--server-side", "--field-manager=other", "-f", "-", stdin=changed, check=False)
+    result = kubectl.run(
+        "apply", "--server-side", "--field-manager=other", "-f", "-", stdin=changed, check=False
+    )
     assert result.returncode != 0
     assert "conflict" in result.stderr.lower() and ".spec.interval" in result.stderr
-    kubectl.run("apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-", stdin=changed)
+    kubectl.run(
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=changed,
+    )
     assert kubectl.json("get", "kustomization", "web")["spec"]["interval"] == "1m"
 
 
@@ -118,23 +146,50 @@ def test_patch_bumps_generation_status_write_does_not(kubectl: Kubectl) -> None:
     kubectl.run("patch", "kustomization", "web", "--type=merge", "-p", '{"spec":{"suspend":true}}')
     obj = kubectl.json("get", "kustomization", "web")
     assert obj["metadata"]["generation"] == 2
-    kubectl.run("patch", "kustomization", "web", "--subresource=status", "--type=merge",
-                "-p", '{"status":{"observedGeneration":2}}')
+    kubectl.run(
+        "patch",
+        "kustomization",
+        "web",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"observedGeneration":2}}',
+    )
     obj = kubectl.json("get", "kustomization", "web")
     assert obj["metadata"]["generation"] == 2
     assert obj["status"]["observedGeneration"] == 2
-    kubectl.run("patch", "kustomization", "web", "--type=json",
-                "-p", '[{"op":"replace","path":"/spec/interval","value":"2m"}]')
+    kubectl.run(
+        "patch",
+        "kustomization",
+        "web",
+        "--type=json",
+        "-p",
+        '[{"op":"replace","path":"/spec/interval","value":"2m"}]',
+    )
     assert kubectl.json("get", "kustomization", "web")["metadata"]["generation"] == 3
 
 
 def test_finalizer_holds_deletion(kubectl: Kubectl) -> None:
     kubectl.run("create", "configmap", "held")
-    kubectl.run("patch", "configmap", "held", "--type=merge", "-p", '{"metadata":{"finalizers":["example.com/hold"]}}')
+    kubectl.run(
+        "patch",
+        "configmap",
+        "held",
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":["example.com/hold"]}}',
+    )
     kubectl.run("delete", "configmap", "held", "--wait=false")
     obj = kubectl.json("get", "configmap", "held")
     assert obj["metadata"]["deletionTimestamp"]
-    kubectl.run("patch", "configmap", "held", "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+    kubectl.run(
+        "patch",
+        "configmap",
+        "held",
+        "--type=json",
+        "-p",
+        '[{"op":"remove","path":"/metadata/finalizers"}]',
+    )
     result = kubectl.run("get", "configmap", "held", check=False)
     assert result.returncode != 0 and "NotFound" in result.stderr
 
@@ -143,9 +198,20 @@ def test_owner_reference_cascade(kubectl: Kubectl) -> None:
     kubectl.run("create", "configmap", "owner")
     uid = kubectl.json("get", "configmap", "owner")["metadata"]["uid"]
     dependent = {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "dependent", "ownerReferences": [
-            {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid, "blockOwnerDeletion": True}]},
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "dependent",
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "owner",
+                    "uid": uid,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
     }
     kubectl.run("create", "-f", "-", stdin=json.dumps(dependent))
     kubectl.run("delete", "configmap", "owner", "--cascade=foreground")
@@ -154,7 +220,9 @@ def test_owner_reference_cascade(kubectl: Kubectl) -> None:
 
 
 def test_invalid_object_names_the_field(kubectl: Kubectl) -> None:
-    bad = KUSTOMIZATION.replace("interval: 5m", "interval: 5 minutes").replace("  prune: true\n", "")
+    bad = KUSTOMIZATION.replace("interval: 5m", "interval: 5 minutes").replace(
+        "  prune: true\n", ""
+    )
     result = kubectl.run("apply", "--server-side", "-f", "-", stdin=bad, check=False)
     assert result.returncode != 0
     assert "spec.interval" in result.stderr and "spec.prune" in result.stderr
@@ -163,7 +231,9 @@ def test_invalid_object_names_the_field(kubectl: Kubectl) -> None:
 
 def test_unknown_field_strict_validation(kubectl: Kubectl) -> None:
     bad = KUSTOMIZATION.replace("  prune: true\n", "  prune: true\n  colour: blue\n")
-    result = kubectl.run("apply", "--server-side", "--validate=strict", "-f", "-", stdin=bad, check=False)
+    result = kubectl.run(
+        "apply", "--server-side", "--validate=strict", "-f", "-", stdin=bad, check=False
+    )
     assert result.returncode != 0
     assert "colour" in result.stderr
     kubectl.run("apply", "--server-side", "--validate=false", "-f", "-", stdin=bad)

@@ -54,40 +54,98 @@ def test_json_merge_patch_shares_what_it_does_not_touch() -> None:
 # ----------------------------------------------------------------- RFC 6902
 
 RFC6902_APPENDIX_A: list[tuple[str, Any, Any, Any]] = [
-    ("A.1 add object member", {"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux"}],
-     {"baz": "qux", "foo": "bar"}),
-    ("A.2 add array element", {"foo": ["bar", "baz"]}, [{"op": "add", "path": "/foo/1", "value": "qux"}],
-     {"foo": ["bar", "qux", "baz"]}),
-    ("A.3 remove object member", {"baz": "qux", "foo": "bar"}, [{"op": "remove", "path": "/baz"}], {"foo": "bar"}),
-    ("A.4 remove array element", {"foo": ["bar", "qux", "baz"]}, [{"op": "remove", "path": "/foo/1"}],
-     {"foo": ["bar", "baz"]}),
-    ("A.5 replace value", {"baz": "qux", "foo": "bar"}, [{"op": "replace", "path": "/baz", "value": "boo"}],
-     {"baz": "boo", "foo": "bar"}),
-    ("A.6 move value", {"foo": {"bar": "baz", "waldo": "fred"}, "qux": {"corge": "grault"}},
-     [{"op": "move", "from": "/foo/waldo", "path": "/qux/thud"}],
-     {"foo": {"bar": "baz"}, "qux": {"corge": "grault", "thud": "fred"}}),
-    ("A.7 move array element", {"foo": ["all", "grass", "cows", "eat"]},
-     [{"op": "move", "from": "/foo/1", "path": "/foo/3"}], {"foo": ["all", "cows", "eat", "grass"]}),
-    ("A.8 test success", {"baz": "qux", "foo": ["a", 2, "c"]},
-     [{"op": "test", "path": "/baz", "value": "qux"}, {"op": "test", "path": "/foo/1", "value": 2}],
-     {"baz": "qux", "foo": ["a", 2, "c"]}),
-    ("A.10 add nested member", {"foo": "bar"}, [{"op": "add", "path": "/child", "value": {"grandchild": {}}}],
-     {"foo": "bar", "child": {"grandchild": {}}}),
-    ("A.11 ignore unrecognized members", {"foo": "bar"},
-     [{"op": "add", "path": "/baz", "value": "qux", "xyz": 123}], {"foo": "bar", "baz": "qux"}),
-    ("A.14 ~ escape ordering", {"/": 9, "~1": 10}, [{"op": "test", "path": "/~01", "value": 10}], {"/": 9, "~1": 10}),
-    ("A.16 add array value", {"foo": ["bar"]}, [{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}],
-     {"foo": ["bar", ["abc", "def"]]}),
+    (
+        "A.1 add object member",
+        {"foo": "bar"},
+        [{"op": "add", "path": "/baz", "value": "qux"}],
+        {"baz": "qux", "foo": "bar"},
+    ),
+    (
+        "A.2 add array element",
+        {"foo": ["bar", "baz"]},
+        [{"op": "add", "path": "/foo/1", "value": "qux"}],
+        {"foo": ["bar", "qux", "baz"]},
+    ),
+    (
+        "A.3 remove object member",
+        {"baz": "qux", "foo": "bar"},
+        [{"op": "remove", "path": "/baz"}],
+        {"foo": "bar"},
+    ),
+    (
+        "A.4 remove array element",
+        {"foo": ["bar", "qux", "baz"]},
+        [{"op": "remove", "path": "/foo/1"}],
+        {"foo": ["bar", "baz"]},
+    ),
+    (
+        "A.5 replace value",
+        {"baz": "qux", "foo": "bar"},
+        [{"op": "replace", "path": "/baz", "value": "boo"}],
+        {"baz": "boo", "foo": "bar"},
+    ),
+    (
+        "A.6 move value",
+        {"foo": {"bar": "baz", "waldo": "fred"}, "qux": {"corge": "grault"}},
+        [{"op": "move", "from": "/foo/waldo", "path": "/qux/thud"}],
+        {"foo": {"bar": "baz"}, "qux": {"corge": "grault", "thud": "fred"}},
+    ),
+    (
+        "A.7 move array element",
+        {"foo": ["all", "grass", "cows", "eat"]},
+        [{"op": "move", "from": "/foo/1", "path": "/foo/3"}],
+        {"foo": ["all", "cows", "eat", "grass"]},
+    ),
+    (
+        "A.8 test success",
+        {"baz": "qux", "foo": ["a", 2, "c"]},
+        [
+            {"op": "test", "path": "/baz", "value": "qux"},
+            {"op": "test", "path": "/foo/1", "value": 2},
+        ],
+        {"baz": "qux", "foo": ["a", 2, "c"]},
+    ),
+    (
+        "A.10 add nested member",
+        {"foo": "bar"},
+        [{"op": "add", "path": "/child", "value": {"grandchild": {}}}],
+        {"foo": "bar", "child": {"grandchild": {}}},
+    ),
+    (
+        "A.11 ignore unrecognized members",
+        {"foo": "bar"},
+        [{"op": "add", "path": "/baz", "value": "qux", "xyz": 123}],
+        {"foo": "bar", "baz": "qux"},
+    ),
+    (
+        "A.14 ~ escape ordering",
+        {"/": 9, "~1": 10},
+        [{"op": "test", "path": "/~01", "value": 10}],
+        {"/": 9, "~1": 10},
+    ),
+    (
+        "A.16 add array value",
+        {"foo": ["bar"]},
+        [{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}],
+        {"foo": ["bar", ["abc", "def"]]},
+    ),
     ("whole document", {"a": 1}, [{"op": "replace", "path": "", "value": [1]}], [1]),
     ("empty key", {"": 1}, [{"op": "replace", "path": "/", "value": 2}], {"": 2}),
-    ("copy", {"a": {"b": [1]}}, [{"op": "copy", "from": "/a", "path": "/c"}, {"op": "add", "path": "/c/b/-", "value": 2}],
-     {"a": {"b": [1]}, "c": {"b": [1, 2]}}),
+    (
+        "copy",
+        {"a": {"b": [1]}},
+        [{"op": "copy", "from": "/a", "path": "/c"}, {"op": "add", "path": "/c/b/-", "value": 2}],
+        {"a": {"b": [1]}, "c": {"b": [1, 2]}},
+    ),
     ("numbers compare by value", {"n": 1}, [{"op": "test", "path": "/n", "value": 1.0}], {"n": 1}),
 ]
 
 
-@pytest.mark.parametrize(("target", "ops", "expected"), [c[1:] for c in RFC6902_APPENDIX_A],
-                         ids=[c[0] for c in RFC6902_APPENDIX_A])
+@pytest.mark.parametrize(
+    ("target", "ops", "expected"),
+    [c[1:] for c in RFC6902_APPENDIX_A],
+    ids=[c[0] for c in RFC6902_APPENDIX_A],
+)
 def test_json_patch_rfc6902_examples(target: Any, ops: Any, expected: Any) -> None:
     before = copy.deepcopy((target, ops))
     assert json_patch(target, ops) == expected
@@ -96,8 +154,16 @@ def test_json_patch_rfc6902_examples(target: Any, ops: Any, expected: Any) -> No
 
 FAILING: list[tuple[str, Any, Any]] = [
     ("A.9 test error", {"baz": "qux"}, [{"op": "test", "path": "/baz", "value": "bar"}]),
-    ("A.12 add to nonexistent target", {"foo": "bar"}, [{"op": "add", "path": "/baz/bat", "value": "qux"}]),
-    ("A.15 string is not number", {"/": 9, "~1": 10}, [{"op": "test", "path": "/~01", "value": "10"}]),
+    (
+        "A.12 add to nonexistent target",
+        {"foo": "bar"},
+        [{"op": "add", "path": "/baz/bat", "value": "qux"}],
+    ),
+    (
+        "A.15 string is not number",
+        {"/": 9, "~1": 10},
+        [{"op": "test", "path": "/~01", "value": "10"}],
+    ),
     ("true is not 1", {"a": 1}, [{"op": "test", "path": "/a", "value": True}]),
     ("remove missing", {"a": 1}, [{"op": "remove", "path": "/b"}]),
     ("replace missing", {"a": 1}, [{"op": "replace", "path": "/b", "value": 2}]),
@@ -110,12 +176,18 @@ FAILING: list[tuple[str, Any, Any]] = [
     ("unknown op", {"a": 1}, [{"op": "frobnicate", "path": "/a"}]),
     ("pointer without slash", {"a": 1}, [{"op": "remove", "path": "a"}]),
     ("path not a string", {"a": 1}, [{"op": "move", "from": "/a", "path": 1}]),
-    ("later op fails", {"a": 1}, [{"op": "add", "path": "/b", "value": 2}, {"op": "remove", "path": "/c"}]),
+    (
+        "later op fails",
+        {"a": 1},
+        [{"op": "add", "path": "/b", "value": 2}, {"op": "remove", "path": "/c"}],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("target", "ops"), [c[1:] for c in FAILING], ids=[c[0] for c in FAILING])
-def test_json_patch_that_does_not_apply_is_rejected_like_kube_apiserver(target: Any, ops: Any) -> None:
+def test_json_patch_that_does_not_apply_is_rejected_like_kube_apiserver(
+    target: Any, ops: Any
+) -> None:
     before = copy.deepcopy(target)
     with pytest.raises(PatchError) as caught:
         json_patch(target, ops)
@@ -134,42 +206,66 @@ def test_malformed_json_patch_is_a_bad_request(ops: Any) -> None:
 
 def test_json_patch_copies_only_the_changed_path() -> None:
     target: dict[str, Any] = {"spec": {"list": [1, 2], "other": {"x": 1}}, "status": {"y": 2}}
-    result = json_patch(target, [{"op": "add", "path": "/spec/list/0", "value": 0},
-                                 {"op": "replace", "path": "/spec/list/2", "value": 3}])
+    result = json_patch(
+        target,
+        [
+            {"op": "add", "path": "/spec/list/0", "value": 0},
+            {"op": "replace", "path": "/spec/list/2", "value": 3},
+        ],
+    )
     assert result["spec"]["list"] == [0, 1, 3] and target["spec"]["list"] == [1, 2]
-    assert result["status"] is target["status"] and result["spec"]["other"] is target["spec"]["other"]
+    assert (
+        result["status"] is target["status"] and result["spec"]["other"] is target["spec"]["other"]
+    )
 
 
 # ----------------------------------------------------------------- strategic merge patch
 
-POD_KEYS = {("spec", "containers"): "name", ("spec", "containers", "env"): "name",
-            ("spec", "containers", "ports"): "containerPort"}
+POD_KEYS = {
+    ("spec", "containers"): "name",
+    ("spec", "containers", "env"): "name",
+    ("spec", "containers", "ports"): "containerPort",
+}
 
 
 def smp(target: Any, patch: Any, keys: dict[tuple[str, ...], str] | None = None) -> Any:
     before = copy.deepcopy((target, patch))
-    result = strategic_merge_patch(target, patch, merge_key=(POD_KEYS if keys is None else keys).get)
+    result = strategic_merge_patch(
+        target, patch, merge_key=(POD_KEYS if keys is None else keys).get
+    )
     assert (target, patch) == before
     assert "$" not in json.dumps(result)
     return result
 
 
 def pod(*containers: dict[str, Any], **meta: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", **meta}, "spec": {"containers": list(containers)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", **meta},
+        "spec": {"containers": list(containers)},
+    }
 
 
 def test_maps_merge_and_null_deletes() -> None:
     live = {"metadata": {"labels": {"a": "1", "b": "2"}}, "data": {"k": "v"}}
     assert smp(live, {"metadata": {"labels": {"a": None, "c": "3"}}, "data": None}) == {
-        "metadata": {"labels": {"b": "2", "c": "3"}}}
+        "metadata": {"labels": {"b": "2", "c": "3"}}
+    }
 
 
 def test_lists_with_a_merge_key_merge_by_it_new_items_first() -> None:
     live = pod({"name": "app", "image": "v1"}, {"name": "sidecar", "image": "s1"})
-    result = smp(live, {"spec": {"containers": [{"name": "app", "image": "v2"}, {"name": "new", "image": "n1"}]}})
+    result = smp(
+        live,
+        {"spec": {"containers": [{"name": "app", "image": "v2"}, {"name": "new", "image": "n1"}]}},
+    )
     # Patched items in patch order, live-only ones after the patched items they followed.
     assert result["spec"]["containers"] == [
-        {"name": "app", "image": "v2"}, {"name": "new", "image": "n1"}, {"name": "sidecar", "image": "s1"}]
+        {"name": "app", "image": "v2"},
+        {"name": "new", "image": "n1"},
+        {"name": "sidecar", "image": "s1"},
+    ]
     added = smp(live, {"spec": {"containers": [{"name": "new", "image": "n1"}]}})
     assert [c["name"] for c in added["spec"]["containers"]] == ["new", "app", "sidecar"]
 
@@ -180,25 +276,49 @@ def test_lists_without_a_merge_key_are_replaced() -> None:
 
 
 def test_object_meta_lists_merge_on_every_kind() -> None:
-    live = {"metadata": {"finalizers": ["a", "b"], "ownerReferences": [{"uid": "1", "name": "one"}]}}
-    result = smp(live, {"metadata": {"finalizers": ["c", "a"], "$deleteFromPrimitiveList/finalizers": ["b"],
-                                     "ownerReferences": [{"uid": "2", "name": "two"}]}}, keys={})
+    live = {
+        "metadata": {"finalizers": ["a", "b"], "ownerReferences": [{"uid": "1", "name": "one"}]}
+    }
+    result = smp(
+        live,
+        {
+            "metadata": {
+                "finalizers": ["c", "a"],
+                "$deleteFromPrimitiveList/finalizers": ["b"],
+                "ownerReferences": [{"uid": "2", "name": "two"}],
+            }
+        },
+        keys={},
+    )
     assert result["metadata"]["finalizers"] == ["c", "a"]
-    assert result["metadata"]["ownerReferences"] == [{"uid": "2", "name": "two"}, {"uid": "1", "name": "one"}]
+    assert result["metadata"]["ownerReferences"] == [
+        {"uid": "2", "name": "two"},
+        {"uid": "1", "name": "one"},
+    ]
 
 
 def test_patch_directives_in_list_items_and_maps() -> None:
-    live = pod({"name": "app", "image": "v1", "env": [{"name": "A", "value": "1"}]}, {"name": "old"})
+    live = pod(
+        {"name": "app", "image": "v1", "env": [{"name": "A", "value": "1"}]}, {"name": "old"}
+    )
     deleted = smp(live, {"spec": {"containers": [{"name": "old", "$patch": "delete"}]}})
     assert [c["name"] for c in deleted["spec"]["containers"]] == ["app"]
     replaced = smp(live, {"spec": {"containers": [{"name": "only"}, {"$patch": "replace"}]}})
     assert replaced["spec"]["containers"] == [{"name": "only"}]
-    merged = smp(live, {"spec": {"containers": [{"name": "app", "$patch": "merge", "image": "v2"}]}})
-    assert merged["spec"]["containers"][0] == {"name": "app", "image": "v2", "env": [{"name": "A", "value": "1"}]}
+    merged = smp(
+        live, {"spec": {"containers": [{"name": "app", "$patch": "merge", "image": "v2"}]}}
+    )
+    assert merged["spec"]["containers"][0] == {
+        "name": "app",
+        "image": "v2",
+        "env": [{"name": "A", "value": "1"}],
+    }
     map_replaced = smp(live, {"metadata": {"$patch": "replace", "name": "q"}})
     assert map_replaced["metadata"] == {"name": "q"}
-    map_deleted = smp({"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1}}}},
-                      {"spec": {"strategy": {"rollingUpdate": {"$patch": "delete"}}}})
+    map_deleted = smp(
+        {"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1}}}},
+        {"spec": {"strategy": {"rollingUpdate": {"$patch": "delete"}}}},
+    )
     assert map_deleted == {"spec": {"strategy": {}}}
 
 
@@ -212,39 +332,77 @@ def test_retain_keys_clears_the_other_members_of_a_union() -> None:
 
 
 def test_kubectl_client_side_apply_patch_with_set_element_order() -> None:
-    live = pod({"name": "app", "image": "v1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"},
-                                                      {"name": "X", "value": "server"}]},
-               {"name": "injected", "image": "mesh"},
-               annotations={"kubectl.kubernetes.io/last-applied-configuration": "{}"})
+    live = pod(
+        {
+            "name": "app",
+            "image": "v1",
+            "env": [
+                {"name": "A", "value": "1"},
+                {"name": "B", "value": "2"},
+                {"name": "X", "value": "server"},
+            ],
+        },
+        {"name": "injected", "image": "mesh"},
+        annotations={"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+    )
     # What kubectl apply sends after the config changed image, dropped env A and added env C.
-    patch = {"metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"new":1}'}},
-             "spec": {"$setElementOrder/containers": [{"name": "app"}],
-                      "containers": [{"$setElementOrder/env": [{"name": "B"}, {"name": "C"}],
-                                      "env": [{"name": "C", "value": "3"}, {"$patch": "delete", "name": "A"}],
-                                      "image": "v2", "name": "app"}]}}
+    patch = {
+        "metadata": {
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"new":1}'}
+        },
+        "spec": {
+            "$setElementOrder/containers": [{"name": "app"}],
+            "containers": [
+                {
+                    "$setElementOrder/env": [{"name": "B"}, {"name": "C"}],
+                    "env": [{"name": "C", "value": "3"}, {"$patch": "delete", "name": "A"}],
+                    "image": "v2",
+                    "name": "app",
+                }
+            ],
+        },
+    }
     result = smp(live, patch)
     app, injected = result["spec"]["containers"]
-    assert app == {"name": "app", "image": "v2", "env": [{"name": "B", "value": "2"}, {"name": "C", "value": "3"},
-                                                          {"name": "X", "value": "server"}]}
+    assert app == {
+        "name": "app",
+        "image": "v2",
+        "env": [
+            {"name": "B", "value": "2"},
+            {"name": "C", "value": "3"},
+            {"name": "X", "value": "server"},
+        ],
+    }
     assert injected == {"name": "injected", "image": "mesh"}
-    assert result["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] == '{"new":1}'
+    assert (
+        result["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+        == '{"new":1}'
+    )
 
 
 def test_set_element_order_reorders_without_other_changes() -> None:
     live = {"metadata": {"finalizers": ["a", "b", "c"]}}
     assert smp(live, {"metadata": {"$setElementOrder/finalizers": ["c", "a", "b"]}}, keys={}) == {
-        "metadata": {"finalizers": ["c", "a", "b"]}}
+        "metadata": {"finalizers": ["c", "a", "b"]}
+    }
     with pytest.raises(PatchError, match="doesn't match \\$setElementOrder list"):
-        smp(live, {"metadata": {"$setElementOrder/finalizers": ["a", "b"], "finalizers": ["b", "a"]}}, keys={})
+        smp(
+            live,
+            {"metadata": {"$setElementOrder/finalizers": ["a", "b"], "finalizers": ["b", "a"]}},
+            keys={},
+        )
 
 
-@pytest.mark.parametrize(("patch", "code"), [
-    ({"spec": {"containers": [{"image": "no-name"}]}}, 422),
-    ({"spec": {"$patch": "frobnicate"}}, 422),
-    ({"spec": {"$deleteFromPrimitiveList/args": "a"}}, 400),
-    ({"spec": {"$setElementOrder/containers": {"name": "a"}}}, 400),
-    (["not", "an", "object"], 400),
-])
+@pytest.mark.parametrize(
+    ("patch", "code"),
+    [
+        ({"spec": {"containers": [{"image": "no-name"}]}}, 422),
+        ({"spec": {"$patch": "frobnicate"}}, 422),
+        ({"spec": {"$deleteFromPrimitiveList/args": "a"}}, 400),
+        ({"spec": {"$setElementOrder/containers": {"name": "a"}}}, 400),
+        (["not", "an", "object"], 400),
+    ],
+)
 def test_strategic_merge_patch_errors(patch: Any, code: int) -> None:
     with pytest.raises(PatchError) as caught:
         strategic_merge_patch(pod({"name": "a"}), patch, merge_key=POD_KEYS.get)

@@ -27,10 +27,17 @@ from tests.helpers import free_port
 def _docker_context() -> list[str]:
     """The files the Dockerfile copies (its COPY lines), which .dockerignore must let through."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    copied = [part for line in dockerfile.splitlines() if line.startswith("COPY ") and "--from" not in line
-              for part in line.split()[1:-1]]
-    allowed = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    copied = [
+        part
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for part in line.split()[1:-1]
+    ]
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     assert set(copied) <= allowed, f".dockerignore excludes {set(copied) - allowed}"
     return copied
 
@@ -47,12 +54,28 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in DOCKER_CONTEXT:
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "--wheel-dir", str(work / "dist"), str(source)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "--wheel-dir",
+            str(work / "dist"),
+            str(source),
+        ],
+        check=True,
+        timeout=300,
+    )
     (wheel,) = (work / "dist").glob("kollie-*.whl")
     venv.EnvBuilder(with_pip=True).create(work / "venv")
     pip = work / "venv" / "bin" / "pip"
-    subprocess.run([str(pip), "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [str(pip), "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, timeout=300
+    )
     return work / "venv" / "bin" / "kollie"
 
 
@@ -64,8 +87,13 @@ def _env_without_sources() -> dict[str, str]:
 
 def test_the_wheel_carries_code_templates_static_files_and_crds(installed: Path) -> None:
     site = next((installed.parent.parent / "lib").glob("python3*/site-packages"))
-    for relative in ("web/templates/index.html", "web/static/app.css", "web/static/app.js",
-                     "kollie/demo/catalog.yaml", "kubesim/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"):
+    for relative in (
+        "web/templates/index.html",
+        "web/static/app.css",
+        "web/static/app.js",
+        "kollie/demo/catalog.yaml",
+        "kubesim/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+    ):
         assert (site / relative).is_file(), relative
     assert not (site / "tests").exists(), "tests are not shipped"
 
@@ -74,10 +102,20 @@ def test_the_entrypoint_serves(installed: Path, standalone: Standalone, tmp_path
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text((ROOT / "kollie" / "demo" / "catalog.yaml").read_text())
     port = free_port()
-    env = {**_env_without_sources(), "KUBECONFIG": str(standalone.kubeconfig), "KOLLIE_CATALOG": str(catalog),
-           "KOLLIE_NAMESPACE": "default", "KOLLIE_TRUST_PROXY_HEADERS": "true"}
-    process = subprocess.Popen([str(installed), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **_env_without_sources(),
+        "KUBECONFIG": str(standalone.kubeconfig),
+        "KOLLIE_CATALOG": str(catalog),
+        "KOLLIE_NAMESPACE": "default",
+        "KOLLIE_TRUST_PROXY_HEADERS": "true",
+    }
+    process = subprocess.Popen(
+        [str(installed), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -91,7 +129,9 @@ def test_the_entrypoint_serves(installed: Path, standalone: Standalone, tmp_path
             assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
             assert time.monotonic() < deadline, "kollie serve did not become ready"
             time.sleep(0.2)
-        dashboard = urllib.request.Request(f"{base}/", headers={"X-Auth-Request-Email": "dev@example.com"})
+        dashboard = urllib.request.Request(
+            f"{base}/", headers={"X-Auth-Request-Email": "dev@example.com"}
+        )
         with urllib.request.urlopen(dashboard, timeout=5) as r:
             page = r.read().decode()
         stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page)
@@ -106,8 +146,18 @@ def test_the_entrypoint_serves(installed: Path, standalone: Standalone, tmp_path
 
 def test_the_installed_code_is_the_wheel_not_the_checkout(installed: Path, tmp_path: Path) -> None:
     python = installed.parent / "python"
-    where = subprocess.run([str(python), "-c", "import kollie, web, watchers, kubesim;"
-                            "print(*(m.__file__ for m in (kollie, web, watchers, kubesim)))"],
-                           cwd=tmp_path, env=_env_without_sources(), capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import kollie, web, watchers, kubesim;"
+            "print(*(m.__file__ for m in (kollie, web, watchers, kubesim)))",
+        ],
+        cwd=tmp_path,
+        env=_env_without_sources(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for path in where.stdout.split():
         assert Path(path).is_relative_to(installed.parent.parent), path

@@ -36,10 +36,18 @@ class Kollie:
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
 
-    async def call(self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None,
-                   data: bytes | None = None) -> tuple[int, Any]:
-        async with self.http.request(method, self.url(path), json=json, data=data,
-                                     headers={**AUTH, **(headers or {})}) as r:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> tuple[int, Any]:
+        async with self.http.request(
+            method, self.url(path), json=json, data=data, headers={**AUTH, **(headers or {})}
+        ) as r:
             try:
                 body = await r.json(content_type=None)
             except ValueError:
@@ -58,14 +66,30 @@ async def start_kollie(cluster: SimCluster, tmp_path: Path) -> AsyncIterator[Sta
     tokens.write_text(f"# CI\nci:{TOKEN}\n")
     started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
-    async def start(*, clock: Callable[[], datetime] | None = None, settle: float = 0.0, expiry_interval: float = 30.0,
-                    **env: str) -> Kollie:
-        environ = {"KOLLIE_CATALOG": str(DEMO_CATALOG), "KOLLIE_API_TOKENS_FILE": str(tokens), **env}
+    async def start(
+        *,
+        clock: Callable[[], datetime] | None = None,
+        settle: float = 0.0,
+        expiry_interval: float = 30.0,
+        **env: str,
+    ) -> Kollie:
+        environ = {
+            "KOLLIE_CATALOG": str(DEMO_CATALOG),
+            "KOLLIE_API_TOKENS_FILE": str(tokens),
+            **env,
+        }
         settings = Settings.from_env(environ)
         extra: dict[str, Any] = {"clock": clock} if clock else {}
-        app = create_app(settings, kubeconfig=str(kubeconfig), watch_timeout=30, lease_duration=2.0,
-                         identity=f"kollie-{len(started)}", expiry_settle=settle,
-                         expiry_interval=expiry_interval, **extra)
+        app = create_app(
+            settings,
+            kubeconfig=str(kubeconfig),
+            watch_timeout=30,
+            lease_duration=2.0,
+            identity=f"kollie-{len(started)}",
+            expiry_settle=settle,
+            expiry_interval=expiry_interval,
+            **extra,
+        )
         server = TestServer(app)
         await server.start_server()
         http = aiohttp.ClientSession()

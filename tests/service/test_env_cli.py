@@ -11,20 +11,42 @@ from tests.service.conftest import TOKEN, Kollie
 async def _cli(kollie: Kollie, *args: str) -> tuple[int, str, str]:
     base = str(kollie.server.make_url("/"))
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kollie.cli", "env", "--url", base, "--token", TOKEN, *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "kollie.cli",
+        "env",
+        "--url",
+        base,
+        "--token",
+        TOKEN,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
 
 async def test_up_waits_until_ready_then_down(kollie: Kollie) -> None:
-    code, out, err = await _cli(kollie, "up", "ci-env", "--bundle", "storefront", "--app", "web=feature-checkout",
-                                "--wait", "--timeout", "60s")
+    code, out, err = await _cli(
+        kollie,
+        "up",
+        "ci-env",
+        "--bundle",
+        "storefront",
+        "--app",
+        "web=feature-checkout",
+        "--wait",
+        "--timeout",
+        "60s",
+    )
     assert code == 0, (out, err)
     assert "created ci-env" in out and "ci-env is ready" in out
     assert "web: http://web.ci-env.test.example.com/" in out
-    code, out, _ = await _cli(kollie, "up", "ci-env", "--bundle", "storefront", "--app", "web=feature-checkout")
+    code, out, _ = await _cli(
+        kollie, "up", "ci-env", "--bundle", "storefront", "--app", "web=feature-checkout"
+    )
     assert code == 0 and "updated ci-env" in out, "up is idempotent"
     code, out, _ = await _cli(kollie, "status", "ci-env")
     assert code == 0 and "feature-checkout" in out
@@ -38,8 +60,18 @@ async def test_up_waits_until_ready_then_down(kollie: Kollie) -> None:
 async def test_up_fails_with_the_flux_message(kollie: Kollie) -> None:
     flux = kollie.cluster.controllers[0]
     flux.fail("kollie", "broken-api", "Health check failed after 30s: deployment api not ready")  # type: ignore[attr-defined]
-    code, out, _ = await _cli(kollie, "up", "broken", "--app", "api", "--wait", "--timeout", "20s",
-                              "--failure-grace", "1s")
+    code, out, _ = await _cli(
+        kollie,
+        "up",
+        "broken",
+        "--app",
+        "api",
+        "--wait",
+        "--timeout",
+        "20s",
+        "--failure-grace",
+        "1s",
+    )
     assert code == 1, out
     assert "Health check failed after 30s: deployment api not ready" in out
 
@@ -48,7 +80,16 @@ async def test_bad_input_and_unreachable(kollie: Kollie) -> None:
     code, _, err = await _cli(kollie, "up", "Bad_Name", "--app", "api")
     assert code == 2 and "422" in err
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kollie.cli", "env", "--url", "http://127.0.0.1:9", "status", "x",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "kollie.cli",
+        "env",
+        "--url",
+        "http://127.0.0.1:9",
+        "status",
+        "x",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err_bytes = await process.communicate()
     assert process.returncode == 2 and b"cannot reach Kollie" in err_bytes

@@ -12,7 +12,9 @@ from tests.service.conftest import AUTH, Kollie
 from web.sse import EventHub, Stream
 
 
-async def _read_events(response: aiohttp.ClientResponse, count: int, within: float = 5.0) -> list[dict[str, Any]]:
+async def _read_events(
+    response: aiohttp.ClientResponse, count: int, within: float = 5.0
+) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     current: dict[str, Any] = {}
     async with asyncio.timeout(within):
@@ -45,11 +47,17 @@ async def test_snapshot_then_changes(kollie: Kollie) -> None:
         assert loop.time() - started < 1.0
         last_id = events[0]["id"]
     await kollie.call("POST", "/api/v1/environments/live/apps", json={"name": "search"})
-    async with kollie.http.get(kollie.url("/events?env=live"), headers={**AUTH, "Last-Event-ID": last_id}) as r:
+    async with kollie.http.get(
+        kollie.url("/events?env=live"), headers={**AUTH, "Last-Event-ID": last_id}
+    ) as r:
         missed = await _read_events(r, 1)
-        assert missed[0]["event"] == "environment", "a reconnecting client gets what it missed, not a snapshot"
+        assert missed[0]["event"] == "environment", (
+            "a reconnecting client gets what it missed, not a snapshot"
+        )
         assert int(missed[0]["id"]) > int(last_id)
-    async with kollie.http.get(kollie.url("/events"), headers={**AUTH, "Last-Event-ID": "999999"}) as r:
+    async with kollie.http.get(
+        kollie.url("/events"), headers={**AUTH, "Last-Event-ID": "999999"}
+    ) as r:
         (resync,) = await _read_events(r, 1)
         assert resync["event"] == "snapshot", "an unknown position gets a fresh snapshot"
 

@@ -22,7 +22,9 @@ class Clock:
 
 
 async def _env(kollie: Kollie, name: str) -> None:
-    status, body = await kollie.call("PUT", f"/api/v1/environments/{name}", json={"apps": {"api": {}}})
+    status, body = await kollie.call(
+        "PUT", f"/api/v1/environments/{name}", json={"apps": {"api": {}}}
+    )
     assert status == 201, body
 
 
@@ -34,7 +36,10 @@ async def test_expiry_deletes_only_what_is_due(start_kollie: StartKollie) -> Non
     status, body = await kollie.call("PUT", "/api/v1/environments/kept/keep", json={"keep": True})
     assert status == 200 and body["keep"] is True and body["expiresAt"] is None
     status, body = await kollie.call("GET", "/api/v1/environments/old")
-    assert body["uptime"]["until"] == "2026-03-27T19:00:00Z" and body["expiresAt"] == "2026-03-29T19:00:00Z"
+    assert (
+        body["uptime"]["until"] == "2026-03-27T19:00:00Z"
+        and body["expiresAt"] == "2026-03-29T19:00:00Z"
+    )
 
     expiry = kollie.services.background.expiry  # type: ignore[union-attr]
     assert expiry is not None
@@ -46,14 +51,23 @@ async def test_expiry_deletes_only_what_is_due(start_kollie: StartKollie) -> Non
     await eventually(lambda: kollie.cluster.store.get(CM, "kollie", "old") is None, within=5)
     assert kollie.cluster.store.get(CM, "kollie", "kept") is not None
     assert kollie.cluster.store.get(CM, "kollie", "fresh") is not None
-    events = [e["reason"] for e in kollie.cluster.store.iter(("", "events"), "kollie")
-              if e["involvedObject"]["name"] == "old"]
-    assert "EnvironmentExpired" in events or not events  # the Event is garbage-collected with its environment
+    events = [
+        e["reason"]
+        for e in kollie.cluster.store.iter(("", "events"), "kollie")
+        if e["involvedObject"]["name"] == "old"
+    ]
+    assert (
+        "EnvironmentExpired" in events or not events
+    )  # the Event is garbage-collected with its environment
 
 
-async def test_expiry_waits_for_a_settled_cache_and_is_rate_limited(start_kollie: StartKollie) -> None:
+async def test_expiry_waits_for_a_settled_cache_and_is_rate_limited(
+    start_kollie: StartKollie,
+) -> None:
     clock = Clock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
-    kollie = await start_kollie(clock=clock, settle=3600, KOLLIE_ENV_TTL="1h", KOLLIE_EXPIRY_MAX_PER_MINUTE="1")
+    kollie = await start_kollie(
+        clock=clock, settle=3600, KOLLIE_ENV_TTL="1h", KOLLIE_EXPIRY_MAX_PER_MINUTE="1"
+    )
     for name in ("a", "b"):
         await _env(kollie, name)
     clock.now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
@@ -70,7 +84,9 @@ async def test_dry_run_deletes_nothing(start_kollie: StartKollie) -> None:
     kollie = await start_kollie(clock=clock, KOLLIE_ENV_TTL="1d", KOLLIE_EXPIRY_DRY_RUN="true")
     await _env(kollie, "leap")
     _status, body = await kollie.call("GET", "/api/v1/environments/leap")
-    assert body["uptime"]["until"] == "2028-02-29T19:00:00Z", "created after 19:00: the next day, a leap day"
+    assert body["uptime"]["until"] == "2028-02-29T19:00:00Z", (
+        "created after 19:00: the next day, a leap day"
+    )
     clock.now = datetime(2028, 3, 2, 0, 0, tzinfo=UTC)
     expiry = kollie.services.background.expiry  # type: ignore[union-attr]
     assert expiry is not None and await expiry.sweep() == ["leap"]
@@ -82,25 +98,42 @@ async def test_office_hours_and_switching(start_kollie: StartKollie) -> None:
     await _env(kollie, "office")
     ks = kollie.cluster.store.get(KS, "kollie", "office-api")
     assert ks is not None
-    assert ks["spec"]["postBuild"]["substitute"]["downscaler_uptime"] == "Mon-Fri 07:00-19:00 Europe/London"
-    status, body = await kollie.call("POST", "/api/v1/environments/office/extend", json={"hours": 2})
-    assert status == 422 and "schedule" in body["message"], "an extension never overwrites a schedule silently"
+    assert (
+        ks["spec"]["postBuild"]["substitute"]["downscaler_uptime"]
+        == "Mon-Fri 07:00-19:00 Europe/London"
+    )
+    status, body = await kollie.call(
+        "POST", "/api/v1/environments/office/extend", json={"hours": 2}
+    )
+    assert status == 422 and "schedule" in body["message"], (
+        "an extension never overwrites a schedule silently"
+    )
     status, body = await kollie.call("PUT", "/api/v1/environments/office/uptime", json={"hours": 4})
     assert status == 200 and "until" in body["uptime"], body
     ks = kollie.cluster.store.get(KS, "kollie", "office-api")
-    assert ks is not None and ks["spec"]["postBuild"]["substitute"]["downscaler_uptime"].endswith("Z")
-    status, body = await kollie.call("PUT", "/api/v1/environments/office/uptime",
-                                     json={"schedule": "Mon-Sun 06:00-22:00 Europe/Berlin"})
+    assert ks is not None and ks["spec"]["postBuild"]["substitute"]["downscaler_uptime"].endswith(
+        "Z"
+    )
+    status, body = await kollie.call(
+        "PUT",
+        "/api/v1/environments/office/uptime",
+        json={"schedule": "Mon-Sun 06:00-22:00 Europe/Berlin"},
+    )
     assert status == 200 and body["uptime"] == {"schedule": "Mon-Sun 06:00-22:00 Europe/Berlin"}
-    status, body = await kollie.call("PUT", "/api/v1/environments/office/uptime", json={"schedule": "always"})
+    status, body = await kollie.call(
+        "PUT", "/api/v1/environments/office/uptime", json={"schedule": "always"}
+    )
     assert status == 422
 
 
 async def test_only_owner_or_admin_may_keep(start_kollie: StartKollie) -> None:
     kollie = await start_kollie()
     await _env(kollie, "mine")
-    async with kollie.http.put(kollie.url("/api/v1/environments/mine/keep"), json={"keep": True},
-                               headers={"Authorization": "Bearer someone-else-token"}) as r:
+    async with kollie.http.put(
+        kollie.url("/api/v1/environments/mine/keep"),
+        json={"keep": True},
+        headers={"Authorization": "Bearer someone-else-token"},
+    ) as r:
         assert r.status == 401
 
 
@@ -118,9 +151,15 @@ async def test_expiry_fails_over_without_double_work(start_kollie: StartKollie) 
     lead_bg, other_bg = leader.services.background, other.services.background
     assert lead_bg is not None and other_bg is not None and lead_bg.expiry and other_bg.expiry
     clock.now = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # both windows ended long ago
-    await eventually(lambda: len(lead_bg.expiry.deleted) == 1, within=10, message="the leader's first deletion")
+    await eventually(
+        lambda: len(lead_bg.expiry.deleted) == 1, within=10, message="the leader's first deletion"
+    )
     await asyncio.sleep(0.5)
     assert len(lead_bg.expiry.deleted) == 1, "rate limited to one a minute"
     await leader.server.close()  # the leader dies in the middle of its work
-    await eventually(lambda: len(other_bg.expiry.deleted) == 1, within=15, message="the new leader finishes")
-    assert sorted(lead_bg.expiry.deleted + other_bg.expiry.deleted) == ["one", "two"], "each deleted exactly once"
+    await eventually(
+        lambda: len(other_bg.expiry.deleted) == 1, within=15, message="the new leader finishes"
+    )
+    assert sorted(lead_bg.expiry.deleted + other_bg.expiry.deleted) == ["one", "two"], (
+        "each deleted exactly once"
+    )

@@ -36,6 +36,7 @@ async def test_health_ready_metrics(kollie: Kollie) -> None:
 async def test_readyz_fails_while_api_unreachable(kollie: Kollie) -> None:
     await kollie.cluster._unserve()
     try:
+
         async def not_ready() -> bool:
             async with kollie.http.get(kollie.url("/readyz")) as r:
                 return r.status == 503

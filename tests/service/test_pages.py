@@ -27,24 +27,40 @@ async def test_create_through_the_form_then_see_it(start_kollie: StartKollie) ->
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
         status, html = await _page(kollie, browser, "/")
         assert status == 200 and "New environment" in html
-        form = {"csrf_token": _token(html), "name": "from-form", "bundle": "",
-                "app_api": "on", "app_web": "on", "prefix_web": "feature-checkout"}
-        async with browser.post(kollie.url("/env"), data=form, headers=USER, allow_redirects=False) as r:
+        form = {
+            "csrf_token": _token(html),
+            "name": "from-form",
+            "bundle": "",
+            "app_api": "on",
+            "app_web": "on",
+            "prefix_web": "feature-checkout",
+        }
+        async with browser.post(
+            kollie.url("/env"), data=form, headers=USER, allow_redirects=False
+        ) as r:
             assert r.status == 303 and r.headers["Location"].startswith("/env/from-form")
         status, html = await _page(kollie, browser, "/env/from-form")
         assert status == 200 and "feature-checkout" in html and "Delete environment" in html
         owner = kollie.cluster.store.get(("", "configmaps"), "kollie", "from-form")
-        assert owner is not None and owner["metadata"]["annotations"]["kollie.io/owner"] == "dev@example.com"
+        assert (
+            owner is not None
+            and owner["metadata"]["annotations"]["kollie.io/owner"] == "dev@example.com"
+        )
 
 
 async def test_post_without_csrf_token_is_refused(start_kollie: StartKollie) -> None:
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
         await _page(kollie, browser, "/")
-        async with browser.post(kollie.url("/env"), data={"name": "sneaky", "app_api": "on"}, headers=USER) as r:
+        async with browser.post(
+            kollie.url("/env"), data={"name": "sneaky", "app_api": "on"}, headers=USER
+        ) as r:
             assert r.status == 403
-        async with browser.post(kollie.url("/env"), data={"name": "sneaky", "app_api": "on", "csrf_token": "0" * 64},
-                                headers=USER) as r:
+        async with browser.post(
+            kollie.url("/env"),
+            data={"name": "sneaky", "app_api": "on", "csrf_token": "0" * 64},
+            headers=USER,
+        ) as r:
             assert r.status == 403
     assert kollie.cluster.store.get(("", "configmaps"), "kollie", "sneaky") is None
 
@@ -53,8 +69,9 @@ async def test_proxy_identity_is_for_the_dashboard_not_the_api(start_kollie: Sta
     """The API can be exposed without the auth proxy (for CI), so it never believes proxy headers."""
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     async with aiohttp.ClientSession() as http:
-        async with http.put(kollie.url("/api/v1/environments/spoofed"), json={"apps": {"api": {}}},
-                            headers=USER) as r:
+        async with http.put(
+            kollie.url("/api/v1/environments/spoofed"), json={"apps": {"api": {}}}, headers=USER
+        ) as r:
             assert r.status == 401 and "Bearer" in (await r.json())["message"]
         async with http.get(kollie.url("/api/v1/environments"), headers=USER) as r:
             assert r.status == 401
@@ -63,16 +80,22 @@ async def test_proxy_identity_is_for_the_dashboard_not_the_api(start_kollie: Sta
     assert status == 200, "tokens still work"
 
 
-async def test_replicas_sharing_the_csrf_secret_accept_each_others_forms(start_kollie: StartKollie) -> None:
+async def test_replicas_sharing_the_csrf_secret_accept_each_others_forms(
+    start_kollie: StartKollie,
+) -> None:
     shared = {"KOLLIE_TRUST_PROXY_HEADERS": "true", "KOLLIE_CSRF_SECRET": "s" * 40}
     first, second = await start_kollie(**shared), await start_kollie(**shared)
     alone = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
         _, html = await _page(first, browser, "/")
         form = {"csrf_token": _token(html), "name": "via-second", "app_api": "on"}
-        async with browser.post(alone.url("/env"), data=form, headers=USER, allow_redirects=False) as r:
+        async with browser.post(
+            alone.url("/env"), data=form, headers=USER, allow_redirects=False
+        ) as r:
             assert r.status == 403, "a replica with its own key refuses the form"
-        async with browser.post(second.url("/env"), data=form, headers=USER, allow_redirects=False) as r:
+        async with browser.post(
+            second.url("/env"), data=form, headers=USER, allow_redirects=False
+        ) as r:
             assert r.status == 303, "a replica with the shared key accepts it"
     assert second.cluster.store.get(("", "configmaps"), "kollie", "via-second") is not None
 
@@ -91,7 +114,9 @@ async def test_branch_names_are_escaped(start_kollie: StartKollie) -> None:
         assert "<img src=x" not in html
 
 
-async def test_errors_show_beside_the_form_and_pages_need_identity(start_kollie: StartKollie) -> None:
+async def test_errors_show_beside_the_form_and_pages_need_identity(
+    start_kollie: StartKollie,
+) -> None:
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
         _status, html = await _page(kollie, browser, "/")
@@ -112,6 +137,7 @@ async def test_filters_sorting_wording_and_environment_forms(start_kollie: Start
         await kollie.call("PUT", f"/api/v1/environments/{name}", json={"apps": {"api": {}}})
     kollie.cluster.controllers[0].fail("kollie", "b-env-api", "health check failed")  # type: ignore[attr-defined]
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+
         async def failed_only() -> str | None:
             _, html = await _page(kollie, browser, "/?state=Failed")
             return html if 'data-env="b-env"' in html and 'data-env="a-env"' not in html else None
@@ -124,13 +150,20 @@ async def test_filters_sorting_wording_and_environment_forms(start_kollie: Start
         assert "sleeps in" in html
         _, html = await _page(kollie, browser, "/env/a-env")
         token = _token(html)
-        async with browser.post(kollie.url("/env/a-env/bundle"), data={"csrf_token": token, "bundle": "storefront"},
-                                headers=USER, allow_redirects=False) as r:
+        async with browser.post(
+            kollie.url("/env/a-env/bundle"),
+            data={"csrf_token": token, "bundle": "storefront"},
+            headers=USER,
+            allow_redirects=False,
+        ) as r:
             assert r.status == 303
         _, env = await kollie.call("GET", "/api/v1/environments/a-env")
         assert {a["name"] for a in env["apps"]} == {"api", "web", "worker"}
-        async with browser.post(kollie.url("/env/a-env/flux-branch"), data={"csrf_token": token, "branch": "bad..x"},
-                                headers=USER) as r:
+        async with browser.post(
+            kollie.url("/env/a-env/flux-branch"),
+            data={"csrf_token": token, "branch": "bad..x"},
+            headers=USER,
+        ) as r:
             assert r.status == 422 and "not a valid git branch" in await r.text()
 
 
@@ -142,33 +175,55 @@ async def test_keep_and_schedule_from_the_page(start_kollie: StartKollie) -> Non
         async with browser.post(kollie.url("/env"), data=form, headers=USER) as r:
             assert r.status == 200
         token = _token(html)
-        async with browser.post(kollie.url("/env/mine/keep"), data={"csrf_token": token, "keep": "true"},
-                                headers=USER, allow_redirects=False) as r:
+        async with browser.post(
+            kollie.url("/env/mine/keep"),
+            data={"csrf_token": token, "keep": "true"},
+            headers=USER,
+            allow_redirects=False,
+        ) as r:
             assert r.status == 303
-        async with browser.post(kollie.url("/env/mine/schedule"),
-                                data={"csrf_token": token, "schedule": "Mon-Fri 08:00-18:00 Europe/Paris"},
-                                headers=USER, allow_redirects=False) as r:
+        async with browser.post(
+            kollie.url("/env/mine/schedule"),
+            data={"csrf_token": token, "schedule": "Mon-Fri 08:00-18:00 Europe/Paris"},
+            headers=USER,
+            allow_redirects=False,
+        ) as r:
             assert r.status == 303
-        async with browser.post(kollie.url("/env/mine/schedule"), data={"csrf_token": token, "schedule": "nope"},
-                                headers=USER) as r:
+        async with browser.post(
+            kollie.url("/env/mine/schedule"),
+            data={"csrf_token": token, "schedule": "nope"},
+            headers=USER,
+        ) as r:
             assert r.status == 422
     from tests.helpers import eventually
 
     async def applied() -> bool:
         _, env = await kollie.call("GET", "/api/v1/environments/mine")
-        return env["keep"] is True and env["uptime"] == {"schedule": "Mon-Fri 08:00-18:00 Europe/Paris"}
+        return env["keep"] is True and env["uptime"] == {
+            "schedule": "Mon-Fri 08:00-18:00 Europe/Paris"
+        }
 
     await eventually(applied, within=5, message="keep and schedule applied")
 
 
-async def test_extend_form_switches_a_schedule_only_when_it_says_so(start_kollie: StartKollie) -> None:
-    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true", KOLLIE_LEASE_EXCLUSION_LIST="office")
+async def test_extend_form_switches_a_schedule_only_when_it_says_so(
+    start_kollie: StartKollie,
+) -> None:
+    kollie = await start_kollie(
+        KOLLIE_TRUST_PROXY_HEADERS="true", KOLLIE_LEASE_EXCLUSION_LIST="office"
+    )
     await kollie.call("PUT", "/api/v1/environments/office", json={"apps": {"api": {}}})
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
         _, html = await _page(kollie, browser, "/env/office")
-        assert "Switch to an end time" in html, "a scheduled environment's form says it replaces the schedule"
-        async with browser.post(kollie.url("/env/office/extend"), data={"csrf_token": _token(html), "hours": "4"},
-                                headers=USER, allow_redirects=False) as r:
+        assert "Switch to an end time" in html, (
+            "a scheduled environment's form says it replaces the schedule"
+        )
+        async with browser.post(
+            kollie.url("/env/office/extend"),
+            data={"csrf_token": _token(html), "hours": "4"},
+            headers=USER,
+            allow_redirects=False,
+        ) as r:
             assert r.status == 303 and "Schedule%20replaced" in r.headers["Location"]
 
 
@@ -180,6 +235,7 @@ async def test_app_conditions_and_history_on_the_page(start_kollie: StartKollie)
     from tests.helpers import eventually
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+
         async def page() -> str | None:
             _, html = await _page(kollie, browser, "/env/cond")
             return html if "Ready=True" in html and "api now runs main-" in html else None

@@ -10,8 +10,11 @@ from tests.service.conftest import Kollie, StartKollie
 
 
 async def _converged(kollie: Kollie, names: set[str]) -> None:
-    await eventually(lambda: set(kollie.services.cache.environment_names()) == names, within=15,
-                     message=f"cache has exactly {sorted(names)}")
+    await eventually(
+        lambda: set(kollie.services.cache.environment_names()) == names,
+        within=15,
+        message=f"cache has exactly {sorted(names)}",
+    )
 
 
 async def test_cache_converges_after_faults(kollie: Kollie) -> None:
@@ -48,7 +51,9 @@ async def test_leader_election_and_failover(start_kollie: StartKollie) -> None:
     fb = follower.services.background
     assert fb is not None
     await eventually(lambda: fb.is_leader, within=10, message="the other replica takes over")
-    status, body = await follower.call("PUT", "/api/v1/environments/after", json={"apps": {"api": {}}})
+    status, body = await follower.call(
+        "PUT", "/api/v1/environments/after", json={"apps": {"api": {}}}
+    )
     assert status == 201
     status, body = await follower.call("GET", "/api/v1/environments/after?wait=ready&timeout=15")
     assert status == 200 and body["apps"][0]["imageTag"], "the new leader follows images"
