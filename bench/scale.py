@@ -1,0 +1,397 @@
+"""Kollie at 1,000 and 10,000 environments, as users and dashboards see it.
+
+`kollie serve` runs as its own process against the emulator (also its own process); at 1,000
+environments simulated Flux reconciles every app, at 10,000 it does not (the figures are then
+Kollie's alone). Measured, each next to a baseline from the same run:
+- cold start to /readyz, and the RSS once synced;
+- `/` as a user opens it, `/env/<env>` and `GET /api/v1/environments` (p50 and bytes), against
+  the `/healthz` round trip of the same client, interleaved;
+- live updates at 1,000 environments: 50 changes/s written to the cluster while 1,000
+  unfiltered dashboard clients (a lightweight client in a separate process) read `/events`,
+  then the same with 10 % of the clients stalled; against the floor of an aiohttp server that
+  encodes each event once and writes it straight to every socket (bench/fanout_floor.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.emulator import server_url
+from bench.harness import emulator, free_port, percentile, process, row, rss_mb
+from kollie.cli import DEMO_CATALOG
+
+APPS = ("web", "api", "worker", "payments", "search")
+TOKEN = "bench-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+VIEWER = "user7@example.com"
+PAGE = {"X-Auth-Request-Email": VIEWER}
+KUSTOMIZATIONS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/kollie/kustomizations"
+
+
+def _record() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "env-{i}",
+            "namespace": "kollie",
+            "labels": {
+                "app.kubernetes.io/managed-by": "kollie",
+                "kollie.io/environment": "env-{i}",
+            },
+            "annotations": {
+                "kollie.io/owner": "user{i}@example.com",
+                "kollie.io/created-at": "2026-01-01T00:00:00Z",
+            },
+        },
+        "data": {
+            "environment.json": json.dumps(
+                {"uptime": {"since": "2026-01-01T00:00:00Z", "until": "2099-01-01T19:00:00Z"}}
+            )
+        },
+    }
+
+
+def _app(app: str) -> list[dict[str, Any]]:
+    meta = {
+        "name": f"env-{{i}}-{app}",
+        "namespace": "kollie",
+        "labels": {
+            "app.kubernetes.io/managed-by": "kollie",
+            "kollie.io/environment": "env-{i}",
+            "kollie.io/app": app,
+        },
+        "annotations": {"kollie.io/image-tag-prefix": "main"},
+    }
+    substitute = {
+        "environment": "env-{i}",
+        "image_tag": "main-0123abc-1700000000",
+        "downscaler_uptime": "2026-01-01T00:00:00Z-2099-01-01T19:00:00Z",
+    }
+    return [
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": meta,
+            "spec": {
+                "interval": "5m",
+                "path": f"./apps/{app}",
+                "prune": True,
+                "sourceRef": {
+                    "kind": "GitRepository",
+                    "name": "platform",
+                    "namespace": "flux-system",
+                },
+                "postBuild": {"substitute": substitute},
+            },
+        },
+        {
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": meta,
+            "spec": {
+                "imageRepositoryRef": {"name": app, "namespace": "flux-system"},
+                "filterTags": {
+                    "pattern": "^main-(?P<sha>[0-9a-f]{7,40})-(?P<ts>[0-9]+)$",
+                    "extract": "$ts",
+                },
+                "policy": {"numerical": {"order": "asc"}},
+            },
+        },
+    ]
+
+
+async def _load(api: str, environments: int) -> float:
+    started = time.perf_counter()
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(timeout=timeout) as s:
+        for template in [_record()] + [o for a in APPS for o in _app(a)]:
+            async with s.post(
+                f"{api}/sim/load", json={"object": template, "count": environments}
+            ) as r:
+                assert r.status == 200, await r.text()
+    return time.perf_counter() - started
+
+
+async def _cluster_writes_per_second(api: str, seconds: float = 5.0) -> float:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{api}/sim/stats") as r:
+            before = int((await r.json())["resourceVersion"])
+        await asyncio.sleep(seconds)
+        async with s.get(f"{api}/sim/stats") as r:
+            after = int((await r.json())["resourceVersion"])
+    return (after - before) / seconds
+
+
+@contextmanager
+def _kollie(kubeconfig: str, port: int, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    tokens = workdir / "tokens"
+    tokens.write_text(f"bench:{TOKEN}\n")
+    env = {
+        **os.environ,
+        "KOLLIE_CATALOG": str(DEMO_CATALOG),
+        "KOLLIE_API_TOKENS_FILE": str(tokens),
+        "KOLLIE_LOG_LEVEL": "warning",
+        "KOLLIE_TRUST_PROXY_HEADERS": "true",
+    }
+    args = [sys.executable, "-m", "kollie.cli", "serve", "--host", "127.0.0.1"]
+    args += ["--port", str(port), "--kubeconfig", kubeconfig]
+    with process(
+        args, ready_url=f"http://127.0.0.1:{port}/healthz", workdir=workdir, env=env
+    ) as proc:
+        yield proc
+
+
+async def _wait_ready(base: str, within: float = 300) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(f"{base}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.01)
+    raise TimeoutError(f"{base}/readyz")
+
+
+async def _requests(base: str, rounds: int, env: str) -> dict[str, tuple[list[float], int]]:
+    """Interleaved GETs: each page's latencies and the size of its last answer."""
+    targets = {
+        "/healthz": ("/healthz", {}),
+        "/": ("/", PAGE),
+        "/env/<env>": (f"/env/{env}", PAGE),
+        "/api/v1/environments": ("/api/v1/environments", AUTH),
+    }
+    out: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in targets}
+    async with aiohttp.ClientSession(auto_decompress=False) as s:
+        for i in range(rounds + 5):
+            for name, (path, headers) in targets.items():
+                started = time.perf_counter()
+                async with s.get(base + path, headers=headers) as r:
+                    body = await r.read()
+                    assert r.status == 200, (path, r.status, body[:200])
+                elapsed = time.perf_counter() - started
+                if i >= 5:  # warm-up rounds are not counted
+                    out[name][0].append(elapsed)
+                    out[name] = (out[name][0], len(body))
+    return out
+
+
+async def _not_modified(base: str) -> tuple[int, float]:
+    """The API list's 304 with If-None-Match, if the server sends an ETag (status, ms)."""
+    async with aiohttp.ClientSession() as s:
+        async with s.get(base + "/api/v1/environments", headers=AUTH) as r:
+            etag = r.headers.get("ETag")
+            await r.read()
+        if not etag:
+            return 0, float("nan")
+        started = time.perf_counter()
+        async with s.get(
+            base + "/api/v1/environments", headers={**AUTH, "If-None-Match": etag}
+        ) as r:
+            await r.read()
+            return r.status, (time.perf_counter() - started) * 1000
+
+
+@contextmanager
+def _clients(url: str, clients: int, stalled: int, headers: list[str]) -> Iterator[dict[str, Any]]:
+    """The load client process; yields a dict filled with its results when the block ends."""
+    args = [sys.executable, "-m", "bench.sseclients", url, "--clients", str(clients)]
+    args += ["--stalled", str(stalled)]
+    for header in headers:
+        args += ["--header", header]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError("the SSE client process did not start")
+    result: dict[str, Any] = {}
+    try:
+        yield result
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+        result.update(json.loads(out.decode().strip().splitlines()[-1]))
+
+
+async def _write_changes(rate: float, seconds: float, write: Any) -> int:
+    """Call `write(marker)` `rate` times a second on a fixed schedule; returns how many."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    count = int(rate * seconds)
+    pending = set()
+    for n in range(count):
+        delay = start + n / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        marker = f"bench-mark-{n}-{time.monotonic_ns()}"
+        task = asyncio.create_task(write(n, marker))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+    return count
+
+
+def _status_patch(marker: str) -> dict[str, Any]:
+    condition = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "ReconciliationSucceeded",
+        "message": marker,
+        "observedGeneration": 1,
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    return {"status": {"observedGeneration": 1, "conditions": [condition]}}
+
+
+async def _live(
+    base: str, api: str, environments: int, clients: int, stalled: int, seconds: float
+) -> dict[str, Any]:
+    """Changes written to the cluster → received by `/events` clients."""
+    session = aiohttp.ClientSession()
+    pick = random.Random(7)
+
+    async def write(n: int, marker: str) -> None:
+        name = f"env-{pick.randrange(environments)}-{pick.choice(APPS)}"
+        async with session.patch(
+            f"{api}{KUSTOMIZATIONS}/{name}/status",
+            json=_status_patch(marker),
+            headers={"Content-Type": "application/merge-patch+json"},
+        ) as r:
+            assert r.status == 200, await r.text()
+
+    headers = [f"{k}: {v}" for k, v in PAGE.items()]
+    try:
+        with _clients(f"{base}/events", clients, stalled, headers) as result:
+            await asyncio.sleep(2)
+            written = await _write_changes(50, seconds, write)
+            await asyncio.sleep(2)
+    finally:
+        await session.close()
+    result["written"] = written
+    return result
+
+
+async def _floor(clients: int, seconds: float, size: int, workdir: Path) -> dict[str, Any]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "bench.fanout_floor", str(port)]
+    with process(args, ready_url=f"{base}/healthz", workdir=workdir):
+        session = aiohttp.ClientSession()
+        padding = "x" * max(0, size - 100)
+
+        async def write(n: int, marker: str) -> None:
+            async with session.post(f"{base}/emit", json={"m": marker, "p": padding}) as r:
+                await r.read()
+
+        try:
+            with _clients(f"{base}/events", clients, 0, []) as result:
+                await asyncio.sleep(2)
+                written = await _write_changes(50, seconds, write)
+                await asyncio.sleep(2)
+        finally:
+            await session.close()
+    result["written"] = written
+    return result
+
+
+def _ms(values: list[float], p: float) -> str:
+    return f"{percentile(values, p) * 1000:7.2f} ms"
+
+
+def _live_row(label: str, result: dict[str, Any], clients: int) -> None:
+    latencies = result.get("latencies_ms", [])
+    expected = result.get("written", 0) * clients
+    row(
+        label,
+        f"p50 {percentile(latencies, 50):6.1f} ms  p99 {percentile(latencies, 99):6.1f} ms  "
+        f"({len(latencies)}/{expected} received, {result.get('closed_by_server', 0)} closed)",
+    )
+
+
+async def _scenario(environments: int, *, flux: bool, quick: bool, workdir: Path) -> None:
+    print(
+        f"== scale: {environments} environments x {len(APPS)} apps "
+        f"({'simulated Flux reconciling' if flux else 'no Flux'}) ==",
+        flush=True,
+    )
+    extra = ["--namespace", "kollie"]
+    if flux:
+        extra += ["--demo", "--reconcile-delay", "0.5"]
+    else:
+        extra += ["--flux-crds", "--no-flux", "--namespace", "flux-system"]
+    with emulator(workdir, *extra) as kubeconfig:
+        api = server_url(kubeconfig)
+        loaded = await _load(api, environments)
+        row("objects loaded into the emulator", f"{environments * 11} in {loaded:.1f} s")
+        if flux:
+            await asyncio.sleep(10 if not quick else 3)
+            row(
+                "cluster writes/s while Flux reconciles",
+                f"{await _cluster_writes_per_second(api):7.0f}",
+            )
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        started = time.perf_counter()
+        with _kollie(kubeconfig, port, workdir) as proc:
+            await _wait_ready(base)
+            cold = time.perf_counter() - started
+            await asyncio.sleep(2)
+            rss = rss_mb(proc.pid)
+            row("cold start to /readyz (process start, list, cache)", f"{cold:7.2f} s")
+            row("RSS after sync", f"{rss:7.0f} MB")
+            timings = await _requests(base, 20 if quick else 60, f"env-{environments // 2}")
+            health = percentile(timings["/healthz"][0], 50)
+            for name, (values, size) in timings.items():
+                ratio = percentile(values, 50) / health
+                row(
+                    f"GET {name} p50 (x /healthz) and size",
+                    f"{_ms(values, 50)}  ({ratio:5.1f} x)  {size / 1024:8.1f} KB",
+                )
+            status, ms = await _not_modified(base)
+            row("GET /api/v1/environments with If-None-Match", f"{status or 'no ETag'} {ms:.2f} ms")
+            if not flux:
+                return
+            clients = 100 if quick else 1000
+            seconds = 5 if quick else 20
+            live = await _live(base, api, environments, clients, 0, seconds)
+            _live_row(f"change -> /events receipt, {clients} clients, 50 changes/s", live, clients)
+            rss_before = rss_mb(proc.pid)
+            stalled = clients // 10
+            live = await _live(base, api, environments, clients - stalled, stalled, seconds)
+            _live_row(
+                f"the same with {stalled} of them stalled (never reading)", live, clients - stalled
+            )
+            row(
+                "RSS before / after the stalled run",
+                f"{rss_before:7.0f} / {rss_mb(proc.pid):.0f} MB",
+            )
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(f"{base}/api/v1/environments/env-0", headers=AUTH) as r,
+            ):
+                size = len(await r.read())
+    floor = await _floor(clients, seconds, max(size, 200), workdir)
+    _live_row(f"floor: encode once, write to every socket, {clients} clients", floor, clients)
+
+
+async def run(*, quick: bool = False) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        await _scenario(200 if quick else 1000, flux=True, quick=quick, workdir=workdir)
+        await _scenario(1000 if quick else 10000, flux=False, quick=quick, workdir=workdir)
