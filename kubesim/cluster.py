@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 import yaml
@@ -31,6 +31,9 @@ from kubesim.resources import CRD_GR, NAMESPACE_GR, ResourceCatalog
 from kubesim.server import ApiServer, ServerSettings
 from kubesim.store import Store
 from kubesim.tls import serving_certificates
+
+if TYPE_CHECKING:
+    from kubesim.flux import FluxSimulation
 
 log = structlog.get_logger("kubesim")
 
@@ -125,6 +128,16 @@ class SimCluster:
     def url(self) -> str:
         scheme = "https" if self.certificates else "http"
         return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def flux(self) -> FluxSimulation:
+        """The simulated Flux controllers, with their git host and registry (typed, for tests)."""
+        from kubesim.flux import FluxSimulation
+
+        for controller in self.controllers:
+            if isinstance(controller, FluxSimulation):
+                return controller
+        raise LookupError("this cluster runs without simulated Flux (flux=False)")
 
     async def start(self) -> None:
         if not self._seeded:

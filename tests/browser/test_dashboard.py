@@ -13,8 +13,8 @@ USER = {"X-Auth-Request-Email": "dev@example.com"}
 
 async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: Any) -> None:
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
-    flux = kollie.cluster.controllers[0]
-    flux.reconcile_delay = 0.3  # type: ignore[attr-defined]
+    flux = kollie.cluster.flux
+    flux.reconcile_delay = 0.3
     ARTIFACTS.mkdir(exist_ok=True)
     context = await browser.new_context(extra_http_headers=USER)
     page = await context.new_page()
@@ -38,13 +38,13 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     await page.screenshot(path=str(ARTIFACTS / "environment.png"), full_page=True)
 
     # A change made in the cluster shows within a second, still without a reload.
-    flux.reconcile_delay = 0  # type: ignore[attr-defined]
+    flux.reconcile_delay = 0
     flux.fail(
         "kollie", "browser-env-web", "Health check failed after 1s: <b>deployment not ready</b>"
-    )  # type: ignore[attr-defined]
+    )
     await page.wait_for_selector("[data-app=web].state-failed", timeout=1000)
     assert "<b>deployment not ready</b>" in await page.inner_text("[data-app=web] .message")
-    flux.fail("kollie", "browser-env-web", None)  # type: ignore[attr-defined]
+    flux.fail("kollie", "browser-env-web", None)
     await page.wait_for_selector("[data-app=web].state-ready", timeout=5000)
 
     # Add an app, switch an app's branch, extend the uptime: each through its form.

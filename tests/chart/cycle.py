@@ -110,7 +110,7 @@ async def kollie_as_service_account(
 async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
     """Everything Kollie does to the cluster, step by step into `done` (raises at the first failure)."""
     store = s.cluster.store
-    flux: Any = s.cluster.controllers[0]
+    flux = s.cluster.flux
 
     async def ready() -> bool:
         async with s.http.get(s.base + "/readyz") as r:

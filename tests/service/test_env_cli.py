@@ -58,8 +58,8 @@ async def test_up_waits_until_ready_then_down(kollie: Kollie) -> None:
 
 
 async def test_up_fails_with_the_flux_message(kollie: Kollie) -> None:
-    flux = kollie.cluster.controllers[0]
-    flux.fail("kollie", "broken-api", "Health check failed after 30s: deployment api not ready")  # type: ignore[attr-defined]
+    flux = kollie.cluster.flux
+    flux.fail("kollie", "broken-api", "Health check failed after 30s: deployment api not ready")
     code, out, _ = await _cli(
         kollie,
         "up",

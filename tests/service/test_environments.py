@@ -103,9 +103,9 @@ async def test_create_follow_and_delete(kollie: Kollie) -> None:
     assert ks is not None and ks["spec"]["postBuild"]["substitute"]["image_tag"] == web["imageTag"]
 
     # A newer branch image, once Flux rescans, moves image_tag.
-    flux = kollie.cluster.controllers[0]
+    flux = kollie.cluster.flux
     newer = "feature-checkout-abcdef1-9999999999"
-    flux.registry.push("registry.example.com/acme/web", newer)  # type: ignore[attr-defined]
+    flux.registry.push("registry.example.com/acme/web", newer)
     kollie.cluster.apply_object(
         {
             **store.get(("image.toolkit.fluxcd.io", "imagerepositories"), "flux-system", "web"),
@@ -179,8 +179,8 @@ async def test_add_change_remove_app_and_extend(kollie: Kollie) -> None:
 
 
 async def test_follow_a_flux_repository_branch(kollie: Kollie) -> None:
-    flux = kollie.cluster.controllers[0]
-    flux.git.push("https://git.example.com/acme/platform", "feature-infra")  # type: ignore[attr-defined]
+    flux = kollie.cluster.flux
+    flux.git.push("https://git.example.com/acme/platform", "feature-infra")
     status, _ = await kollie.call("PUT", "/api/v1/environments/infra", json={"apps": {"api": {}}})
     assert status == 201
     status, body = await kollie.call(

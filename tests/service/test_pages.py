@@ -135,7 +135,7 @@ async def test_filters_sorting_wording_and_environment_forms(start_kollie: Start
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     for name in ("b-env", "a-env"):
         await kollie.call("PUT", f"/api/v1/environments/{name}", json={"apps": {"api": {}}})
-    kollie.cluster.controllers[0].fail("kollie", "b-env-api", "health check failed")  # type: ignore[attr-defined]
+    kollie.cluster.flux.fail("kollie", "b-env-api", "health check failed")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
 
         async def failed_only() -> str | None:

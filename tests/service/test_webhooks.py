@@ -675,8 +675,8 @@ async def test_no_secret_means_disabled(kollie: Kollie) -> None:
 
 async def test_push_rescans_and_auto_creates_once(start_kollie: StartKollie) -> None:
     kollie = await start_kollie(KOLLIE_WEBHOOK_SECRET=SECRET)
-    flux = kollie.cluster.controllers[0]
-    flux.registry.push(IMAGE, TAG)  # type: ignore[attr-defined]
+    flux = kollie.cluster.flux
+    flux.registry.push(IMAGE, TAG)
     body = json.dumps({"repository": IMAGE, "tag": TAG, "digest": DIGEST}).encode()
     results = await asyncio.gather(
         *(_deliver(kollie, "generic", body, sign("generic", body)) for _ in range(5))
@@ -713,7 +713,7 @@ async def test_push_rescans_and_auto_creates_once(start_kollie: StartKollie) -> 
     assert status == 200 and next(a for a in env["apps"] if a["name"] == "web")["imageTag"] == TAG
     # Another app pushed on the same prefix joins that environment.
     api_tag = "feature-new-thing-def5678-1900000001"
-    flux.registry.push("registry.example.com/acme/api", api_tag)  # type: ignore[attr-defined]
+    flux.registry.push("registry.example.com/acme/api", api_tag)
     body = json.dumps({"repository": "registry.example.com/acme/api", "tag": api_tag}).encode()
     status, _ = await _deliver(kollie, "generic", body, sign("generic", body))
     assert status == 202
@@ -736,7 +736,7 @@ async def test_simulated_registry_delivers_every_format(start_kollie: StartKolli
     sender = kollie.cluster.webhooks
     for i, source in enumerate(sorted(FORMATS)):
         sender.targets = [Target(kollie.url(f"/webhooks/registry/{source}"), source, SECRET)]
-        kollie.cluster.controllers[0].registry.push(IMAGE, f"main-abc{i:04d}-{1800000000 + i}")  # type: ignore[attr-defined]
+        kollie.cluster.flux.registry.push(IMAGE, f"main-abc{i:04d}-{1800000000 + i}")
         await eventually(
             lambda s=source: any(f == s for f, _ in sender.delivered), within=5, message=source
         )
