@@ -15,6 +15,9 @@ OWNER = "kollie.io/owner"
 CREATED_AT = "kollie.io/created-at"
 IMAGE_TAG_PREFIX = "kollie.io/image-tag-prefix"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+FLUX_OWNER_NAME = "kustomize.toolkit.fluxcd.io/name"
+FLUX_OWNER_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
+"""kustomize-controller labels every object it applies with the Kustomization that owns it."""
 
 RECORD_KEY = "environment.json"
 """The key of the environment ConfigMap's data that holds its settings as JSON."""
@@ -38,6 +41,7 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
 
+NAMESPACE = Resource("", "v1", "namespaces", "Namespace")
 CONFIG_MAP = Resource("", "v1", "configmaps", "ConfigMap")
 EVENT = Resource("", "v1", "events", "Event")
 LEASE = Resource("coordination.k8s.io", "v1", "leases", "Lease")

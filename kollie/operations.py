@@ -21,6 +21,7 @@ from kollie.cache import Cache
 from kollie.catalog import AppTemplate, Catalog, ObjectRef
 from kollie.config import Settings
 from kollie.kube import KubeClient, KubeError, NotFound
+from kollie.namespaces import namespace_problem
 from kollie.naming import (
     InvalidName,
     branch_problem,
@@ -37,6 +38,7 @@ from kollie.refusals import (
     EnvironmentDeleting,
     EnvironmentNotFound,
     InvalidRequest,
+    NameTaken,
     NotAllowed,
     OperationError,
     UnknownApp,
@@ -53,6 +55,7 @@ __all__ = [
     "EnvironmentDeleting",
     "EnvironmentNotFound",
     "InvalidRequest",
+    "NameTaken",
     "NotAllowed",
     "OperationError",
     "Operations",
@@ -210,6 +213,8 @@ class Operations:
                     f"environment {name!r} is being deleted; try again when it is gone"
                 )
             self.check_may_modify(existing, actor)
+        else:
+            await self._check_namespace_free(name)
         now = self.clock()
         settings: dict[str, Any] = dict(existing.settings) if existing else {}
         if window is not None:
@@ -240,6 +245,13 @@ class Operations:
             text = f"apps set to {summary}" + (f"; removed {', '.join(removed)}" if removed else "")
             await self._audit(record, "EnvironmentUpdated", text, actor)
         return EnvironmentChange(name, existing is None, tuple(sorted(desired)), removed)
+
+    async def _check_namespace_free(self, name: str) -> None:
+        problem = await namespace_problem(
+            self.client, name, kollie_namespace=self.namespace, apps=self.catalog().apps
+        )
+        if problem:
+            raise NameTaken(problem)
 
     def _prefix_of(self, name: str, app: str) -> str | None:
         return next(

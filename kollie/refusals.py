@@ -72,3 +72,9 @@ class NotAllowed(OperationError):
     """The caller may not change this environment (owner-only mode, keep)."""
 
     status, code = 403, "forbidden"
+
+
+class NameTaken(OperationError):
+    """A new environment's name is a namespace that exists for something else."""
+
+    status, code = 409, "name_taken"

@@ -292,11 +292,21 @@ def test_rbac_is_least_privilege(render: Render) -> None:
     assert _rules(docs, "ClusterRole", "kollie-kollie-ingresses") == [
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["list", "watch"]}
     ]
+    assert _rules(docs, "ClusterRole", "kollie-kollie-namespaces") == [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}
+    ]
+    assert {d["metadata"]["name"] for d in find(docs, "ClusterRole")} == {
+        "kollie-kollie-ingresses",
+        "kollie-kollie-namespaces",
+    }
 
 
 def test_optional_parts_follow_their_values(render: Render) -> None:
     minimal = render(VALUE_SETS["minimal"])
-    assert not find(minimal, "ClusterRole") and not find(minimal, "PodDisruptionBudget")
+    assert [r["metadata"]["name"] for r in find(minimal, "ClusterRole")] == [
+        "kollie-kollie-namespaces"
+    ]
+    assert not find(minimal, "PodDisruptionBudget")
     assert _env(one(minimal, "Deployment"))["KOLLIE_URL_DISCOVERY"] == "false"
     assert "topologySpreadConstraints" not in one(minimal, "Deployment")["spec"]["template"]["spec"]
     full = render(VALUE_SETS["everything on"])
