@@ -60,7 +60,11 @@ class _Table(Generic[V]):
         return changed
 
 
-def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+Key = tuple[str, str]
+"""(namespace, name) of an object."""
+
+
+def _key(obj: Mapping[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
     return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
@@ -105,14 +109,18 @@ class Cache:
         self.synced: set[str] = set()
 
     # ----------------------------------------------------------- sink (informers)
-    def replace(self, kind: str, objects: list[dict[str, Any]]) -> None:
+    def project(self, kind: str, obj: Mapping[str, Any]) -> tuple[Key, Any]:
+        """An object's key and projection (None: not one of Kollie's), for `replace`."""
+        return _key(obj), self._tables[kind].project(obj)
+
+    def replace(self, kind: str, rows: Mapping[Key, Any]) -> None:
+        """Make the table of `kind` hold exactly these projections (after a full list)."""
         table = self._tables[kind]
-        fresh = {_key(o): o for o in objects}
         changed: set[str] = set()
-        for key in [k for k in table.rows if k not in fresh]:
+        for key in [k for k in table.rows if k not in rows]:
             changed |= table.put(key, None)
-        for key, obj in fresh.items():
-            changed |= table.put(key, table.project(obj))
+        for key, view in rows.items():
+            changed |= table.put(key, view)
         self.synced.add(kind)
         self._changed(changed)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,13 +20,18 @@ from kollie.kube import ApiUnavailable, Gone, KubeClient, KubeError, RetryPolicy
 from kollie.kube.client import Resource
 from kollie.kube.errors import from_status
 
+Key = tuple[str, str]
+"""(namespace, name) of an object."""
+
 log = structlog.get_logger("kollie.watchers")
 
 
 class Sink(Protocol):
     """Where an informer delivers objects (the cache)."""
 
-    def replace(self, kind: str, objects: list[dict[str, Any]]) -> None: ...
+    def project(self, kind: str, obj: Mapping[str, Any]) -> tuple[Key, Any]: ...
+
+    def replace(self, kind: str, rows: Mapping[Key, Any]) -> None: ...
 
     def upsert(self, kind: str, obj: dict[str, Any]) -> None: ...
 
@@ -104,17 +109,26 @@ class Informer:
                     await asyncio.sleep(delay)
 
     async def _relist(self) -> str:
-        objects, resource_version = await self.client.list(
+        # Each page is projected as it arrives: a large cluster's raw objects are never all in
+        # memory at once, only their small projections.
+        rows: dict[Key, Any] = {}
+        resource_version = ""
+        async for page in self.client.list_pages(
             self.resource, self.namespace, label_selector=self.label_selector
-        )
-        self.sink.replace(self.kind, objects)
+        ):
+            for obj in page.items:
+                key, view = self.sink.project(self.kind, obj)
+                if view is not None:
+                    rows[key] = view
+            resource_version = page.resource_version
+        self.sink.replace(self.kind, rows)
         self.stats.lists += 1
         self.stats.last_list_at = time.monotonic()
         first = not self.synced.is_set()
         self.synced.set()
         log.info(
             "informer_synced" if first else "informer_relisted",
-            objects=len(objects),
+            objects=len(rows),
             resource_version=resource_version,
         )
         self._notify()

@@ -9,20 +9,23 @@ refresh), TLS and the aiohttp connection pool.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
+import orjson
 import structlog
-from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
 
+from kollie.kube import lean_import
 from kollie.kube.errors import ApiUnavailable, Forbidden, KubeError, from_status
 
 log = structlog.get_logger("kollie.kube")
+k8s_client, k8s_config = lean_import.load()
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import ApiClient
 
 FIELD_MANAGER = "kollie"
 APPLY = "application/apply-patch+yaml"
@@ -63,6 +66,15 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(attempts=1)
 
 
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list: its objects, the list's resourceVersion, and whether it is the end."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
+    last: bool
+
+
 def api_version(res: Resource) -> str:
     return f"{res.group}/{res.version}" if res.group else res.version
 
@@ -77,7 +89,7 @@ class KubeClient:
 
     def __init__(
         self,
-        api_client: k8s_client.ApiClient,
+        api_client: ApiClient,
         *,
         request_timeout: float = 15.0,
         retry: RetryPolicy = RetryPolicy(),
@@ -98,7 +110,7 @@ class KubeClient:
 
                 kubeconfig = os.environ.get("KUBECONFIG") or None
             if kubeconfig is None:
-                k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                k8s_config.load_incluster_config(client_configuration=configuration)
             else:
                 await k8s_config.load_kube_config(
                     config_file=kubeconfig, client_configuration=configuration
@@ -172,8 +184,8 @@ class KubeClient:
                     error.message = f"{error.message.rstrip(': ')} ({method} {path})"
                 raise error
             try:
-                parsed = json.loads(raw) if raw else {}
-            except ValueError as e:
+                parsed = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError as e:
                 raise ApiUnavailable(f"{method} {path}: malformed JSON in response") from e
             if not isinstance(parsed, dict):
                 raise ApiUnavailable(f"{method} {path}: unexpected response")
@@ -185,6 +197,33 @@ class KubeClient:
     async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         return await self.request("GET", f"{collection_path(res, namespace)}/{name}")
 
+    async def list_pages(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        page_size: int = 500,
+    ) -> AsyncIterator[ListPage]:
+        """A list, page by page, so a caller can consume each before the next arrives (the
+        whole list of a large cluster is never in memory as raw objects at once)."""
+        query: dict[str, str] = {"limit": str(page_size)}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        while True:
+            page = await self.request("GET", collection_path(res, namespace), query=query)
+            items = page.get("items") or []
+            for item in items:
+                # Lists omit each item's type; callers get complete objects.
+                item.setdefault("apiVersion", api_version(res))
+                item.setdefault("kind", res.kind)
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
+            yield ListPage(items, str(meta.get("resourceVersion", "")), last=not token)
+            if not token:
+                return
+            query["continue"] = token
+
     async def list(
         self,
         res: Resource,
@@ -195,21 +234,13 @@ class KubeClient:
     ) -> tuple[list[dict[str, Any]], str]:
         """All objects (paged), and the list's resourceVersion to watch from."""
         items: list[dict[str, Any]] = []
-        query: dict[str, str] = {"limit": str(page_size)}
-        if label_selector:
-            query["labelSelector"] = label_selector
-        while True:
-            page = await self.request("GET", collection_path(res, namespace), query=query)
-            for item in page.get("items") or []:
-                # Lists omit each item's type; callers get complete objects.
-                item.setdefault("apiVersion", api_version(res))
-                item.setdefault("kind", res.kind)
-                items.append(item)
-            meta = page.get("metadata") or {}
-            token = meta.get("continue")
-            if not token:
-                return items, str(meta.get("resourceVersion", ""))
-            query["continue"] = token
+        resource_version = ""
+        async for page in self.list_pages(
+            res, namespace, label_selector=label_selector, page_size=page_size
+        ):
+            items.extend(page.items)
+            resource_version = page.resource_version
+        return items, resource_version
 
     async def watch(
         self,
@@ -258,8 +289,8 @@ class KubeClient:
                 if not line.strip():
                     continue
                 try:
-                    event = json.loads(line)
-                except ValueError as e:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
                     raise ApiUnavailable(f"watch {res.plural}: malformed event") from e
                 yield event
         finally:
