@@ -13,19 +13,35 @@ from kollie.operations import OperationError
 log = structlog.get_logger("kollie.web")
 
 
+RETRY_AFTER_SECONDS = 2
+"""What a client is told to wait (`Retry-After`) before retrying a request that found the
+Kubernetes API unavailable: long enough for a blip to pass, short enough for CI jobs."""
+
+
 class ApiError(Exception):
     """An error answered to an API client with a status code and a stable error code."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
         self.extra = extra
 
     def response(self) -> web.Response:
         return web.json_response(
-            {"error": self.code, "message": self.message, **self.extra}, status=self.status
+            {"error": self.code, "message": self.message, **self.extra},
+            status=self.status,
+            headers=self.headers,
         )
 
 
@@ -44,8 +60,13 @@ def not_found(message: str) -> ApiError:
 def from_kube(e: KubeError) -> ApiError:
     """What an API client is told when the cluster refused or failed a write."""
     if isinstance(e, ApiUnavailable):
+        # Retryable by contract: every write is idempotent, so repeating the request after
+        # Retry-After completes whatever part of it the cluster did not take.
         return ApiError(
-            503, "cluster_unavailable", f"The Kubernetes API is unavailable: {e.message}"
+            503,
+            "cluster_unavailable",
+            f"The Kubernetes API is unavailable, retry in a few seconds: {e.message}",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if isinstance(e, NotFound):
         return ApiError(404, "not_found", e.message)
