@@ -6,6 +6,7 @@ Loaded from one YAML file and checked as a whole: every problem is reported with
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Mapping
@@ -13,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
 
 from kollie.naming import MAX_APP, InvalidName, check_prefix, label_problem
+
+log = structlog.get_logger("kollie.catalog")
 
 
 class CatalogError(ValueError):
@@ -277,3 +281,22 @@ class CatalogSource:
             return False
         self.last_error = None
         return True
+
+    async def poll(self, interval: float) -> None:
+        """Reload every `interval` seconds until cancelled. A catalog that fails to load is
+        logged and the last good one stays in effect."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                changed = self.reload_if_changed()
+            except Exception:
+                log.exception("catalog_reload_failed", path=str(self.path))
+                continue
+            if changed:
+                log.info(
+                    "catalog_reloaded",
+                    apps=len(self.current.apps),
+                    bundles=len(self.current.bundles),
+                )
+            elif self.last_error is not None:
+                log.error("catalog_invalid", problems=self.last_error.problems)

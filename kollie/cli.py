@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
-    from web.app import create_app
+    from kollie.composition import create_app
 
     web.run_app(
         create_app(settings, kubeconfig=args.kubeconfig),
@@ -101,9 +101,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> None:
+    from kollie.composition import RUNTIME, create_app, create_demo_environments
     from kubesim import PACKAGED_CRDS, SimCluster
     from kubesim.demo import seed_demo
-    from web.app import create_app
 
     cluster = SimCluster(
         crd_files=sorted(PACKAGED_CRDS.glob("*.yaml")), reconcile_delay=args.reconcile_delay
@@ -133,9 +133,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
         cluster.webhooks.targets = [
             Target(f"{url}/webhooks/registry/generic", "generic", settings.webhook_secret)
         ]
-        from web.demo_data import create_demo_environments
-
-        await create_demo_environments(app)
+        await create_demo_environments(app[RUNTIME])
         print(
             f"\nKollie demo is running: {url}\n"
             f"  API:        curl {url}/api/v1/environments\n"

@@ -95,13 +95,14 @@ class Operations:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        instance: str = "kollie",
     ) -> None:
         self.client = client
         self.cache = cache
         self.catalog = catalog
         self.settings = settings
         self.clock = clock
-        self.instance = "kollie"
+        self.instance = instance
         """This replica's name, reported on the audit Events it writes."""
 
     @property

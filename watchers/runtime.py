@@ -1,112 +1,124 @@
 """Everything Kollie runs in the background: one informer per kind, leader election, and the
-leader's loops. `web` reads its state for /readyz and /metrics."""
+leader's loops. Built complete in one constructor; run by a `Supervisor` from its `tasks()`;
+read by `web` only through `kollie.health.HealthSource`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
-import structlog
+from dataclasses import dataclass
 
 from kollie import labels
 from kollie.cache import Cache
+from kollie.health import Health, WatchHealth
 from kollie.kube import KubeClient
 from kollie.operations import Operations
 from watchers.expiry import Expiry
 from watchers.imagefollow import ImageFollower
 from watchers.informer import Informer
 from watchers.leader import LeaderElector
-from watchers.supervisor import Supervisor
-
-log = structlog.get_logger("kollie.runtime")
+from watchers.supervisor import TaskFactory
 
 MANAGED = f"{labels.MANAGED_SELECTOR},{labels.ENVIRONMENT}"
 
 
-@dataclass
-class Background:
-    client: KubeClient
-    cache: Cache
-    operations: Operations
-    namespace: str
-    identity: str
-    watch_timeout: int = 300
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
-    on_change: Callable[[], None] | None = None
-    supervisor: Supervisor = field(default_factory=Supervisor)
-    informers: list[Informer] = field(default_factory=list)
-    elector: LeaderElector | None = None
-    follower: ImageFollower | None = None
-    expiry: Expiry | None = None
-    expiry_settle: float = 60.0
-    expiry_interval: float = 30.0
-    url_discovery: bool = True
+@dataclass(frozen=True)
+class Timing:
+    """How long the background work waits for what; tests shorten these, production does not."""
 
-    def __post_init__(self) -> None:
-        def informer(
-            resource: labels.Resource, kind: str, namespace: str | None, selector: str
-        ) -> Informer:
-            return Informer(
-                self.client,
+    watch_timeout: int = 300
+    """Seconds the server keeps one watch open before it is re-opened from the last version."""
+    lease_duration: float = 15.0
+    """Seconds the leader Lease holds without renewal; renewal is due within 2/3 of it."""
+    expiry_settle: float = 60.0
+    """Seconds every informer must have been healthy before expiry may delete."""
+    expiry_interval: float = 30.0
+    """Seconds between two expiry passes."""
+
+    @property
+    def renew_deadline(self) -> float:
+        return self.lease_duration * 2 / 3
+
+    @property
+    def retry_period(self) -> float:
+        return max(self.lease_duration / 7, 0.2)
+
+
+def _ignore(connected: bool) -> None:
+    """The default health listener: nobody to tell."""
+
+
+class Background:
+    """The informers that fill the cache, the leader election, and the leader's image follow
+    and expiry. `on_health(connected)` is called whenever an informer's state changes."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        cache: Cache,
+        operations: Operations,
+        *,
+        identity: str,
+        on_health: Callable[[bool], None] = _ignore,
+        timing: Timing = Timing(),
+    ) -> None:
+        settings = operations.settings
+        self._on_health = on_health
+        kinds: list[tuple[labels.Resource, str, str | None, str]] = [
+            (labels.CONFIG_MAP, "environments", settings.namespace, MANAGED),
+            (labels.KUSTOMIZATION, "kustomizations", settings.namespace, MANAGED),
+            (labels.IMAGE_POLICY, "imagepolicies", settings.namespace, MANAGED),
+            (labels.GIT_REPOSITORY, "gitrepositories", settings.namespace, MANAGED),
+            (labels.EVENT, "events", settings.namespace, MANAGED),
+        ]
+        if settings.url_discovery:
+            kinds.append((labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}"))
+        self.informers = [
+            Informer(
+                client,
                 resource,
                 kind,
-                self.cache,
+                cache,
                 namespace=namespace,
                 label_selector=selector,
-                watch_timeout=self.watch_timeout,
-                on_change=self.on_change,
+                watch_timeout=timing.watch_timeout,
+                on_change=self._changed,
             )
-
-        self.informers = [
-            informer(labels.CONFIG_MAP, "environments", self.namespace, MANAGED),
-            informer(labels.KUSTOMIZATION, "kustomizations", self.namespace, MANAGED),
-            informer(labels.IMAGE_POLICY, "imagepolicies", self.namespace, MANAGED),
-            informer(labels.GIT_REPOSITORY, "gitrepositories", self.namespace, MANAGED),
-            informer(labels.EVENT, "events", self.namespace, MANAGED),
+            for resource, kind, namespace, selector in kinds
         ]
-        if self.url_discovery:
-            self.informers.append(
-                informer(labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}")
-            )
         self.elector = LeaderElector(
-            self.client,
-            self.namespace,
-            self.identity,
-            lease_duration=self.lease_duration,
-            renew_deadline=self.renew_deadline,
-            retry_period=self.retry_period,
+            client,
+            settings.namespace,
+            identity,
+            lease_duration=timing.lease_duration,
+            renew_deadline=timing.renew_deadline,
+            retry_period=timing.retry_period,
         )
-        self.follower = ImageFollower(self.cache, self.operations)
-        settings = self.operations.settings
+        self.follower = ImageFollower(cache, operations)
         self.expiry = Expiry(
-            self.cache,
-            self.operations,
+            cache,
+            operations,
             self.informers,
             settings.env_ttl_seconds,
             max_per_minute=settings.expiry_max_per_minute,
             dry_run=settings.expiry_dry_run,
-            settle=self.expiry_settle,
-            interval=self.expiry_interval,
+            settle=timing.expiry_settle,
+            interval=timing.expiry_interval,
         )
 
-    def start(self) -> None:
-        for inf in self.informers:
-            self.supervisor.start(f"informer-{inf.kind}", inf.run)
-        assert self.elector is not None
-        elector = self.elector
-        self.supervisor.start("leader-election", lambda: elector.run(self._lead))
+    def tasks(self) -> dict[str, TaskFactory]:
+        """The long-running tasks, by name, for a Supervisor to run and restart."""
+        tasks: dict[str, TaskFactory] = {f"informer-{i.kind}": i.run for i in self.informers}
+        tasks["leader-election"] = lambda: self.elector.run(self._lead)
+        return tasks
 
     async def _lead(self) -> None:
         """The leader's work: wait for a synced cache, then follow images and expire."""
         await asyncio.gather(*(inf.synced.wait() for inf in self.informers))
-        assert self.follower is not None and self.expiry is not None
         await asyncio.gather(self.follower.run(), self.expiry.run())
 
-    async def stop(self, grace: float = 5.0) -> None:
-        await self.supervisor.stop(grace)
+    def _changed(self) -> None:
+        self._on_health(self.connected)
 
     @property
     def synced(self) -> bool:
@@ -118,7 +130,24 @@ class Background:
 
     @property
     def is_leader(self) -> bool:
-        return bool(self.elector and self.elector.is_leader)
+        return self.elector.is_leader
+
+    def health(self) -> Health:
+        return Health(
+            watches=tuple(
+                WatchHealth(
+                    kind=inf.kind,
+                    synced=inf.synced.is_set(),
+                    connected=inf.stats.connected,
+                    last_error=inf.stats.last_error or None,
+                    restarts=inf.stats.restarts,
+                    relists=inf.stats.lists,
+                    errors=inf.stats.errors,
+                )
+                for inf in self.informers
+            ),
+            leader=self.is_leader,
+        )
 
     async def wait_synced(self, timeout: float) -> bool:  # noqa: ASYNC109 - a plain deadline is the contract
         """Whether, within `timeout`, every informer has listed and its watch has been accepted."""

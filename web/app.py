@@ -1,15 +1,11 @@
-"""The aiohttp application: composition of the cache, the watchers and the handlers."""
+"""The aiohttp application: its routes, middlewares and templates (the composition root,
+`kollie.composition`, gives it its services and runs the background work)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -17,33 +13,16 @@ import jinja2
 import structlog
 from aiohttp import web
 
-from kollie.cache import Cache
-from kollie.catalog import CatalogError, CatalogSource
-from kollie.config import Settings, parse_tokens
-from kollie.kube import KubeClient
-from kollie.operations import Operations
-from kollie.pushhandler import PushHandler
-from kollie.views import EnvironmentRenderer
-from watchers.runtime import Background
+from kollie.config import Settings
 from web import api, events, health, openapi, pages, webhooks
-from web.auth import Authenticator
 from web.csrf import Csrf
 from web.errors import json_errors
-from web.metrics import Metrics
-from web.sse import EventHub
-from web.state import SERVICES, Services
+from web.state import SERVICES
 
 log = structlog.get_logger("kollie.web")
 
-CATALOG_POLL = 5.0
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-SHUTDOWN_GRACE = 10.0
-"""Seconds for stopping background work; keep below the chart's terminationGracePeriodSeconds."""
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @web.middleware
@@ -90,19 +69,9 @@ async def security_headers(
     return response
 
 
-def create_app(
-    settings: Settings,
-    *,
-    kubeconfig: str | None = None,
-    demo: bool = False,
-    identity: str | None = None,
-    clock: Callable[[], datetime] = _utcnow,
-    watch_timeout: int = 300,
-    lease_duration: float = 15.0,
-    expiry_settle: float = 60.0,
-    expiry_interval: float = 30.0,
-) -> web.Application:
-    """The Kollie application; its cleanup context starts and stops the background work."""
+def application(settings: Settings) -> web.Application:
+    """Kollie's aiohttp application: routes, middlewares and templates. Its services (the
+    `SERVICES` key) are added by the composition root's cleanup context once the loop runs."""
     app = web.Application(
         middlewares=[request_log, security_headers, json_errors], client_max_size=2 * 1024 * 1024
     )
@@ -119,80 +88,4 @@ def create_app(
         autoescape=jinja2.select_autoescape(["html"]),
     )
     app[pages.CSRF] = Csrf(settings.csrf_secret.encode() if settings.csrf_secret else None)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        catalog = CatalogSource(settings.catalog_path)
-        catalog.reload_if_changed()
-        if catalog.last_error is not None:
-            raise CatalogError(catalog.last_error.problems)
-        tokens = (
-            parse_tokens(settings.api_tokens_file.read_text()) if settings.api_tokens_file else {}
-        )
-        client = await KubeClient.from_config(kubeconfig)
-        cache = Cache()
-        operations = Operations(client, cache, lambda: catalog.current, settings, clock=clock)
-        replica = identity or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        operations.instance = replica
-        renderer = EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds)
-        hub = EventHub(cache, renderer)
-        background = Background(
-            client,
-            cache,
-            operations,
-            settings.namespace,
-            replica,
-            watch_timeout=watch_timeout,
-            lease_duration=lease_duration,
-            expiry_settle=expiry_settle,
-            expiry_interval=expiry_interval,
-            renew_deadline=lease_duration * 2 / 3,
-            retry_period=max(lease_duration / 7, 0.2),
-            url_discovery=settings.url_discovery,
-        )
-        background.on_change = lambda: hub.health(background.connected)
-        for informer in background.informers:
-            informer.on_change = background.on_change
-        app[SERVICES] = Services(
-            settings=settings,
-            cache=cache,
-            renderer=renderer,
-            operations=operations,
-            hub=hub,
-            catalog=catalog,
-            background=background,
-            auth=Authenticator(tokens, trust_proxy_headers=settings.trust_proxy_headers, demo=demo),
-            metrics=Metrics(),
-            clock=clock,
-            demo=demo,
-        )
-        hub.start()
-        background.start()
-        queue = webhooks.PushQueue(PushHandler(operations), app[SERVICES].metrics)
-        app[webhooks.QUEUE] = queue
-        background.supervisor.start("webhook-pushes", queue.run)
-        background.supervisor.start("catalog-reload", lambda: _reload_catalog(catalog))
-        log.info("kollie_started", namespace=settings.namespace, api_server=client.host, demo=demo)
-        try:
-            yield
-        finally:
-            hub.stop()
-            await background.stop(SHUTDOWN_GRACE)
-            await client.close()
-            log.info("kollie_stopped")
-
-    app.cleanup_ctx.append(lifecycle)
     return app
-
-
-async def _reload_catalog(catalog: CatalogSource) -> None:
-    while True:
-        await asyncio.sleep(CATALOG_POLL)
-        with contextlib.suppress(Exception):
-            if catalog.reload_if_changed():
-                log.info(
-                    "catalog_reloaded",
-                    apps=len(catalog.current.apps),
-                    bundles=len(catalog.current.bundles),
-                )
-            elif catalog.last_error is not None:
-                log.error("catalog_invalid", problems=catalog.last_error.problems)

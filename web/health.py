@@ -16,21 +16,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def readiness(s: Services) -> tuple[bool, dict[str, object]]:
-    if s.background is None:
-        return False, {"status": "not ready", "reason": "watchers not started"}
+    health = s.background.health()
     informers = {
-        i.kind: {
-            "synced": i.synced.is_set(),
-            "connected": i.stats.connected,
-            "lastError": i.stats.last_error or None,
-        }
-        for i in s.background.informers
+        w.kind: {"synced": w.synced, "connected": w.connected, "lastError": w.last_error}
+        for w in health.watches
     }
-    ok = s.background.synced and s.background.connected
-    return ok, {
-        "status": "ready" if ok else "not ready",
+    return health.ready, {
+        "status": "ready" if health.ready else "not ready",
         "informers": informers,
-        "leader": s.background.is_leader,
+        "leader": health.leader,
         "catalogError": str(s.catalog.last_error) if s.catalog.last_error else None,
     }
 
@@ -48,11 +42,11 @@ async def metrics(request: web.Request) -> web.Response:
     for kind, count in s.cache.counts().items():
         m.cache_objects.labels(kind).set(count)
     m.environments.set(len(s.cache.environment_names()))
-    if s.background is not None:
-        m.leader.set(1 if s.background.is_leader else 0)
-        for inf in s.background.informers:
-            m.watch_restarts.labels(inf.kind).set(inf.stats.restarts)
-            m.watch_relists.labels(inf.kind).set(inf.stats.lists)
-            m.watch_errors.labels(inf.kind).set(inf.stats.errors)
+    health = s.background.health()
+    m.leader.set(1 if health.leader else 0)
+    for w in health.watches:
+        m.watch_restarts.labels(w.kind).set(w.restarts)
+        m.watch_relists.labels(w.kind).set(w.relists)
+        m.watch_errors.labels(w.kind).set(w.errors)
     body = generate_latest(m.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

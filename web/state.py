@@ -11,9 +11,9 @@ from aiohttp import web
 from kollie.cache import Cache
 from kollie.catalog import Catalog, CatalogSource
 from kollie.config import Settings
+from kollie.health import HealthSource
 from kollie.operations import Operations
 from kollie.views import EnvironmentRenderer
-from watchers.runtime import Background
 from web.auth import Authenticator
 from web.metrics import Metrics
 from web.sse import EventHub
@@ -21,14 +21,15 @@ from web.sse import EventHub
 
 @dataclass
 class Services:
-    """Everything a request handler may use."""
+    """Everything a request handler may use, built once by the composition root."""
 
     settings: Settings
     cache: Cache
     renderer: EnvironmentRenderer
     operations: Operations
     catalog: CatalogSource
-    background: Background | None
+    background: HealthSource
+    """How the watchers are doing (read-only facts; web never holds the watchers)."""
     auth: Authenticator
     metrics: Metrics
     clock: Callable[[], datetime]

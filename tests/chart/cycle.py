@@ -17,12 +17,13 @@ import aiohttp
 import yaml
 from aiohttp.test_utils import TestServer
 
+from kollie.composition import create_app
 from kollie.config import Settings
 from kubesim import SimCluster
 from kubesim.demo import REGISTRY
 from tests.chart.conftest import NAMESPACE
 from tests.helpers import eventually
-from web.app import create_app
+from watchers.runtime import Timing
 
 DEMO_CATALOG = yaml.safe_load(
     (Path(__file__).parents[2] / "kollie" / "demo" / "catalog.yaml").read_text()
@@ -94,9 +95,8 @@ async def kollie_as_service_account(
     app = create_app(
         Settings.from_env(environ),
         kubeconfig=str(kubeconfig),
-        watch_timeout=30,
-        lease_duration=1.5,
         identity=IDENTITY,
+        timing=Timing(watch_timeout=30, lease_duration=1.5),
     )
     server = TestServer(app)
     await server.start_server()

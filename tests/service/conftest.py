@@ -13,11 +13,12 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from kollie.cli import DEMO_CATALOG
+from kollie.composition import RUNTIME, create_app
 from kollie.config import Settings
 from kubesim import SimCluster
 from kubesim.demo import seed_demo
-from web.app import create_app
-from web.state import SERVICES, Services
+from watchers.runtime import Background, Timing
+from web.state import Services
 
 TOKEN = "ci-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,7 +32,11 @@ class Kollie:
 
     @property
     def services(self) -> Services:
-        return self.server.app[SERVICES]
+        return self.server.app[RUNTIME].services
+
+    @property
+    def background(self) -> Background:
+        return self.server.app[RUNTIME].background
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
@@ -83,20 +88,20 @@ async def start_kollie(cluster: SimCluster, tmp_path: Path) -> AsyncIterator[Sta
         app = create_app(
             settings,
             kubeconfig=str(kubeconfig),
-            watch_timeout=30,
-            lease_duration=2.0,
             identity=f"kollie-{len(started)}",
-            expiry_settle=settle,
-            expiry_interval=expiry_interval,
+            timing=Timing(
+                watch_timeout=30,
+                lease_duration=2.0,
+                expiry_settle=settle,
+                expiry_interval=expiry_interval,
+            ),
             **extra,
         )
         server = TestServer(app)
         await server.start_server()
         http = aiohttp.ClientSession()
         started.append((server, http))
-        services = app[SERVICES]
-        assert services.background is not None
-        assert await services.background.wait_synced(10)
+        assert await app[RUNTIME].background.wait_synced(10)
         return Kollie(server, http, cluster)
 
     yield start

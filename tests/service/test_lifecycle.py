@@ -41,7 +41,7 @@ async def test_expiry_deletes_only_what_is_due(start_kollie: StartKollie) -> Non
         and body["expiresAt"] == "2026-03-29T19:00:00Z"
     )
 
-    expiry = kollie.services.background.expiry  # type: ignore[union-attr]
+    expiry = kollie.background.expiry
     assert expiry is not None
     clock.now = datetime(2026, 3, 29, 18, 59, tzinfo=UTC)  # across the DST change in Europe/London
     assert await expiry.sweep() == []
@@ -71,7 +71,7 @@ async def test_expiry_waits_for_a_settled_cache_and_is_rate_limited(
     for name in ("a", "b"):
         await _env(kollie, name)
     clock.now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
-    expiry = kollie.services.background.expiry  # type: ignore[union-attr]
+    expiry = kollie.background.expiry
     assert expiry is not None
     assert await expiry.sweep() == [], "a cache that relisted within the settle time is not trusted"
     expiry.settle = 0
@@ -88,7 +88,7 @@ async def test_dry_run_deletes_nothing(start_kollie: StartKollie) -> None:
         "created after 19:00: the next day, a leap day"
     )
     clock.now = datetime(2028, 3, 2, 0, 0, tzinfo=UTC)
-    expiry = kollie.services.background.expiry  # type: ignore[union-attr]
+    expiry = kollie.background.expiry
     assert expiry is not None and await expiry.sweep() == ["leap"]
     assert kollie.cluster.store.get(CM, "kollie", "leap") is not None
 
@@ -144,11 +144,11 @@ async def test_expiry_fails_over_without_double_work(start_kollie: StartKollie) 
     second = await start_kollie(clock=clock, expiry_interval=0.1, **settings)
     for name in ("one", "two"):
         await _env(first, name)
-    b1, b2 = first.services.background, second.services.background
+    b1, b2 = first.background, second.background
     assert b1 is not None and b2 is not None and b1.expiry is not None and b2.expiry is not None
     await eventually(lambda: b1.is_leader or b2.is_leader, within=10, message="a leader")
     leader, other = (first, second) if b1.is_leader else (second, first)
-    lead_bg, other_bg = leader.services.background, other.services.background
+    lead_bg, other_bg = leader.background, other.background
     assert lead_bg is not None and other_bg is not None and lead_bg.expiry and other_bg.expiry
     clock.now = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # both windows ended long ago
     await eventually(

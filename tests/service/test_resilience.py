@@ -25,7 +25,7 @@ async def test_cache_converges_after_faults(kollie: Kollie) -> None:
     await kollie.call("PUT", "/api/v1/environments/two", json={"apps": {"api": {}}})
     await _converged(kollie, {"one", "two"})
 
-    informers = kollie.services.background.informers  # type: ignore[union-attr]
+    informers = kollie.background.informers
     lists_before = sum(i.stats.lists for i in informers)
     cluster.expire_history()
     await kollie.call("PUT", "/api/v1/environments/three", json={"apps": {"api": {}}})
@@ -41,14 +41,14 @@ async def test_cache_converges_after_faults(kollie: Kollie) -> None:
 async def test_leader_election_and_failover(start_kollie: StartKollie) -> None:
     first = await start_kollie()
     second = await start_kollie()
-    bg1, bg2 = first.services.background, second.services.background
+    bg1, bg2 = first.background, second.background
     assert bg1 is not None and bg2 is not None
     await eventually(lambda: bg1.is_leader or bg2.is_leader, within=10, message="a leader")
     await asyncio.sleep(1.0)
     assert bg1.is_leader != bg2.is_leader, "exactly one leader"
     leader, follower = (first, second) if bg1.is_leader else (second, first)
     await leader.server.close()
-    fb = follower.services.background
+    fb = follower.background
     assert fb is not None
     await eventually(lambda: fb.is_leader, within=10, message="the other replica takes over")
     status, body = await follower.call(
