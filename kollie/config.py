@@ -14,6 +14,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kollie.naming import label_problem
+from kollie.webhookconfig import WebhookSecretsError, parse_webhook_secrets
 
 
 class ConfigError(ValueError):
@@ -42,8 +43,12 @@ class Settings:
     """The catalog file (`KOLLIE_CATALOG`), reloaded when it changes."""
     api_tokens_file: Path | None = None
     """`name:token` lines for API clients (`KOLLIE_API_TOKENS_FILE`); unset: no API tokens."""
-    webhook_secret: str | None = None
-    """Shared secret of registry webhooks (`KOLLIE_WEBHOOK_SECRET`)."""
+    webhook_secret: str | None = field(default=None, repr=False)
+    """Shared secret of registry webhooks (`KOLLIE_WEBHOOK_SECRET`): the fallback for every
+    source without its own secret."""
+    webhook_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """One secret per registry source, read at start from the `source:secret` lines of
+    `KOLLIE_WEBHOOK_SECRETS_FILE` (kollie.webhookconfig)."""
     trust_proxy_headers: bool = False
     """Trust oauth2-proxy identity headers (`KOLLIE_TRUST_PROXY_HEADERS`)."""
     admins: frozenset[str] = field(default_factory=frozenset)
@@ -135,6 +140,7 @@ class Settings:
                 f"KOLLIE_LOG_LEVEL={log_level!r}: expected debug, info, warning, error or critical"
             )
         secret = get("KOLLIE_WEBHOOK_SECRET") or None
+        webhook_secrets = _webhook_secrets(get("KOLLIE_WEBHOOK_SECRETS_FILE") or None, problems)
         csrf_secret = get("KOLLIE_CSRF_SECRET") or None
         if csrf_secret is not None and len(csrf_secret) < 32:
             problems.append(
@@ -145,6 +151,7 @@ class Settings:
             catalog_path=Path(get("KOLLIE_CATALOG", "/etc/kollie/catalog.yaml")),
             api_tokens_file=Path(tokens_file) if tokens_file else None,
             webhook_secret=secret,
+            webhook_secrets=webhook_secrets,
             trust_proxy_headers=flag("KOLLIE_TRUST_PROXY_HEADERS", False),
             admins=names("KOLLIE_ADMINS"),
             owner_only=flag("KOLLIE_OWNER_ONLY", False),
@@ -161,6 +168,18 @@ class Settings:
         if problems:
             raise ConfigError(problems)
         return settings
+
+
+def _webhook_secrets(path: str | None, problems: list[str]) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        return parse_webhook_secrets(Path(path).read_text())
+    except OSError as e:
+        problems.append(f"KOLLIE_WEBHOOK_SECRETS_FILE={path!r}: cannot read: {e.strerror or e}")
+    except WebhookSecretsError as e:
+        problems += [f"KOLLIE_WEBHOOK_SECRETS_FILE={path!r}: {p}" for p in e.problems]
+    return {}
 
 
 class TokenFileError(ValueError):

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from kollie import audit, labels, manifests, projections, uptime
+from kollie import audit, labels, manifests, projections, tombstones, uptime
 from kollie.cache import Cache
 from kollie.catalog import AppTemplate, Catalog, ObjectRef
 from kollie.config import Settings
@@ -286,6 +286,7 @@ class Operations:
         if record is None:
             raise EnvironmentNotFound(f"environment {name!r} not found")
         self.check_may_modify(record, actor)
+        await self._remember_deletion(name)
         with contextlib.suppress(NotFound):
             await self.client.delete(
                 labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid
@@ -302,10 +303,16 @@ class Operations:
             f"{self.settings.env_ttl_seconds // 3600}h ago",
             actor,
         )
+        await self._remember_deletion(name)
         with contextlib.suppress(NotFound):
             await self.client.delete(
                 labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid
             )
+
+    async def _remember_deletion(self, name: str) -> None:
+        """Record the deletion time before deleting (kollie.tombstones): a replayed registry
+        webhook must not auto-create the environment again from an image built before it."""
+        await tombstones.record(self.client, self.namespace, name, self.clock())
 
     async def set_keep(self, name: str, keep: bool, *, actor: Actor) -> None:
         """Pin an environment so expiry never deletes it (owner or admin only)."""

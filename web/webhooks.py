@@ -24,6 +24,7 @@ from kollie.naming import parse_tag
 from kollie.operations import OperationError
 from kollie.pushes import SOURCES, PayloadError, Push, parse
 from kollie.pushhandler import PushHandler
+from kollie.webhookconfig import secret_for
 from web.errors import ApiError
 from web.metrics import Metrics
 from web.state import services
@@ -160,7 +161,7 @@ async def receive(request: web.Request) -> web.Response:
             404, "unknown_source", f"unknown registry {source!r}; known: {', '.join(SOURCES)}"
         )
     metrics = s.metrics.webhooks
-    secret = s.settings.webhook_secret
+    secret = secret_for(source, s.settings.webhook_secrets, s.settings.webhook_secret)
     if request.content_length is not None and request.content_length > MAX_BODY:
         metrics.labels(source, "too_large").inc()
         raise ApiError(413, "too_large", f"deliveries are limited to {MAX_BODY} bytes")
@@ -171,7 +172,10 @@ async def receive(request: web.Request) -> web.Response:
     if secret is None and not s.demo:
         metrics.labels(source, "not_configured").inc()
         raise ApiError(
-            503, "webhooks_disabled", "set KOLLIE_WEBHOOK_SECRET to accept registry webhooks"
+            503,
+            "webhooks_disabled",
+            f"set KOLLIE_WEBHOOK_SECRET, or a {source} line in KOLLIE_WEBHOOK_SECRETS_FILE, "
+            f"to accept {source} webhooks",
         )
     if secret is not None and not verify(source, secret, request.headers, request.query, body):
         metrics.labels(source, "unauthorized").inc()

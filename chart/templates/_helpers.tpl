@@ -37,6 +37,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (include "kollie.fullname" .) .Values.secrets.existingSecret }}
 {{- end }}
 
+{{/*
+"true" when the Secret has a webhook-secrets key to mount (a secret per registry source), else "".
+*/}}
+{{- define "kollie.webhookSecretsFile" -}}
+{{- if .Values.secrets.existingSecret }}
+{{- if .Values.secrets.existingSecretHasWebhookSecrets }}true{{ end }}
+{{- else if .Values.secrets.webhookSecrets }}true{{ end }}
+{{- end }}
+
 {{- define "kollie.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}

@@ -45,6 +45,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "secrets": {
             "apiTokens": [{"name": "github-actions", "token": "t" * 32}],
             "webhookSecret": "w" * 24,
+            "webhookSecrets": [{"source": "harbor", "secret": "h" * 20}],
             "csrfSecret": "c" * 40,
         },
         "image": {"digest": "sha256:" + "a" * 64},
@@ -167,6 +168,7 @@ def test_settings_the_chart_passes_are_valid_for_kollie(render: Render) -> None:
     env = _env(one(render(values), "Deployment"))
     plain = {k: v for k, v in env.items() if isinstance(v, str)}
     plain["KOLLIE_API_TOKENS_FILE"] = ""  # mounted from the Secret at run time
+    plain["KOLLIE_WEBHOOK_SECRETS_FILE"] = ""
     settings = Settings.from_env(plain)
     assert settings.namespace == NAMESPACE and settings.owner_only and settings.trust_proxy_headers
     assert settings.admins == {"alice@example.com"} and settings.lease_exclusion_list == {
@@ -199,6 +201,34 @@ def test_secrets_are_created_or_referenced(render: Render) -> None:
     assert not find(docs, "Secret")
     env = _env(one(docs, "Deployment"))
     assert env["KOLLIE_WEBHOOK_SECRET"]["secretKeyRef"]["name"] == "kollie-secrets"
+
+
+def _mounted_secret_files(deployment: dict[str, Any]) -> set[str]:
+    (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    return {item["path"] for item in volume["secret"]["items"]}
+
+
+def test_a_webhook_secret_per_source_is_mounted_as_the_file_kollie_reads(
+    render: Render, tmp_path: Path
+) -> None:
+    docs = render(VALUE_SETS["everything on"])
+    lines = one(docs, "Secret")["stringData"]["webhook-secrets"]
+    deployment = one(docs, "Deployment")
+    path = _env(deployment)["KOLLIE_WEBHOOK_SECRETS_FILE"]
+    assert path == "/etc/kollie/secrets/webhook-secrets"
+    assert "webhook-secrets" in _mounted_secret_files(deployment)
+    (tmp_path / "webhook-secrets").write_text(lines)
+    settings = Settings.from_env({"KOLLIE_WEBHOOK_SECRETS_FILE": str(tmp_path / "webhook-secrets")})
+    assert settings.webhook_secrets == {"harbor": "h" * 20}
+    # Without per-source secrets nothing is mounted and the variable is empty (Kollie: unset).
+    for values in ({}, VALUE_SETS["minimal"]):
+        deployment = one(render(values), "Deployment")
+        assert _env(deployment)["KOLLIE_WEBHOOK_SECRETS_FILE"] == ""
+        assert _mounted_secret_files(deployment) == {"api-tokens"}
+    existing = {"secrets": {"existingSecret": "mine", "existingSecretHasWebhookSecrets": True}}
+    deployment = one(render(existing), "Deployment")
+    assert _env(deployment)["KOLLIE_WEBHOOK_SECRETS_FILE"] == "/etc/kollie/secrets/webhook-secrets"
+    assert _mounted_secret_files(deployment) == {"api-tokens", "webhook-secrets"}
 
 
 def _rules(
@@ -349,6 +379,8 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"config": {"officeHours": "weekdays"}}, "officeHours"),
     ({"secrets": {"apiTokens": [{"name": "ci", "token": "short"}]}}, "token"),
     ({"secrets": {"csrfSecret": "too-short"}}, "csrfSecret"),
+    ({"secrets": {"webhookSecrets": [{"source": "dockrhub", "secret": "s" * 20}]}}, "source"),
+    ({"secrets": {"webhookSecrets": [{"source": "harbor", "secret": "short"}]}}, "secret"),
     (
         {
             "catalog": {
