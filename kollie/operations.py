@@ -519,6 +519,35 @@ class Operations:
         )
 
     # ------------------------------------------------------------------ uptime
+    def follows_schedule(self, name: str) -> bool:
+        """Whether the environment is up on a weekly schedule (rather than until a moment)."""
+        record = self.cache.environment(name)
+        current = uptime.from_json(record.settings.get("uptime")) if record else None
+        return current is not None and current.mode == "schedule"
+
+    async def end_uptime(
+        self,
+        name: str,
+        *,
+        hours: float | None = None,
+        until: datetime | None = None,
+        actor: Actor,
+    ) -> uptime.Uptime:
+        """Give the environment a window that ends: at `until`, or `hours` after its current
+        end. On a schedule, hours count from now: asking for hours leaves the schedule (an
+        extension, `extend`, refuses to). The window is checked before who asks."""
+        record = self.cache.environment(name)
+        current = uptime.from_json(record.settings.get("uptime")) if record else None
+        if current is not None and current.mode == "schedule" and hours is not None:
+            current = None
+        now = self.clock()
+        try:
+            window = uptime.extend(current or uptime.initial(now), now, hours=hours, until=until)
+        except uptime.InvalidUptime as e:
+            raise InvalidRequest(str(e)) from e
+        await self.set_uptime(name, window, actor=actor)
+        return window
+
     async def extend(
         self, name: str, *, hours: float | None, until: datetime | None, actor: Actor
     ) -> uptime.Uptime:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from kollie import uptime
 from kollie.catalog import Catalog
-from web.bodies import environment_request, extension, json_body, uptime_request
+from kollie.operations import Actor
+from web.bodies import environment_request, extension, json_body, uptime_change
 from web.errors import not_found, unprocessable
 from web.state import Services, services
 
@@ -18,6 +19,63 @@ routes = web.RouteTableDef()
 WAIT_MAX = 3600
 CATCH_UP = 5.0
 """Seconds a write waits for the watch to bring its own change back into the cache."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """An authenticated API request: the services, who asks, and the environment in the path
+    ("" on routes without one)."""
+
+    services: Services
+    actor: Actor
+    env: str
+
+    def environment(self) -> dict[str, Any] | None:
+        """The environment as the API shows it, from the cache."""
+        return self.services.renderer.one(self.env)
+
+    async def wait_for(self, done: Callable[[], bool], seconds: float = CATCH_UP) -> bool:
+        """Wait until `done()` holds, re-checking whenever the cache says the environment
+        changed; whether it holds after at most `seconds`."""
+        if done():
+            return True
+        changed = asyncio.Event()
+
+        def listener(name: str) -> None:
+            if name in (self.env, ""):
+                changed.set()
+
+        unsubscribe = self.services.cache.subscribe(listener)
+        try:
+            async with asyncio.timeout(seconds):
+                while not done():
+                    changed.clear()
+                    await changed.wait()
+        except TimeoutError:
+            return done()
+        finally:
+            unsubscribe()
+        return True
+
+    async def answer_when(
+        self, done: Callable[[], bool], fallback: dict[str, Any], *, status: int = 200
+    ) -> web.Response:
+        """Answer with the environment once the watch has brought the write back (`done()`),
+        or after CATCH_UP with what the cache shows then (`fallback` if nothing)."""
+        await self.wait_for(done)
+        return web.json_response(self.environment() or fallback, status=status)
+
+    async def settled(self, key: str, value: Any) -> web.Response:
+        """Answer once the environment's `key` shows `value`."""
+        return await self.answer_when(
+            lambda: (self.environment() or {}).get(key) == value, {"name": self.env, key: value}
+        )
+
+
+def _call(request: web.Request) -> Call:
+    """The request's services and caller (401 if unauthenticated), before anything else."""
+    s = services(request)
+    return Call(s, s.auth.require(request), request.match_info.get("env", ""))
 
 
 def _app_json(catalog: Catalog, name: str) -> dict[str, Any]:
@@ -36,17 +94,13 @@ def _app_json(catalog: Catalog, name: str) -> dict[str, Any]:
 
 @routes.get("/api/v1/apps", name="api-apps")
 async def list_apps(request: web.Request) -> web.Response:
-    s = services(request)
-    s.auth.require(request)
-    catalog = s.current_catalog()
+    catalog = _call(request).services.current_catalog()
     return web.json_response({"items": [_app_json(catalog, n) for n in sorted(catalog.apps)]})
 
 
 @routes.get("/api/v1/bundles", name="api-bundles")
 async def list_bundles(request: web.Request) -> web.Response:
-    s = services(request)
-    s.auth.require(request)
-    bundles = s.current_catalog().bundles
+    bundles = _call(request).services.current_catalog().bundles
     return web.json_response(
         {
             "items": [
@@ -59,73 +113,42 @@ async def list_bundles(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/environments", name="api-environments")
 async def list_environments(request: web.Request) -> web.Response:
-    s = services(request)
-    s.auth.require(request)
-    return web.json_response({"items": s.renderer.all()})
-
-
-async def _wait_for(s: Services, env: str, done: Callable[[], bool], seconds: float) -> bool:
-    """Wait until `done()` holds, re-checking whenever the cache says `env` changed."""
-    if done():
-        return True
-    changed = asyncio.Event()
-
-    def listener(name: str) -> None:
-        if name in (env, ""):
-            changed.set()
-
-    unsubscribe = s.cache.subscribe(listener)
-    try:
-        async with asyncio.timeout(seconds):
-            while not done():
-                changed.clear()
-                await changed.wait()
-    except TimeoutError:
-        return done()
-    finally:
-        unsubscribe()
-    return True
-
-
-async def _settled(s: Services, name: str, key: str, value: Any) -> web.Response:
-    """Answer with the environment once the cache shows the change (bounded by CATCH_UP)."""
-    await _wait_for(s, name, lambda: (s.renderer.one(name) or {}).get(key) == value, CATCH_UP)
-    return web.json_response(s.renderer.one(name) or {"name": name, key: value})
-
-
-def _env_name(request: web.Request) -> str:
-    return request.match_info["env"]
+    return web.json_response({"items": _call(request).services.renderer.all()})
 
 
 def _ready(body: dict[str, Any] | None) -> bool:
     return bool(body and body["apps"] and all(a["ready"] is True for a in body["apps"]))
 
 
-@routes.get("/api/v1/environments/{env}", name="api-environment")
-async def get_environment(request: web.Request) -> web.Response:
-    s = services(request)
-    s.auth.require(request)
-    name = _env_name(request)
-    wait = request.query.get("wait")
-    if wait is None:
-        body = s.renderer.one(name)
-        if body is None:
-            raise not_found(f"environment {name!r} not found")
-        return web.json_response(body)
-    if wait != "ready":
-        raise unprocessable("wait must be 'ready'")
+def _wait_timeout(request: web.Request) -> float:
     try:
         timeout = float(request.query.get("timeout", "300"))
     except ValueError:
         raise unprocessable("timeout must be a number of seconds") from None
     if not 0 < timeout <= WAIT_MAX:
         raise unprocessable(f"timeout must be between 0 and {WAIT_MAX} seconds")
-    if s.renderer.one(name) is None:
+    return timeout
+
+
+@routes.get("/api/v1/environments/{env}", name="api-environment")
+async def get_environment(request: web.Request) -> web.Response:
+    call = _call(request)
+    name = call.env
+    wait = request.query.get("wait")
+    if wait is None:
+        body = call.environment()
+        if body is None:
+            raise not_found(f"environment {name!r} not found")
+        return web.json_response(body)
+    if wait != "ready":
+        raise unprocessable("wait must be 'ready'")
+    timeout = _wait_timeout(request)
+    if call.environment() is None:
         raise not_found(f"environment {name!r} not found")
-    ready = await _wait_for(
-        s, name, lambda: s.renderer.one(name) is None or _ready(s.renderer.one(name)), timeout
+    ready = await call.wait_for(
+        lambda: call.environment() is None or _ready(call.environment()), timeout
     )
-    body = s.renderer.one(name)
+    body = call.environment()
     if body is None:
         raise not_found(f"environment {name!r} was deleted while waiting")
     if not ready:
@@ -140,16 +163,16 @@ async def get_environment(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def _caught_up(s: Services, env: str, apps: dict[str, str] | None) -> Callable[[], bool]:
-    """Whether the cache shows an environment with exactly these apps and prefixes."""
+def _has_apps(call: Call, apps: dict[str, str]) -> Callable[[], bool]:
+    """Whether the cache shows the environment with exactly these apps and prefixes."""
+    cache = call.services.cache
 
     def check() -> bool:
-        if s.cache.environment(env) is None:
+        if cache.environment(call.env) is None:
             return False
-        if apps is None:
-            return True
         current = {
-            a.name: (a.kustomization.prefix if a.kustomization else None) for a in s.cache.apps(env)
+            a.name: (a.kustomization.prefix if a.kustomization else None)
+            for a in cache.apps(call.env)
         }
         return current == apps
 
@@ -158,33 +181,30 @@ def _caught_up(s: Services, env: str, apps: dict[str, str] | None) -> Callable[[
 
 @routes.put("/api/v1/environments/{env}", name="api-put-environment")
 async def put_environment(request: web.Request) -> web.Response:
-    s = services(request)
-    actor = s.auth.require(request)
-    name = _env_name(request)
-    req = environment_request(await json_body(request), s.clock())
-    desired = s.operations.resolve_apps(req.apps, req.bundle)
-    change = await s.operations.put_environment(
-        name, apps=req.apps, bundle=req.bundle, actor=actor, window=req.window
+    call = _call(request)
+    operations = call.services.operations
+    req = environment_request(await json_body(request), call.services.clock())
+    desired = operations.resolve_apps(req.apps, req.bundle)
+    change = await operations.put_environment(
+        call.env, apps=req.apps, bundle=req.bundle, actor=call.actor, window=req.window
     )
-    await _wait_for(s, name, _caught_up(s, name, desired), CATCH_UP)
-    body = s.renderer.one(name) or {"name": name, "apps": []}
-    return web.json_response(body, status=201 if change.created else 200)
+    return await call.answer_when(
+        _has_apps(call, desired),
+        {"name": call.env, "apps": []},
+        status=201 if change.created else 200,
+    )
 
 
 @routes.delete("/api/v1/environments/{env}", name="api-delete-environment")
 async def delete_environment(request: web.Request) -> web.Response:
-    s = services(request)
-    actor = s.auth.require(request)
-    name = _env_name(request)
-    await s.operations.delete_environment(name, actor=actor)
-    return web.json_response({"name": name, "status": "deleting"}, status=202)
+    call = _call(request)
+    await call.services.operations.delete_environment(call.env, actor=call.actor)
+    return web.json_response({"name": call.env, "status": "deleting"}, status=202)
 
 
 @routes.post("/api/v1/environments/{env}/apps", name="api-add-app")
 async def add_app(request: web.Request) -> web.Response:
-    s = services(request)
-    actor = s.auth.require(request)
-    name = _env_name(request)
+    call = _call(request)
     body = await json_body(request)
     unknown = set(body) - {"name", "prefix"}
     if unknown:
@@ -196,45 +216,41 @@ async def add_app(request: web.Request) -> web.Response:
         raise unprocessable("name (the app to add) is required")
     if prefix is not None and (not isinstance(prefix, str) or not prefix):
         raise unprocessable("prefix must be a non-empty string")
-    await s.operations.add_app(name, app, prefix, actor=actor)
-    resolved = s.operations.resolve_apps({app: prefix}, None)[app]
+    operations = call.services.operations
+    await operations.add_app(call.env, app, prefix, actor=call.actor)
+    resolved = operations.resolve_apps({app: prefix}, None)[app]
 
     def has_app() -> bool:
         return any(
             a.name == app and a.kustomization is not None and a.kustomization.prefix == resolved
-            for a in s.cache.apps(name)
+            for a in call.services.cache.apps(call.env)
         )
 
-    await _wait_for(s, name, has_app, CATCH_UP)
-    return web.json_response(s.renderer.one(name) or {"name": name}, status=200)
+    return await call.answer_when(has_app, {"name": call.env})
 
 
 @routes.delete("/api/v1/environments/{env}/apps/{app}", name="api-remove-app")
 async def remove_app(request: web.Request) -> web.Response:
-    s = services(request)
-    actor = s.auth.require(request)
-    name, app = _env_name(request), request.match_info["app"]
-    await s.operations.remove_app(name, app, actor=actor)
-    await _wait_for(
-        s,
-        name,
-        lambda: all(
+    call = _call(request)
+    app = request.match_info["app"]
+    await call.services.operations.remove_app(call.env, app, actor=call.actor)
+
+    def gone() -> bool:
+        return all(
             a.name != app or (a.kustomization and a.kustomization.deleting)
-            for a in s.cache.apps(name)
-        ),
-        CATCH_UP,
-    )
-    return web.json_response(s.renderer.one(name) or {"name": name}, status=200)
+            for a in call.services.cache.apps(call.env)
+        )
+
+    return await call.answer_when(gone, {"name": call.env})
 
 
 @routes.get("/api/v1/environments/{env}/history", name="api-history")
 async def history(request: web.Request) -> web.Response:
     """The environment's audit trail, newest first."""
-    s = services(request)
-    s.auth.require(request)
-    name = _env_name(request)
-    if s.cache.environment(name) is None:
-        raise not_found(f"environment {name!r} not found")
+    call = _call(request)
+    cache = call.services.cache
+    if cache.environment(call.env) is None:
+        raise not_found(f"environment {call.env!r} not found")
     return web.json_response(
         {
             "items": [
@@ -245,7 +261,7 @@ async def history(request: web.Request) -> web.Response:
                     "actor": e.actor,
                     "via": e.via,
                 }
-                for e in s.cache.history(name)
+                for e in cache.history(call.env)
             ]
         }
     )
@@ -254,52 +270,47 @@ async def history(request: web.Request) -> web.Response:
 @routes.put("/api/v1/environments/{env}/flux-branch", name="api-flux-branch")
 async def flux_branch(request: web.Request) -> web.Response:
     """Build the environment's apps from another branch of the Flux repository (null: back)."""
-    s = services(request)
-    actor = s.auth.require(request)
-    name = _env_name(request)
+    call = _call(request)
     body = await json_body(request)
     if set(body) != {"branch"} or not (body["branch"] is None or isinstance(body["branch"], str)):
         raise unprocessable('send {"branch": "<git branch>"} or {"branch": null}')
-    await s.operations.follow_branch(name, body["branch"], actor=actor)
-    return await _settled(s, name, "fluxBranch", body["branch"])
+    await call.services.operations.follow_branch(call.env, body["branch"], actor=call.actor)
+    return await call.settled("fluxBranch", body["branch"])
 
 
 @routes.put("/api/v1/environments/{env}/keep", name="api-keep")
 async def keep(request: web.Request) -> web.Response:
     """Pin an environment so that expiry never deletes it (owner or admin)."""
-    s = services(request)
-    actor = s.auth.require(request)
-    name = _env_name(request)
+    call = _call(request)
     body = await json_body(request)
     if set(body) != {"keep"} or not isinstance(body["keep"], bool):
         raise unprocessable('send {"keep": true} or {"keep": false}')
-    await s.operations.set_keep(name, body["keep"], actor=actor)
-    return await _settled(s, name, "keep", body["keep"])
+    await call.services.operations.set_keep(call.env, body["keep"], actor=call.actor)
+    return await call.settled("keep", body["keep"])
 
 
 @routes.put("/api/v1/environments/{env}/uptime", name="api-uptime")
 async def set_uptime(request: web.Request) -> web.Response:
     """Switch to a weekly schedule ({"schedule": ...}) or an end time ({"until"|"hours": ...})."""
-    s = services(request)
-    actor = s.auth.require(request)
-    name = _env_name(request)
+    call = _call(request)
     body = await json_body(request)
-    record = s.cache.environment(name)
-    if record is None:
-        raise not_found(f"environment {name!r} not found")
-    current = uptime.from_json(record.settings.get("uptime"))
-    if current is not None and current.mode == "schedule" and ("hours" in body or "days" in body):
-        current = None  # hours count from now when leaving a schedule explicitly
-    window = uptime_request(body, current, s.clock())
-    await s.operations.set_uptime(name, window, actor=actor)
-    return await _settled(s, name, "uptime", window.as_json())
+    if call.services.cache.environment(call.env) is None:
+        raise not_found(f"environment {call.env!r} not found")
+    change = uptime_change(body)
+    operations = call.services.operations
+    if change.schedule is not None:
+        window = change.schedule
+        await operations.set_uptime(call.env, window, actor=call.actor)
+    else:
+        window = await operations.end_uptime(
+            call.env, hours=change.hours, until=change.until, actor=call.actor
+        )
+    return await call.settled("uptime", window.as_json())
 
 
 @routes.post("/api/v1/environments/{env}/extend", name="api-extend")
 async def extend(request: web.Request) -> web.Response:
-    s = services(request)
-    actor = s.auth.require(request)
-    name = _env_name(request)
+    call = _call(request)
     body = await json_body(request)
     unknown = set(body) - {"hours", "days", "until"}
     if unknown:
@@ -307,5 +318,7 @@ async def extend(request: web.Request) -> web.Response:
             f"unknown field(s): {', '.join(sorted(unknown))}; allowed: hours, days, until"
         )
     hours, until = extension(body)
-    window = await s.operations.extend(name, hours=hours, until=until, actor=actor)
-    return await _settled(s, name, "uptime", window.as_json())
+    window = await call.services.operations.extend(
+        call.env, hours=hours, until=until, actor=call.actor
+    )
+    return await call.settled("uptime", window.as_json())

@@ -87,21 +87,42 @@ def environment_request(body: dict[str, Any], now: datetime) -> EnvironmentReque
         raise unprocessable("bundle must be a string")
     window = None
     if body.get("uptime") is not None:
-        window = uptime_request(body["uptime"], None, now)
+        window = uptime_request(body["uptime"], now)
     return EnvironmentRequest(apps, bundle, window)
 
 
-def uptime_request(raw: Any, current: uptime.Uptime | None, now: datetime) -> uptime.Uptime:
+@dataclass(frozen=True)
+class UptimeChange:
+    """A requested uptime: a weekly `schedule`, or an end time (`hours` more, or `until`)."""
+
+    schedule: uptime.Uptime | None = None
+    hours: float | None = None
+    until: datetime | None = None
+
+
+def uptime_change(raw: Any) -> UptimeChange:
+    """`{"schedule": ...}`, or exactly one of hours, days and until."""
     if not isinstance(raw, dict):
         raise unprocessable("uptime must be an object with hours, until or schedule")
     _only(raw, {"hours", "days", "until", "schedule"}, "uptime")
-    try:
-        if "schedule" in raw:
-            if not isinstance(raw["schedule"], str):
-                raise unprocessable("uptime.schedule must be a string")
-            return uptime.office_hours(raw["schedule"])
+    if "schedule" not in raw:
         hours, until = extension(raw)
-        return uptime.extend(current or uptime.initial(now), now, hours=hours, until=until)
+        return UptimeChange(hours=hours, until=until)
+    if not isinstance(raw["schedule"], str):
+        raise unprocessable("uptime.schedule must be a string")
+    try:
+        return UptimeChange(schedule=uptime.office_hours(raw["schedule"]))
+    except uptime.InvalidUptime as e:
+        raise unprocessable(str(e)) from e
+
+
+def uptime_request(raw: Any, now: datetime) -> uptime.Uptime:
+    """The window a PUT of an environment asks for: a schedule, or an end time from now."""
+    change = uptime_change(raw)
+    if change.schedule is not None:
+        return change.schedule
+    try:
+        return uptime.extend(uptime.initial(now), now, hours=change.hours, until=change.until)
     except uptime.InvalidUptime as e:
         raise unprocessable(str(e)) from e
 

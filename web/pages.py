@@ -3,7 +3,8 @@ static/app.js keeps the pages live from /events."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -168,109 +169,132 @@ async def environment(request: web.Request) -> web.Response:
     )
 
 
-async def _env_action(request: web.Request, action: str) -> web.StreamResponse:
-    s = services(request)
-    actor = _actor(request, s)
-    form = await _form(request)
-    name = request.match_info["env"]
-    back = f"/env/{quote(name)}"
+@dataclass(frozen=True)
+class FormPost:
+    """A form posted on an environment's page, from a signed-in user, its CSRF token checked."""
+
+    services: Services
+    actor: Actor
+    env: str
+    form: dict[str, str]
+    path: Mapping[str, str]
+    """The route's path parameters (`env`, and `app` where the route has one)."""
+
+    def back(self, message: str) -> web.HTTPSeeOther:
+        """Back to the environment's page, saying what was done."""
+        return _redirect(f"/env/{quote(self.env)}", message)
+
+
+FormAction = Callable[[FormPost], Awaitable[web.HTTPSeeOther]]
+
+
+def _env_form(path: str, name: str) -> Callable[[FormAction], FormAction]:
+    """Serve `action` for the form posted to `path`: a refusal is shown on the environment's
+    page with its status; otherwise the browser is redirected where the action says."""
+
+    def register(action: FormAction) -> FormAction:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            s = services(request)
+            actor = _actor(request, s)
+            form = await _form(request)
+            env = request.match_info["env"]
+            try:
+                redirect = await action(FormPost(s, actor, env, form, request.match_info))
+            except OperationError as e:
+                return _refused(request, s, env, e)
+            raise redirect
+
+        routes.post(path, name=name)(handler)
+        return action
+
+    return register
+
+
+def _refused(request: web.Request, s: Services, env: str, e: OperationError) -> web.Response:
+    body = s.renderer.one(env)
+    if body is None:
+        return _render(request, "missing.html", {"name": env}, status=404)
+    context = {"env": body, "history": [], "errors": e.message}
+    return _render(
+        request,
+        "environment.html",
+        {**context, "label": uptime_label(body, s.clock())},
+        status=e.status,
+    )
+
+
+@_env_form("/env/{env}/apps", "add-app")
+async def add_app(post: FormPost) -> web.HTTPSeeOther:
+    app = post.form.get("app", "")
+    prefix = (post.form.get("prefix") or "").strip() or None
+    await post.services.operations.add_app(post.env, app, prefix, actor=post.actor)
+    return post.back(f"{app} added or switched")
+
+
+@_env_form("/env/{env}/bundle", "add-bundle")
+async def add_bundle(post: FormPost) -> web.HTTPSeeOther:
+    s = post.services
+    bundle = s.current_catalog().bundles.get(post.form.get("bundle", ""))
+    if bundle is None:
+        raise OperationError(f"unknown bundle {post.form.get('bundle')!r}")
+    present = {a["name"] for a in (s.renderer.one(post.env) or {"apps": []})["apps"]}
+    for app in bundle.apps:
+        if app not in present:
+            await s.operations.add_app(post.env, app, None, actor=post.actor)
+    return post.back(f"Bundle {bundle.name} added")
+
+
+@_env_form("/env/{env}/keep", "keep")
+async def keep(post: FormPost) -> web.HTTPSeeOther:
+    kept = post.form.get("keep") == "true"
+    await post.services.operations.set_keep(post.env, kept, actor=post.actor)
+    return post.back("Kept: it will not expire" if kept else "No longer kept")
+
+
+@_env_form("/env/{env}/schedule", "schedule")
+async def schedule(post: FormPost) -> web.HTTPSeeOther:
     try:
-        if action == "add":
-            app = form.get("app", "")
-            await s.operations.add_app(
-                name, app, (form.get("prefix") or "").strip() or None, actor=actor
-            )
-            message = f"{app} added or switched"
-        elif action == "bundle":
-            bundle = s.current_catalog().bundles.get(form.get("bundle", ""))
-            if bundle is None:
-                raise OperationError(f"unknown bundle {form.get('bundle')!r}")
-            present = {a["name"] for a in (s.renderer.one(name) or {"apps": []})["apps"]}
-            for app in bundle.apps:
-                if app not in present:
-                    await s.operations.add_app(name, app, None, actor=actor)
-            message = f"Bundle {bundle.name} added"
-        elif action == "keep":
-            keep = form.get("keep") == "true"
-            await s.operations.set_keep(name, keep, actor=actor)
-            message = "Kept: it will not expire" if keep else "No longer kept"
-        elif action == "schedule":
-            try:
-                window = uptime.office_hours(form.get("schedule", ""))
-            except uptime.InvalidUptime as e:
-                raise OperationError(str(e)) from e
-            await s.operations.set_uptime(name, window, actor=actor)
-            message = f"Up on the schedule {window.schedule}"
-        elif action == "branch":
-            branch = (form.get("branch") or "").strip() or None
-            await s.operations.follow_branch(name, branch, actor=actor)
-            message = (
-                f"Apps build from branch {branch}"
-                if branch
-                else "Apps build from their default branches"
-            )
-        elif action == "remove":
-            app = request.match_info["app"]
-            await s.operations.remove_app(name, app, actor=actor)
-            message = f"{app} removed"
-        elif action == "extend":
-            try:
-                hours = float(form.get("hours", ""))
-            except ValueError:
-                raise OperationError("hours must be a number") from None
-            record = s.cache.environment(name)
-            current = uptime.from_json(record.settings.get("uptime")) if record else None
-            if current is not None and current.mode == "schedule":
-                # The form says so on a scheduled environment: this replaces the schedule.
-                try:
-                    window = uptime.extend(uptime.initial(s.clock()), s.clock(), hours=hours)
-                except uptime.InvalidUptime as e:
-                    raise OperationError(str(e)) from e
-                await s.operations.set_uptime(name, window, actor=actor)
-                message = f"Schedule replaced: up for {hours:g} hours"
-            else:
-                window = await s.operations.extend(name, hours=hours, until=None, actor=actor)
-                message = f"Extended by {hours:g} hours, until {window.as_json().get('until')}"
-        else:
-            if form.get("confirm", "") != name:
-                raise OperationError(
-                    f"type the environment's name ({name}) to confirm the deletion"
-                )
-            await s.operations.delete_environment(name, actor=actor)
-            raise _redirect("/", f"Environment {name} is being deleted")
-    except OperationError as e:
-        body = s.renderer.one(name)
-        if body is None:
-            return _render(request, "missing.html", {"name": name}, status=404)
-        return _render(
-            request,
-            "environment.html",
-            {
-                "env": body,
-                "history": [],
-                "errors": e.message,
-                "label": uptime_label(body, s.clock()),
-            },
-            status=e.status,
-        )
-    raise _redirect(back, message)
+        window = uptime.office_hours(post.form.get("schedule", ""))
+    except uptime.InvalidUptime as e:
+        raise OperationError(str(e)) from e
+    await post.services.operations.set_uptime(post.env, window, actor=post.actor)
+    return post.back(f"Up on the schedule {window.schedule}")
 
 
-def _action(action: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return await _env_action(request, action)
+@_env_form("/env/{env}/flux-branch", "flux-branch")
+async def flux_branch(post: FormPost) -> web.HTTPSeeOther:
+    branch = (post.form.get("branch") or "").strip() or None
+    await post.services.operations.follow_branch(post.env, branch, actor=post.actor)
+    if branch:
+        return post.back(f"Apps build from branch {branch}")
+    return post.back("Apps build from their default branches")
 
-    return handler
+
+@_env_form("/env/{env}/apps/{app}/remove", "remove-app")
+async def remove_app(post: FormPost) -> web.HTTPSeeOther:
+    app = post.path["app"]
+    await post.services.operations.remove_app(post.env, app, actor=post.actor)
+    return post.back(f"{app} removed")
 
 
-for _path, _name, _act in (
-    ("/env/{env}/apps", "add-app", "add"),
-    ("/env/{env}/bundle", "add-bundle", "bundle"),
-    ("/env/{env}/keep", "keep", "keep"),
-    ("/env/{env}/schedule", "schedule", "schedule"),
-    ("/env/{env}/flux-branch", "flux-branch", "branch"),
-    ("/env/{env}/apps/{app}/remove", "remove-app", "remove"),
-    ("/env/{env}/extend", "extend", "extend"),
-    ("/env/{env}/delete", "delete", "delete"),
-):
-    routes.post(_path, name=_name)(_action(_act))
+@_env_form("/env/{env}/extend", "extend")
+async def extend(post: FormPost) -> web.HTTPSeeOther:
+    try:
+        hours = float(post.form.get("hours", ""))
+    except ValueError:
+        raise OperationError("hours must be a number") from None
+    operations = post.services.operations
+    if operations.follows_schedule(post.env):
+        # The form says so on a scheduled environment: this replaces the schedule.
+        await operations.end_uptime(post.env, hours=hours, actor=post.actor)
+        return post.back(f"Schedule replaced: up for {hours:g} hours")
+    window = await operations.extend(post.env, hours=hours, until=None, actor=post.actor)
+    return post.back(f"Extended by {hours:g} hours, until {window.as_json().get('until')}")
+
+
+@_env_form("/env/{env}/delete", "delete")
+async def delete(post: FormPost) -> web.HTTPSeeOther:
+    if post.form.get("confirm", "") != post.env:
+        raise OperationError(f"type the environment's name ({post.env}) to confirm the deletion")
+    await post.services.operations.delete_environment(post.env, actor=post.actor)
+    return _redirect("/", f"Environment {post.env} is being deleted")
