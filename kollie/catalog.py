@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 import yaml
 
-from kollie.naming import MAX_APP, InvalidName, check_prefix, label_problem
+from kollie.naming import MAX_APP, InvalidName, check_prefix, label_problem, subdomain_problem
 
 log = structlog.get_logger("kollie.catalog")
 
@@ -50,6 +50,9 @@ class AppTemplate:
     timeout: str = "5m"
     interval: str = "5m"
     description: str = ""
+    service_account_name: str | None = None
+    """The ServiceAccount (in Kollie's namespace) kustomize-controller applies this app as: the
+    app's own, else the catalog's default; None leaves it to the controller's default."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Catalog:
     bundles: Mapping[str, Bundle]
     substitutions: Mapping[str, str] = field(default_factory=dict)
     auto_create: tuple[AutoCreateRule, ...] = ()
+    service_account_name: str | None = None
+    """The default of every app's `service_account_name`."""
 
     def app(self, name: str) -> AppTemplate | None:
         return self.apps.get(name)
@@ -134,6 +139,22 @@ class _Checker:
                 out[key] = str(item).lower() if isinstance(item, bool) else str(item)
         return out
 
+    def service_account(self, where: str, data: Mapping[str, Any]) -> str | None:
+        """An optional ServiceAccount name; `where` is empty at the catalog's top level."""
+        place = f"{where}.serviceAccountName" if where else "serviceAccountName"
+        name = data.get("serviceAccountName")
+        if name is None:
+            return None
+        problem = (
+            subdomain_problem(name, what="the ServiceAccount name")
+            if isinstance(name, str)
+            else "must be a string"
+        )
+        if problem:
+            self.problems.append(f"{place}: {problem}")
+            return None
+        return str(name)
+
     def ref(self, where: str, value: Any) -> ObjectRef:
         data = self.mapping(where, value)
         if not data:
@@ -149,6 +170,7 @@ def parse_catalog(data: Any) -> Catalog:
     c = _Checker()
     root = c.mapping("catalog", data)
     common = c.substitutions("substitutions", root.get("substitutions"))
+    default_account = c.service_account("", root)
     apps: dict[str, AppTemplate] = {}
     raw_apps = root.get("apps") or []
     if not isinstance(raw_apps, list):
@@ -189,6 +211,7 @@ def parse_catalog(data: Any) -> Catalog:
             timeout=durations["timeout"],
             interval=durations["interval"],
             description=c.str_field(where, item, "description", required=False),
+            service_account_name=c.service_account(where, item) or default_account,
         )
         apps.setdefault(name, template)
     for i, app in enumerate(apps.values()):
@@ -236,7 +259,13 @@ def parse_catalog(data: Any) -> Catalog:
             c.problems.append(f"{where}.prefix: invalid regular expression: {e}")
     if c.problems:
         raise CatalogError(c.problems)
-    return Catalog(apps=apps, bundles=bundles, substitutions=common, auto_create=tuple(rules))
+    return Catalog(
+        apps=apps,
+        bundles=bundles,
+        substitutions=common,
+        auto_create=tuple(rules),
+        service_account_name=default_account,
+    )
 
 
 def load_catalog(path: Path) -> Catalog:

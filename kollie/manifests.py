@@ -90,6 +90,8 @@ def kustomization(
     ]
     if depends:
         spec["dependsOn"] = depends
+    if app.service_account_name:
+        spec["serviceAccountName"] = app.service_account_name
     return {
         "apiVersion": labels.KUSTOMIZATION.api_version,
         "kind": labels.KUSTOMIZATION.kind,

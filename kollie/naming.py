@@ -24,6 +24,21 @@ class InvalidName(ValueError):
     """A name, prefix or tag that breaks Kollie's rules; the message says which rule."""
 
 
+def subdomain_problem(value: str, *, what: str) -> str | None:
+    """Why `value` is not a valid DNS-1123 subdomain (the names of most Kubernetes objects, such as
+    ServiceAccounts), or None."""
+    if not value:
+        return f"{what} must not be empty"
+    if len(value) > 253:
+        return f"{what} {value!r} is {len(value)} characters long; at most 253 are allowed"
+    if not all(_LABEL.match(part) for part in value.split(".")):
+        return (
+            f"{what} {value!r} must consist of lower case letters, digits, '-' and '.', "
+            "and start and end with a letter or digit"
+        )
+    return None
+
+
 def label_problem(value: str, *, what: str, max_length: int) -> str | None:
     """Why `value` is not a valid DNS-1123 label of at most `max_length` characters, or None."""
     if not value:

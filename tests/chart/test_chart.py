@@ -136,16 +136,23 @@ def test_the_chart_accepts_every_catalog_field_kollie_reads(render: Render) -> N
         "substitutions": {"tier": "front"},
         "timeout": "10m",
         "interval": "1h30m",
+        "serviceAccountName": "web.deployer",
     }
     catalog = {
         "substitutions": {"zone_name": "test.example.com"},
-        "apps": [full_app],
+        "apps": [
+            full_app,
+            {k: v for k, v in full_app.items() if k != "serviceAccountName"} | {"name": "api"},
+        ],
         "bundles": [{"name": "all", "description": "All", "apps": ["web"]}],
         "autoCreate": [{"prefix": "^feature-", "bundle": "all"}],
+        "serviceAccountName": "kollie-apps",
     }
     text = one(render({"catalog": catalog}), "ConfigMap", "kollie-catalog")["data"]["catalog.yaml"]
     parsed = parse_catalog(yaml.safe_load(text))
     assert parsed.apps["web"].timeout == "10m" and parsed.apps["web"].interval == "1h30m"
+    assert parsed.apps["web"].service_account_name == "web.deployer"
+    assert parsed.apps["api"].service_account_name == "kollie-apps"
 
 
 def test_catalog_config_map_is_the_catalog_kollie_reads(render: Render) -> None:
@@ -397,6 +404,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
         "name",
     ),
     ({"catalog": {"apps": [{"name": "web", "path": "./x"}]}}, "gitRepository"),
+    ({"catalog": {"serviceAccountName": "Flux_Apps"}}, "serviceAccountName"),
     ({"image": {"digest": "latest"}}, "digest"),
     ({"service": {"port": 70000}}, "port"),
 ]

@@ -111,3 +111,49 @@ def test_tokens() -> None:
         parse_tokens("ci:0123456789abcdef0\nci:another-token-123456\n")
     with pytest.raises(TokenFileError, match="shorter"):
         parse_tokens("ci:short\n")
+
+
+def _app(name: str, **extra: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "path": f"./{name}",
+        "gitRepository": {"name": "g"},
+        "imageRepository": {"name": name},
+        **extra,
+    }
+
+
+def test_service_account_per_app_with_a_catalog_default() -> None:
+    catalog = parse_catalog(
+        {
+            "serviceAccountName": "kollie-apps",
+            "apps": [_app("web"), _app("api", serviceAccountName="api.deployer")],
+        }
+    )
+    assert catalog.service_account_name == "kollie-apps"
+    assert catalog.apps["web"].service_account_name == "kollie-apps"
+    assert catalog.apps["api"].service_account_name == "api.deployer"
+    assert parse_catalog({"apps": [_app("web")]}).apps["web"].service_account_name is None
+
+
+def test_service_account_names_must_be_dns_subdomains() -> None:
+    with pytest.raises(CatalogError) as exc:
+        parse_catalog(
+            {
+                "serviceAccountName": "Kollie_Apps",
+                "apps": [
+                    _app("web", serviceAccountName="-x"),
+                    _app("api", serviceAccountName=["a"]),
+                    _app("db", serviceAccountName="a" * 254),
+                ],
+            }
+        )
+    assert exc.value.problems == [
+        "serviceAccountName: the ServiceAccount name 'Kollie_Apps' must consist of lower case "
+        "letters, digits, '-' and '.', and start and end with a letter or digit",
+        "apps[0].serviceAccountName: the ServiceAccount name '-x' must consist of lower case "
+        "letters, digits, '-' and '.', and start and end with a letter or digit",
+        "apps[1].serviceAccountName: must be a string",
+        f"apps[2].serviceAccountName: the ServiceAccount name {'a' * 254!r} is 254 characters "
+        "long; at most 253 are allowed",
+    ]
