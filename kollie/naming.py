@@ -117,11 +117,46 @@ def tag_has_prefix(tag: str, prefix: str) -> bool:
     return parsed is not None and parsed.prefix == prefix
 
 
-def branch_problem(branch: str) -> str | None:
-    """Why `branch` cannot be a git branch name (git check-ref-format's main rules), or None."""
-    if not branch or len(branch) > 250 or any(c in branch for c in " ~^:?*[\\") or ".." in branch:
-        return f"{branch!r} is not a valid git branch name"
+MAX_BRANCH = 250
+_REF_FORBIDDEN = frozenset(" ~^:?*[\\\x7f") | {chr(c) for c in range(32)}
+
+
+def _ref_format_problem(branch: str) -> str | None:
+    """The rule of `git check-ref-format` (on `refs/heads/<branch>`) that `branch` breaks."""
+    bad = sorted({c for c in branch if c in _REF_FORBIDDEN})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return f"must not contain control characters, spaces or any of ~^:?*[\\ (found {shown})"
+    if ".." in branch or "@{" in branch:
+        return "must not contain '..' or '@{'"
+    if branch.startswith("/") or branch.endswith("/") or "//" in branch:
+        return "must not start or end with '/' or contain '//'"
+    if branch.endswith("."):
+        return "must not end with '.'"
+    for part in branch.split("/"):
+        if part.startswith(".") or part.endswith(".lock"):
+            return "has a '/'-separated part that starts with '.' or ends with '.lock'"
     return None
+
+
+def branch_problem(branch: str) -> str | None:
+    """Why `branch` cannot be a git branch name, or None.
+
+    The rules are git's (`git check-ref-format --branch`): those of any ref, plus no leading '-'
+    (git would read the name as an option, e.g. `--upload-pack=...`), and not `@` or `HEAD`.
+    Flux passes the name to git, so anything git would refuse is refused here first.
+    """
+    if not branch:
+        problem: str | None = "must not be empty"
+    elif len(branch) > MAX_BRANCH:
+        problem = f"is {len(branch)} characters long; at most {MAX_BRANCH} are allowed"
+    elif branch.startswith("-"):
+        problem = "must not start with '-'"
+    elif branch in ("@", "HEAD"):
+        problem = "must not be '@' or 'HEAD'"
+    else:
+        problem = _ref_format_problem(branch)
+    return f"{branch!r} is not a valid git branch name: it {problem}" if problem else None
 
 
 def go_regex_escape(text: str) -> str:

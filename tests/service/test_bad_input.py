@@ -130,3 +130,28 @@ async def test_extend_validation(kollie: Kollie) -> None:
     ):
         status, answer = await kollie.call("POST", "/api/v1/environments/ext/extend", json=body)
         assert status == 422, (body, answer)
+
+
+@pytest.mark.parametrize(
+    "branch", ["--upload-pack=/tmp/evil.sh", "main\nother", "a\x00b", "@{-1}", "x.lock", "a//b"]
+)
+async def test_flux_branches_git_would_refuse_are_refused(kollie: Kollie, branch: str) -> None:
+    status, body = await kollie.call("PUT", "/api/v1/environments/br", json={"apps": {"api": {}}})
+    assert status == 201, body
+    status, body = await kollie.call("GET", "/api/v1/environments/br?wait=ready&timeout=20")
+    assert status == 200, body  # image follow has written the tag: nothing else changes now
+    store = kollie.cluster.store
+
+    def desired() -> tuple[Any, Any]:
+        record = store.get(("", "configmaps"), "kollie", "br") or {}
+        app = store.get(("kustomize.toolkit.fluxcd.io", "kustomizations"), "kollie", "br-api") or {}
+        return record.get("data"), app.get("spec")
+
+    before = desired()
+    status, body = await kollie.call(
+        "PUT", "/api/v1/environments/br/flux-branch", json={"branch": branch}
+    )
+    assert (status, body["error"]) == (422, "invalid"), body
+    assert repr(branch) in body["message"]
+    assert not list(store.iter(("source.toolkit.fluxcd.io", "gitrepositories"), "kollie"))
+    assert desired() == before
