@@ -117,9 +117,7 @@ class EventHub:
             names = [env] if env else self.cache.environment_names()
             items = [b for b in (self.renderer.one(n) for n in names) if b is not None]
             first = [
-                encode(
-                    self.sequence, "snapshot", {"items": items, "synced": self.cache.is_synced()}
-                )
+                encode(self.sequence, "snapshot", {"items": items, "synced": self.cache.certain()})
             ]
         self.streams.add(stream)
         return stream, first
