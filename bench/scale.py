@@ -7,7 +7,8 @@ Kollie's alone). Measured, each next to a baseline from the same run:
 - `/` as a user opens it, `/env/<env>` and `GET /api/v1/environments` (p50 and bytes), against
   the `/healthz` round trip of the same client, interleaved;
 - live updates at 1,000 environments: 50 changes/s written to the cluster while 1,000
-  unfiltered dashboard clients (a lightweight client in a separate process) read `/events`,
+  unfiltered dashboard clients (a lightweight client in a separate process) read `/events`
+  as the dashboard does (`?view=rows`),
   then the same with 10 % of the clients stalled; against the floor of an aiohttp server that
   encodes each event once and writes it straight to every socket (bench/fanout_floor.py).
 """
@@ -277,7 +278,7 @@ async def _live(
 
     headers = [f"{k}: {v}" for k, v in PAGE.items()]
     try:
-        with _clients(f"{base}/events", clients, stalled, headers) as result:
+        with _clients(f"{base}/events?view=rows", clients, stalled, headers) as result:
             await asyncio.sleep(2)
             written = await _write_changes(50, seconds, write)
             await asyncio.sleep(2)

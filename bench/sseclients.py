@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import socket
 import time
 from urllib.parse import urlsplit
 
-MARK = b"bench-mark-"
+MARKER = re.compile(rb"bench-mark-(\d+)-(\d+)")
 CARRY = 64
 
 
@@ -49,18 +50,13 @@ class Reader(asyncio.Protocol):
             self.stats["connected"] += 1
         self.stats["bytes"] += len(data)
         chunk = self.tail + data
-        at = chunk.find(MARK)
-        while at != -1:
-            start = at + len(MARK)
-            dash = chunk.find(b"-", start)
-            end = chunk.find(b'"', dash)
-            if dash == -1 or end == -1:
-                break
-            number, written = int(chunk[start:dash]), int(chunk[dash + 1 : end])
+        for match in MARKER.finditer(chunk):
+            if match.end() == len(chunk):
+                break  # the marker may go on in the next chunk
+            number, written = int(match[1]), int(match[2])
             if number < len(self.seen) and not self.seen[number]:
                 self.seen[number] = 1
                 self.latencies.append((now - written) / 1e6)
-            at = chunk.find(MARK, end)
         self.tail = chunk[-CARRY:]
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import aiohttp_jinja2
+import jinja2
 import structlog
 from aiohttp import web
 
@@ -25,6 +27,7 @@ from kollie.cache import Cache
 from kollie.catalog import CatalogError, CatalogSource
 from kollie.config import Settings, parse_tokens
 from kollie.kube import KubeClient
+from kollie.listing import EnvironmentIndex
 from kollie.operations import Actor, Operations
 from kollie.pushhandler import PushHandler
 from kollie.views import EnvironmentRenderer
@@ -32,6 +35,7 @@ from watchers.runtime import Background, Timing
 from watchers.supervisor import Supervisor
 from web.app import application
 from web.auth import Authenticator
+from web.fragments import Fragments
 from web.metrics import Metrics
 from web.sse import EventHub
 from web.state import SERVICES, Services
@@ -89,6 +93,7 @@ def build_runtime(
     catalog: CatalogSource,
     tokens: Mapping[str, str],
     identity: str,
+    templates: jinja2.Environment,
     demo: bool = False,
     timing: Timing = Timing(),
 ) -> Runtime:
@@ -98,7 +103,9 @@ def build_runtime(
         client, cache, lambda: catalog.current, settings, clock=clock, instance=identity
     )
     renderer = EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds)
-    hub = EventHub(cache, renderer)
+    index = EnvironmentIndex(cache, renderer)
+    fragments = Fragments(templates, index, lambda: catalog.current)
+    hub = EventHub(cache, renderer, fragments.row_event, fragments.counts_event)
     metrics = Metrics()
     background = Background(
         client, cache, operations, identity=identity, on_health=hub.health, timing=timing
@@ -107,6 +114,8 @@ def build_runtime(
         settings=settings,
         cache=cache,
         renderer=renderer,
+        index=index,
+        fragments=fragments,
         operations=operations,
         catalog=catalog,
         background=background,
@@ -173,6 +182,7 @@ async def _serve(
             catalog=catalog,
             tokens=tokens,
             identity=identity,
+            templates=aiohttp_jinja2.get_env(app),
             demo=demo,
             timing=timing,
         )

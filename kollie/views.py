@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+import orjson
 
 from kollie import uptime
 from kollie.cache import AppObjects, Cache
@@ -71,31 +75,89 @@ def environment_json(
     }
 
 
+STATE_ORDER: tuple[str, ...] = ("Failed", "Progressing", "Suspended", "Deleting", "Ready")
+"""App states from the most to the least in need of attention."""
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What listings need of an environment: who owns it, how it is, what search matches."""
+
+    name: str
+    owner: str
+    created_at: str
+    states: tuple[str, ...]
+    """Each app's state, in app order."""
+    search: str
+    """Lower-case text a search matches: the name and every app's prefix."""
+
+    @property
+    def worst(self) -> str:
+        """The state most in need of attention ("" for an environment without apps)."""
+        return next((s for s in STATE_ORDER if s in self.states), "")
+
+    @property
+    def failing(self) -> bool:
+        return "Failed" in self.states
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """One version of one environment in every form the API, streams and pages send."""
+
+    version: int
+    body: dict[str, Any]
+    json: bytes
+    summary: Summary
+
+
+def summarise(body: Mapping[str, Any]) -> Summary:
+    apps = body["apps"]
+    prefixes = " ".join((a["prefix"] or "").lower() for a in apps)
+    return Summary(
+        name=body["name"],
+        owner=body["owner"] or "",
+        created_at=body["createdAt"] or "",
+        states=tuple(a["state"] for a in apps),
+        search=f"{body['name']} {prefixes}",
+    )
+
+
 class EnvironmentRenderer:
-    """Memoises each environment's JSON until the cache says it changed."""
+    """Memoises each environment's representations until the cache says it changed, so a
+    list is a join of ready bytes and a change is encoded once for every reader."""
 
     def __init__(self, cache: Cache, *, ttl_seconds: int = 0) -> None:
         self.cache = cache
         self.ttl_seconds = ttl_seconds
-        self._memo: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._memo: dict[str, Rendering] = {}
 
-    def one(self, name: str) -> dict[str, Any] | None:
+    def rendering(self, name: str) -> Rendering | None:
         record = self.cache.environment(name)
         if record is None:
             self._memo.pop(name, None)
             return None
         version = self.cache.version(name)
         cached = self._memo.get(name)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        if cached is not None and cached.version == version:
+            return cached
         body = environment_json(self.cache, record, self.ttl_seconds)
-        self._memo[name] = (version, body)
-        return body
+        rendering = Rendering(version, body, orjson.dumps(body), summarise(body))
+        self._memo[name] = rendering
+        return rendering
+
+    def one(self, name: str) -> dict[str, Any] | None:
+        rendering = self.rendering(name)
+        return rendering.body if rendering is not None else None
 
     def all(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.renderings()]
+
+    def renderings(self, names: Iterable[str] | None = None) -> list[Rendering]:
+        """The renderings of `names` (default: every environment, by name) that exist."""
         out = []
-        for name in self.cache.environment_names():
-            body = self.one(name)
-            if body is not None:
-                out.append(body)
+        for name in self.cache.environment_names() if names is None else names:
+            rendering = self.rendering(name)
+            if rendering is not None:
+                out.append(rendering)
         return out

@@ -11,8 +11,9 @@ from aiohttp import web
 
 from kollie.catalog import Catalog
 from kollie.operations import Actor
+from web import collection
 from web.bodies import environment_request, extension, json_body, uptime_change
-from web.errors import not_found, unprocessable
+from web.errors import ApiError, not_found, unprocessable
 from web.state import Services, services
 
 routes = web.RouteTableDef()
@@ -113,7 +114,18 @@ async def list_bundles(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/environments", name="api-environments")
 async def list_environments(request: web.Request) -> web.Response:
-    return web.json_response({"items": _call(request).services.renderer.all()})
+    """Every environment, or a page of them (`limit`, `continue`); `If-None-Match` with the
+    last answer's ETag gets 304 while nothing changed."""
+    s = _call(request).services
+    limit, token = request.query.get("limit"), request.query.get("continue")
+    tag = collection.etag(s.cache.generation, limit, token)
+    if tag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers={"ETag": tag})
+    try:
+        body = collection.page(s.index, limit=limit, token=token)
+    except collection.BadPage as e:
+        raise ApiError(400, "bad_request", str(e)) from e
+    return web.Response(body=body, content_type="application/json", headers={"ETag": tag})
 
 
 def _ready(body: dict[str, Any] | None) -> bool:

@@ -41,7 +41,8 @@ async def metrics(request: web.Request) -> web.Response:
     m = s.metrics
     for kind, count in s.cache.counts().items():
         m.cache_objects.labels(kind).set(count)
-    m.environments.set(len(s.cache.environment_names()))
+    m.environments.set(len(s.index))
+    m.sse_dropped.set(s.hub.dropped)
     health = s.background.health()
     m.leader.set(1 if health.leader else 0)
     for w in health.watches:

@@ -55,3 +55,8 @@ class Metrics:
         self.sse_clients = Gauge(
             "kollie_sse_clients", "Connected server-sent-event streams", registry=r
         )
+        self.sse_dropped = Gauge(
+            "kollie_sse_dropped",
+            "Streams dropped because their client fell behind (browsers reconnect)",
+            registry=r,
+        )

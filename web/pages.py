@@ -12,12 +12,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from kollie import uptime
-from kollie.kube import KubeError
 from kollie.operations import Actor, OperationError
+from web import dashboard
 from web.csrf import FIELD, Csrf, set_cookie
-from web.errors import ApiError, from_kube
 from web.state import Services, services
-from web.timefmt import age, uptime_label
 
 routes = web.RouteTableDef()
 CSRF = web.AppKey("csrf", Csrf)
@@ -31,11 +29,18 @@ def _actor(request: web.Request, s: Services) -> Actor:
 
 
 def _render(
-    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+    request: web.Request,
+    template: str,
+    context: dict[str, Any] | Callable[[str], dict[str, Any]],
+    *,
+    status: int = 200,
 ) -> web.Response:
+    """A page for this viewer; `context` may be a function of the viewer's form token."""
     s = services(request)
     csrf = request.app[CSRF]
     token, fresh = csrf.token(request)
+    if callable(context):
+        context = context(token)
     actor = s.auth.identify(request)
     catalog = s.current_catalog()
     defaults = {name: app.default_prefix for name, app in catalog.apps.items()}
@@ -45,7 +50,7 @@ def _render(
         "user": actor.name if actor else None,
         "defaults": defaults,
         "catalog": s.current_catalog(),
-        "synced": s.cache.certain(),
+        "synced": s.cache.is_synced(),
         "message": request.query.get("msg"),
     }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
@@ -67,49 +72,11 @@ def _redirect(location: str, message: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"{location}?msg={quote(message)}")
 
 
-STATES = ("Ready", "Progressing", "Failed", "Suspended", "Deleting")
-SORTS: dict[str, tuple[Callable[[dict[str, Any]], Any], bool]] = {
-    "name": (lambda e: e["name"], False),
-    "newest": (lambda e: e.get("createdAt") or "", True),
-    "owner": (lambda e: (e.get("owner") or "", e["name"]), False),
-}
-
-
 def _listing(request: web.Request, s: Services, actor: Actor) -> dict[str, Any]:
-    """The environments the index shows, with its filters (mine, text, state) and sort."""
-    environments = s.renderer.all()
-    counts = {
-        state: sum(1 for e in environments for a in e["apps"] if a["state"] == state)
-        for state in STATES
-    }
-    if request.query.get("mine") == "1":
-        environments = [e for e in environments if e.get("owner") == actor.name]
-    text = request.query.get("q", "").strip().lower()
-    if text:
-        environments = [
-            e
-            for e in environments
-            if text in e["name"] or any(text in (a["prefix"] or "").lower() for a in e["apps"])
-        ]
-    state = request.query.get("state", "")
-    if state in STATES:
-        environments = [e for e in environments if any(a["state"] == state for a in e["apps"])]
-    sort = request.query.get("sort", "name") if request.query.get("sort") in SORTS else "name"
-    key, reverse = SORTS[sort]
-    environments = sorted(environments, key=key, reverse=reverse)
-    now = s.clock()
-    labels = {e["name"]: uptime_label(e, now) for e in environments}
-    ages = {e["name"]: age(e.get("createdAt"), now) for e in environments}
+    """The index page's environments (see web.dashboard) and the stream position they show."""
     return {
-        "environments": environments,
-        "query": text,
-        "mine": request.query.get("mine") == "1",
-        "state": state,
-        "states": STATES,
-        "sort": sort,
-        "counts": counts,
-        "labels": labels,
-        "ages": ages,
+        **dashboard.listing(request.query, actor.name, s.fragments),
+        "since": s.hub.sequence,
     }
 
 
@@ -135,16 +102,13 @@ async def create(request: web.Request) -> web.StreamResponse:
             apps[app] = (form.get(f"prefix_{app}") or "").strip() or None
     try:
         await s.operations.put_environment(name, apps=apps, bundle=bundle, actor=actor)
-    except (OperationError, KubeError) as e:
-        refusal = _refusal(e)
-        page = _render(
+    except OperationError as e:
+        return _render(
             request,
             "index.html",
-            {**_listing(request, s, actor), "errors": refusal.message, "form": dict(form)},
-            status=refusal.status,
+            {**_listing(request, s, actor), "errors": e.message, "form": dict(form)},
+            status=e.status,
         )
-        page.headers.update(refusal.headers)
-        return page
     raise _redirect(f"/env/{quote(name)}", f"Environment {name} is being created")
 
 
@@ -153,24 +117,11 @@ async def environment(request: web.Request) -> web.Response:
     s = services(request)
     _actor(request, s)
     name = request.match_info["env"]
-    body = s.renderer.one(name)
-    if body is None:
+    page = s.fragments.environment(name)
+    if page is None:
         return _render(request, "missing.html", {"name": name}, status=404)
-    history = [
-        {
-            "time": e.time,
-            "reason": e.reason,
-            "message": e.message,
-            "actor": e.actor,
-            "via": e.via,
-            "app": e.app,
-        }
-        for e in s.cache.history(name, 50)
-    ]
     return _render(
-        request,
-        "environment.html",
-        {"env": body, "history": history, "errors": None, "label": uptime_label(body, s.clock())},
+        request, "environment.html", lambda token: {"name": name, "body": page.with_token(token)}
     )
 
 
@@ -205,8 +156,8 @@ def _env_form(path: str, name: str) -> Callable[[FormAction], FormAction]:
             env = request.match_info["env"]
             try:
                 redirect = await action(FormPost(s, actor, env, form, request.match_info))
-            except (OperationError, KubeError) as e:
-                return _refused(request, s, env, _refusal(e))
+            except OperationError as e:
+                return _refused(request, s, env, e)
             raise redirect
 
         routes.post(path, name=name)(handler)
@@ -215,27 +166,16 @@ def _env_form(path: str, name: str) -> Callable[[FormAction], FormAction]:
     return register
 
 
-def _refusal(e: OperationError | KubeError) -> ApiError:
-    """What a form says when its change was refused, or the cluster could not take it (503
-    with Retry-After while the API server is unavailable: nothing to fix, try again)."""
-    if isinstance(e, KubeError):
-        return from_kube(e)
-    return ApiError(e.status, e.code, e.message)
-
-
-def _refused(request: web.Request, s: Services, env: str, e: ApiError) -> web.Response:
-    body = s.renderer.one(env)
-    if body is None:
+def _refused(request: web.Request, s: Services, env: str, e: OperationError) -> web.Response:
+    page = s.fragments.environment(env, errors=e.message)
+    if page is None:
         return _render(request, "missing.html", {"name": env}, status=404)
-    context = {"env": body, "history": [], "errors": e.message}
-    page = _render(
+    return _render(
         request,
         "environment.html",
-        {**context, "label": uptime_label(body, s.clock())},
+        lambda token: {"name": env, "body": page.with_token(token)},
         status=e.status,
     )
-    page.headers.update(e.headers)
-    return page
 
 
 @_env_form("/env/{env}/apps", "add-app")

@@ -1,66 +1,120 @@
-"""Server-sent events: each change of an environment is encoded once and the same bytes are
-queued to every connected stream.
+"""Server-sent events: each change is encoded once and the same bytes are written straight to
+every open stream's socket.
 
-A stream whose bounded buffer fills (a slow or stalled browser) is closed rather than allowed
-to grow without end; the browser reconnects with `Last-Event-ID` and either replays what it
-missed from the recent history or, if that is gone, receives a fresh snapshot.
+No task or queue per client: a change (coalesced with the others of the same event-loop turn)
+becomes one frame, framed once as an HTTP chunk, and is handed to each stream's transport. A
+stream whose unsent bytes exceed `max_buffer` (a stalled or very slow browser) is aborted rather
+than allowed to grow without end; the browser reconnects with `Last-Event-ID` and gets what it
+missed from the recent history or, if that is gone, a snapshot (`environments` view) or a
+`resync` event (the dashboard's `rows` view reloads).
+
+Two views of the same changes: `environments` sends the API's JSON of each environment (the
+contract of `GET /events`), `rows` sends the dashboard's rendered row of each environment and
+the counts over all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
+import orjson
 import structlog
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 
 from kollie.cache import Cache
 from kollie.views import EnvironmentRenderer
 
 log = structlog.get_logger("kollie.sse")
 
+View = Literal["environments", "rows"]
 KEEPALIVE = 15.0
 """Seconds between comment lines on an idle stream, so proxies keep it open."""
+RETRY = b"retry: 2000\n\n"
 
 
-@dataclass(eq=False)
-class Stream:
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One published change, as each view sends it."""
+
+    sequence: int
     env: str | None
-    queue: asyncio.Queue[bytes | None]
-    dropped: bool = False
+    """The environment it concerns; None for events about everything (health, counts)."""
+    environments: bytes
+    rows: bytes
+
+
+@dataclass(eq=False, slots=True)
+class Stream:
+    transport: asyncio.Transport
+    env: str | None
+    view: View
+    chunked: bool
+    closed: asyncio.Future[None]
+    backlog: list[bytes] | None = field(default_factory=list)
+    """Frames published before the stream's first bytes were sent; None once it is live."""
+    first: int = 0
+    """Size of the first bytes (replay or snapshot) while they are being sent: they may be
+    large and are allowed on top of the bound."""
+
+
+def frame(sequence: int, event: str, data: bytes) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (sequence, event.encode(), data)
+
+
+def chunk(data: bytes) -> bytes:
+    """`data` as one HTTP/1.1 chunk, exactly as aiohttp's chunked writer would send it."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+RowsEvent = Callable[[str], bytes | None]
+"""The `rows` view's event data for an environment (None: it no longer exists)."""
+CountsEvent = Callable[[], bytes]
+"""The `rows` view's counts over every environment."""
 
 
 @dataclass
 class EventHub:
     cache: Cache
     renderer: EnvironmentRenderer
-    buffer: int = 256
+    rows_event: RowsEvent
+    counts_event: CountsEvent
     history: int = 1024
+    max_buffer: int = 256 * 1024
+    """Unsent bytes after which a stream is dropped (it reconnects and catches up)."""
     streams: set[Stream] = field(default_factory=set)
     sequence: int = 0
-    recent: deque[tuple[int, str, bytes]] = field(default_factory=deque)
+    recent: deque[Change] = field(default_factory=deque)
+    dropped: int = 0
     _pending: set[str] = field(default_factory=set)
     _scheduled: bool = False
     _unsubscribe: Callable[[], None] | None = None
     _connected: bool = True
+    _counts: bytes = b""
+    _keepalive: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._unsubscribe = self.cache.subscribe(self._changed)
+        self._counts = self.counts_event()
+        self._keepalive = asyncio.create_task(self._keep_alive(), name="sse-keepalive")
 
     def stop(self) -> None:
+        """Close every stream (browsers reconnect, to another replica if this one is going)."""
         if self._unsubscribe:
             self._unsubscribe()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         for stream in list(self.streams):
-            self._close(stream)
+            self.close(stream)
 
+    # ------------------------------------------------------------------ publishing
     def _changed(self, env: str) -> None:
         """Coalesce: every environment that changed during this loop iteration is sent once."""
-        self._pending.update(self.cache.environment_names() if env == "" else [env])
+        self._pending.add(env)
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -68,82 +122,167 @@ class EventHub:
     def _flush(self) -> None:
         self._scheduled = False
         pending, self._pending = self._pending, set()
-        for env in sorted(pending):
-            body = self.renderer.one(env)
-            self.publish(
-                env, "environment" if body is not None else "deleted", body or {"name": env}
+        changes = [self._change(env) for env in sorted(pending)]
+        counts = self.counts_event()
+        if counts != self._counts:
+            self._counts = counts
+            changes.append(self._record(None, lambda seq: (b"", frame(seq, "counts", counts))))
+        self._fan_out(changes)
+
+    def _change(self, env: str) -> Change:
+        rendering = self.renderer.rendering(env)
+        if rendering is None:
+            gone = orjson.dumps({"name": env})
+            return self._record(
+                env, lambda seq: (frame(seq, "deleted", gone), frame(seq, "deleted", gone))
             )
+        rows = self.rows_event(env)
+        return self._record(
+            env,
+            lambda seq: (
+                frame(seq, "environment", rendering.json),
+                frame(seq, "row", rows) if rows else b"",
+            ),
+        )
+
+    def _record(self, env: str | None, frames: Callable[[int], tuple[bytes, bytes]]) -> Change:
+        """Number a change and keep it for streams that reconnect; `frames` builds each view's
+        frame for that number."""
+        self.sequence += 1
+        change = Change(self.sequence, env, *frames(self.sequence))
+        self.recent.append(change)
+        while len(self.recent) > self.history:
+            self.recent.popleft()
+        return change
 
     def health(self, connected: bool) -> None:
         """Tell every page whether the cluster view is live (informers connected) or may be stale."""
         if connected == self._connected:
             return
         self._connected = connected
-        frame = encode(self.sequence, "health", {"connected": connected})
+        data = frame(self.sequence, "health", orjson.dumps({"connected": connected}))
+        self._fan_out([Change(self.sequence, None, data, data)])
+
+    def _fan_out(self, changes: list[Change]) -> None:
+        everything = {
+            "environments": b"".join(c.environments for c in changes),
+            "rows": b"".join(c.rows for c in changes),
+        }
+        framed: dict[tuple[str, bool], bytes] = {}
         for stream in list(self.streams):
-            self._put(stream, frame)
+            if stream.env is None:
+                key = (stream.view, stream.chunked)
+                data = framed.get(key)
+                if data is None:
+                    data = framed[key] = self._encoded(everything[stream.view], stream.chunked)
+            else:
+                data = self._encoded(self._for(stream, changes), stream.chunked)
+            if data:
+                self._write(stream, data)
 
-    def publish(self, env: str, event: str, body: dict[str, Any]) -> None:
-        self.sequence += 1
-        frame = encode(self.sequence, event, body)
-        self.recent.append((self.sequence, env, frame))
-        while len(self.recent) > self.history:
-            self.recent.popleft()
-        for stream in list(self.streams):
-            if stream.env is None or stream.env == env:
-                self._put(stream, frame)
+    @staticmethod
+    def _for(stream: Stream, changes: list[Change]) -> bytes:
+        return b"".join(
+            c.environments if stream.view == "environments" else c.rows
+            for c in changes
+            if c.env is None or c.env == stream.env
+        )
 
-    def _put(self, stream: Stream, frame: bytes) -> None:
-        try:
-            stream.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            stream.dropped = True
-            log.info("sse_client_too_slow", env=stream.env)
-            self._close(stream)
+    @staticmethod
+    def _encoded(data: bytes, chunked: bool) -> bytes:
+        return chunk(data) if data and chunked else data
 
-    def _close(self, stream: Stream) -> None:
-        self.streams.discard(stream)
-        with contextlib.suppress(asyncio.QueueFull):
-            stream.queue.put_nowait(None)
-
-    def open(self, env: str | None, last_event_id: str | None) -> tuple[Stream, list[bytes]]:
-        """A new stream and what it must be sent first: missed events, or a snapshot."""
-        stream = Stream(env, asyncio.Queue(self.buffer + 1))
-        first: list[bytes] = []
-        replay = self._replay(env, last_event_id)
-        if replay is not None:
-            first = replay
+    def _write(self, stream: Stream, data: bytes) -> None:
+        transport = stream.transport
+        if transport.is_closing():
+            self.close(stream)
+        elif self._unsent(stream) > self.max_buffer:
+            self.dropped += 1
+            log.info("sse_client_too_slow", env=stream.env, view=stream.view)
+            transport.abort()
+            self.close(stream)
+        elif stream.backlog is not None:
+            stream.backlog.append(data)
         else:
-            names = [env] if env else self.cache.environment_names()
-            items = [b for b in (self.renderer.one(n) for n in names) if b is not None]
-            first = [
-                encode(self.sequence, "snapshot", {"items": items, "synced": self.cache.certain()})
-            ]
+            transport.write(data)
+
+    @staticmethod
+    def _unsent(stream: Stream) -> int:
+        backlog = sum(map(len, stream.backlog)) if stream.backlog else 0
+        return stream.transport.get_write_buffer_size() + backlog - stream.first
+
+    def close(self, stream: Stream) -> None:
+        self.streams.discard(stream)
+        if not stream.closed.done():
+            stream.closed.set_result(None)
+
+    async def _keep_alive(self) -> None:
+        comment = b": keepalive\n\n"
+        while True:
+            await asyncio.sleep(KEEPALIVE)
+            for stream in list(self.streams):
+                self._write(stream, self._encoded(comment, stream.chunked))
+
+    # ------------------------------------------------------------------ streams
+    def open(
+        self,
+        transport: asyncio.Transport,
+        env: str | None,
+        view: View,
+        *,
+        chunked: bool,
+        since: str | None,
+    ) -> tuple[Stream, bytes]:
+        """A new stream and what it must be sent first: what it missed since `since` (an
+        event id), or a snapshot (`environments`) or a resync (`rows`) when that is unknown."""
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stream = Stream(transport, env, view, chunked, closed)
+        first = self._replay(stream, since)
+        if first is None:
+            first = self._snapshot(stream)
+        stream.first = len(first)
         self.streams.add(stream)
         return stream, first
 
-    def _replay(self, env: str | None, last_event_id: str | None) -> list[bytes] | None:
-        if not last_event_id or not last_event_id.isdigit():
+    def live(self, stream: Stream) -> None:
+        """The stream's first bytes are sent: write what was published meanwhile, go direct."""
+        backlog, stream.backlog = stream.backlog or [], None
+        stream.first = 0
+        for data in backlog:
+            self._write(stream, data)
+
+    def _replay(self, stream: Stream, since: str | None) -> bytes | None:
+        if not since or not since.isdigit():
             return None
-        last = int(last_event_id)
-        if (
-            last > self.sequence
-            or (self.recent and last < self.recent[0][0] - 1)
-            or (not self.recent and last != self.sequence)
-        ):
+        last = int(since)
+        if last > self.sequence:
             return None
-        return [
-            frame for seq, name, frame in self.recent if seq > last and (env is None or name == env)
-        ]
+        oldest = self.recent[0].sequence if self.recent else self.sequence + 1
+        if last < oldest - 1:
+            return None
+        return self._for(stream, [c for c in self.recent if c.sequence > last])
+
+    def _snapshot(self, stream: Stream) -> bytes:
+        if stream.view == "rows":
+            # A dashboard page that missed changes renders again rather than patching rows.
+            return frame(self.sequence, "resync", b"{}")
+        names = [stream.env] if stream.env else self.cache.environment_names()
+        items = b",".join(r.json for r in self.renderer.renderings(names))
+        synced = b"true" if self.cache.is_synced() else b"false"
+        data = b'{"items":[%s],"synced":%s}' % (items, synced)
+        return frame(self.sequence, "snapshot", data)
 
 
-def encode(sequence: int, event: str, body: dict[str, Any]) -> bytes:
-    data = json.dumps(body, separators=(",", ":"))
-    return f"id: {sequence}\nevent: {event}\ndata: {data}\n\n".encode()
-
-
-async def serve(hub: EventHub, request: web.Request, env: str | None) -> web.StreamResponse:
-    stream, first = hub.open(env, request.headers.get("Last-Event-ID"))
+async def serve(
+    hub: EventHub, request: web.Request, env: str | None, view: View
+) -> web.StreamResponse:
+    """Stream changes until the browser goes away or the hub closes the stream."""
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("the client went away")
+    since = request.headers.get("Last-Event-ID") or request.query.get("since")
+    chunked = request.version >= HttpVersion11
+    stream, first = hub.open(transport, env, view, chunked=chunked, since=since)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -151,26 +290,15 @@ async def serve(hub: EventHub, request: web.Request, env: str | None) -> web.Str
             "X-Accel-Buffering": "no",
         }
     )
+    if chunked:
+        response.enable_chunked_encoding()
     try:
         await response.prepare(request)
-        await response.write(b"retry: 2000\n\n" + b"".join(first))
-        while True:
-            try:
-                frame = await asyncio.wait_for(stream.queue.get(), KEEPALIVE)
-            except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
-            if frame is None:
-                break
-            frames = [frame]
-            while not stream.queue.empty():
-                more = stream.queue.get_nowait()
-                if more is None:
-                    break
-                frames.append(more)
-            await response.write(b"".join(frames))
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+        await response.write(RETRY + first)
+        hub.live(stream)
+        await stream.closed
+    except ConnectionResetError:
+        pass  # the browser went away while its first bytes were written
     finally:
-        hub.streams.discard(stream)
+        hub.close(stream)
     return response

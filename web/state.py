@@ -12,9 +12,11 @@ from kollie.cache import Cache
 from kollie.catalog import Catalog, CatalogSource
 from kollie.config import Settings
 from kollie.health import HealthSource
+from kollie.listing import EnvironmentIndex
 from kollie.operations import Operations
 from kollie.views import EnvironmentRenderer
 from web.auth import Authenticator
+from web.fragments import Fragments
 from web.metrics import Metrics
 from web.sse import EventHub
 
@@ -26,6 +28,8 @@ class Services:
     settings: Settings
     cache: Cache
     renderer: EnvironmentRenderer
+    index: EnvironmentIndex
+    fragments: Fragments
     operations: Operations
     catalog: CatalogSource
     background: HealthSource

@@ -65,6 +65,8 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     assert "Extended by 5 hours" in await page.inner_text(".flash")
 
     await page.goto(kollie.url("/"))
+    uptime = await page.inner_text("tr[data-env=browser-env] [data-uptime]")
+    assert uptime.startswith("sleeps in "), uptime
     await page.screenshot(path=str(ARTIFACTS / "environments.png"), full_page=True)
     await page.goto(kollie.url("/env/browser-env"))
     await page.fill("input[name=confirm]", "browser-env")

@@ -147,7 +147,9 @@ async def test_filters_sorting_wording_and_environment_forms(start_kollie: Start
         await eventually(failed_only, within=5, message="the Failed filter")
         _, html = await _page(kollie, browser, "/?sort=name")
         assert html.index('data-env="a-env"') < html.index('data-env="b-env"')
-        assert "sleeps in" in html
+        # The time is machine-readable for the browser to word ("sleeps in 2 h, at 19:00" in
+        # the viewer's zone, see the browser test); without JavaScript it reads "up until".
+        assert re.search(r'<time datetime="[0-9T:-]+Z" data-until>up until ', html)
         _, html = await _page(kollie, browser, "/env/a-env")
         token = _token(html)
         async with browser.post(

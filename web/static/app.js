@@ -1,21 +1,72 @@
-// Keeps the page live from /events. Untrusted text (branch names, Flux messages) only ever
-// goes into textContent, never into HTML.
+// Keeps the pages live from /events and words times for the viewer. The dashboard's rows
+// arrive rendered by the server (escaped there, like the page itself); untrusted text in the
+// environment page's JSON events (branch names, Flux messages) only goes into textContent.
 "use strict";
 (function () {
   const live = document.getElementById("live");
 
-  // Show the resulting end time before an extension is submitted.
+  // ---------------------------------------------------------------- times, in the viewer's zone
+  const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const day = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
+  const exact = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+
+  function span(ms) {
+    const minutes = Math.round(Math.abs(ms) / 60000);
+    if (minutes < 1) { return "less than a minute"; }
+    if (minutes < 90) { return minutes + " min"; }
+    const hours = Math.round(minutes / 60);
+    if (hours < 48) { return hours + " h"; }
+    return Math.round(hours / 24) + " days";
+  }
+
+  function when(date, now) {
+    const sameDay = date.toDateString() === new Date(now).toDateString();
+    return sameDay ? clock.format(date) : day.format(date) + " " + clock.format(date);
+  }
+
+  function wordTime(node, now) {
+    const date = new Date(node.getAttribute("datetime"));
+    if (isNaN(date)) { return; }
+    const ms = date - now;
+    node.title = exact.format(date);
+    if (node.hasAttribute("data-until")) {
+      node.textContent = ms > 0 ? "sleeps in " + span(ms) + ", at " + when(date, now)
+        : "asleep since " + when(date, now);
+    } else if (node.hasAttribute("data-expires")) {
+      // Expiry matters once the environment sleeps; until then it would only be noise.
+      const until = node.parentElement.querySelector("time[data-until]");
+      const asleep = !until || Date.parse(until.getAttribute("datetime")) <= now;
+      node.textContent = ms > 0 ? ", expires in " + span(ms) : ", expiring";
+      node.hidden = !asleep;
+    } else if (node.hasAttribute("data-ago")) {
+      node.textContent = ms < 0 ? span(ms) + " ago" : "just now";
+    } else {
+      node.textContent = when(date, now);
+    }
+  }
+
+  function wordTimes(root) {
+    const now = Date.now();
+    root.querySelectorAll("time[datetime]").forEach(node => wordTime(node, now));
+  }
+  wordTimes(document);
+  setInterval(() => wordTimes(document), 30000);
+
+  // ---------------------------------------------------------------- extend preview
   const extend = document.querySelector("[data-extend]");
   const preview = document.querySelector("[data-extend-preview]");
   if (extend && preview) {
     const show = () => {
       const hours = Number(extend.value);
       const base = Math.max(Date.parse(extend.dataset.until) || 0, Date.now());
-      preview.textContent = hours > 0 ? "until " + new Date(base + hours * 3600000).toISOString().replace(".000", "") : "";
+      const until = new Date(base + hours * 3600000);
+      preview.textContent = hours > 0 ? "until " + until.toISOString().replace(".000", "") +
+        " (" + when(until, Date.now()) + " your time)" : "";
     };
     extend.addEventListener("input", show);
     show();
   }
+
   const url = document.body.dataset.stream;
   if (!url || !window.EventSource) { return; }
 
@@ -26,43 +77,40 @@
     return node;
   }
 
-  let defaults = {};
-  try { defaults = JSON.parse(document.body.dataset.defaults || "{}"); } catch (e) { defaults = {}; }
+  // ---------------------------------------------------------------- the dashboard: rows
+  const user = document.body.dataset.user || "";
 
-  function chips(env) {
-    const list = el("ul", "chips");
-    list.setAttribute("data-apps", "");
-    for (const app of env.apps) {
-      const chip = el("li", "chip state-" + app.state.toLowerCase());
-      chip.title = app.message || "";
-      chip.appendChild(el("span", "app", app.name));
-      if (app.prefix && app.prefix !== (defaults[app.name] || "main")) { chip.append(" "); chip.appendChild(el("span", "prefix", app.prefix)); }
-      chip.append(" ");
-      chip.appendChild(el("span", "state", app.state));
-      list.appendChild(chip);
-    }
-    return list;
+  function parseRow(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    const row = template.content.firstElementChild;
+    wordTimes(template.content);
+    return row;
   }
 
-  function updateRow(env) {
-    const table = document.querySelector("[data-environments] tbody");
-    if (!table) { return; }
-    let row = Array.from(table.querySelectorAll("tr[data-env]")).find(r => r.dataset.env === env.name);
-    if (!row) {
-      row = el("tr");
-      row.dataset.env = env.name;
-      const link = el("a", null, env.name);
-      link.href = "/env/" + encodeURIComponent(env.name);
-      const name = el("td"); name.appendChild(link);
-      row.append(name, el("td", null, env.owner || ""), el("td", null, "new"), el("td"), el("td"));
-      row.children[4].setAttribute("data-uptime", "");
-      table.appendChild(row);
-      const empty = table.querySelector("tr.empty"); if (empty) { empty.remove(); }
+  function applyRow(name, html) {
+    const rows = Array.from(document.querySelectorAll("tr[data-env]")).filter(r => r.dataset.env === name);
+    for (const row of rows) { row.replaceWith(parseRow(html)); }
+    if (rows.length === 0) {
+      const fresh = parseRow(html);
+      const mine = document.querySelector("[data-section=mine] tbody");
+      if (mine && user && fresh.dataset.owner === user) {
+        mine.prepend(fresh);
+        const empty = mine.querySelector("tr.empty"); if (empty) { empty.remove(); }
+      }
     }
-    row.children[3].replaceChildren(chips(env));
-    row.children[4].textContent = uptimeLabel(env);
   }
 
+  function applyCounts(counts) {
+    const total = document.querySelector("[data-count]");
+    if (total) { total.textContent = counts.environments; }
+    for (const [state, count] of Object.entries(counts.apps)) {
+      const node = document.querySelector("[data-state-count=" + state + "]");
+      if (node) { node.textContent = count; node.closest("[data-state]").hidden = count === 0; }
+    }
+  }
+
+  // ---------------------------------------------------------------- one environment's page
   function updateDetail(env) {
     const detail = document.querySelector("[data-detail]");
     if (!detail || detail.dataset.env !== env.name) { return; }
@@ -76,7 +124,13 @@
       dd[1].textContent = app.imageTag || "—";
       if (app.imageDigest) { dd[1].append(" "); dd[1].appendChild(el("code", null, app.imageDigest.slice(7, 19))); }
       dd[2].textContent = app.revision || "—";
-      dd[3].textContent = app.lastTransitionTime || "—";
+      if (app.lastTransitionTime) {
+        const time = el("time");
+        time.setAttribute("datetime", app.lastTransitionTime);
+        time.setAttribute("data-ago", "");
+        wordTime(time, Date.now());
+        dd[3].replaceChildren(time);
+      } else { dd[3].textContent = "—"; }
       dd[4].replaceChildren(...app.urls.map(u => {
         const link = el("a", null, u);
         // Only web links: a hostile Ingress host must not become a javascript: URL.
@@ -89,55 +143,58 @@
         message.textContent = app.message || "";
       } else if (message) { message.remove(); }
     }
-    const uptime = document.querySelector("[data-uptime]");
-    if (uptime) { uptime.textContent = uptimeLabel(env); }
   }
 
-  function span(seconds) {
-    seconds = Math.abs(Math.round(seconds));
-    if (seconds < 90) { return seconds + "s"; }
-    const minutes = Math.floor(seconds / 60);
-    if (minutes < 90) { return minutes + "m"; }
-    const hours = Math.floor(minutes / 60);
-    return hours < 48 ? hours + "h" : Math.floor(hours / 24) + " days";
-  }
-
-  // The same wording as the server's (web/timefmt.py), kept current as time passes.
-  function uptimeLabel(env) {
+  function updateUptime(env) {
+    const cell = document.querySelector("[data-detail-uptime]");
+    if (!cell) { return; }
     const up = env.uptime || {};
-    const now = Date.now();
-    let label = "";
-    if (up.schedule) { label = "up " + up.schedule; }
+    const parts = [];
+    if (up.schedule) { parts.push("up " + up.schedule); }
     else if (up.until) {
-      const until = Date.parse(up.until);
-      label = until > now ? "sleeps in " + span((until - now) / 1000) : "asleep";
-      if (until <= now && env.expiresAt && Date.parse(env.expiresAt) > now) {
-        label += ", expires in " + span((Date.parse(env.expiresAt) - now) / 1000);
+      const until = el("time", null, "up until " + up.until);
+      until.setAttribute("datetime", up.until);
+      until.setAttribute("data-until", "");
+      parts.push(until);
+      if (env.expiresAt) {
+        const expires = el("time", null, ", expires " + env.expiresAt);
+        expires.setAttribute("datetime", env.expiresAt);
+        expires.setAttribute("data-expires", "");
+        parts.push(expires);
       }
     }
-    return env.keep ? label + " (kept)" : label;
+    if (env.keep) { parts.push(" (kept)"); }
+    cell.replaceChildren(...parts);
+    wordTimes(cell);
   }
 
-  function apply(env) { updateRow(env); updateDetail(env); }
+  // ---------------------------------------------------------------- the stream
+  function connected(on, text) { live.textContent = text; live.className = "live " + (on ? "on" : "off"); }
 
   const source = new EventSource(url);
-  source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
-  source.onerror = () => { live.textContent = "reconnecting… data may be stale"; live.className = "live off"; };
+  source.onopen = () => connected(true, "live");
+  source.onerror = () => connected(false, "reconnecting… data may be stale");
+  source.addEventListener("row", e => { const body = JSON.parse(e.data); applyRow(body.name, body.html); });
+  source.addEventListener("counts", e => applyCounts(JSON.parse(e.data)));
+  source.addEventListener("resync", () => window.location.reload());
   source.addEventListener("snapshot", e => {
     const body = JSON.parse(e.data);
-    body.items.forEach(apply);
-    if (!body.synced) { live.textContent = "live (cluster view still loading)"; }
+    body.items.forEach(updateDetail);
+    if (!body.synced) { connected(true, "live (cluster view still loading)"); }
   });
-  source.addEventListener("environment", e => apply(JSON.parse(e.data)));
+  source.addEventListener("environment", e => {
+    const env = JSON.parse(e.data);
+    updateDetail(env);
+    if (document.querySelector("[data-detail]")?.dataset.env === env.name) { updateUptime(env); }
+  });
   source.addEventListener("health", e => {
-    if (JSON.parse(e.data).connected) { live.textContent = "live"; live.className = "live on"; }
-    else { live.textContent = "Kubernetes API unreachable: data may be stale"; live.className = "live off"; }
+    if (JSON.parse(e.data).connected) { connected(true, "live"); }
+    else { connected(false, "Kubernetes API unreachable: data may be stale"); }
   });
   source.addEventListener("deleted", e => {
     const name = JSON.parse(e.data).name;
-    const row = document.querySelector("tr[data-env='" + CSS.escape(name) + "']");
-    if (row) { row.remove(); }
+    document.querySelectorAll("tr[data-env]").forEach(row => { if (row.dataset.env === name) { row.remove(); } });
     const detail = document.querySelector("[data-detail]");
-    if (detail && detail.dataset.env === name) { live.textContent = "this environment was deleted"; }
+    if (detail && detail.dataset.env === name) { connected(false, "this environment was deleted"); }
   });
 })();
