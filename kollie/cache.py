@@ -6,6 +6,8 @@ when a projection actually changes, subscribers are told which environment it co
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -109,6 +111,39 @@ class Cache:
         self.generation = 0
         """The version of the last change to any environment."""
         self.synced: set[str] = set()
+        self.watched: set[str] = set()
+        self.uncertain: set[str] = set()
+        """Kinds whose watch is not running right now (starting, failed, or re-listing after a
+        410): what the cache holds of them may be stale."""
+        self._certain = asyncio.Event()
+
+    # ----------------------------------------------------------- certainty (informers)
+    def mark_uncertain(self, kind: str) -> None:
+        """An informer of `kind` starts, or its watch failed: until it watches again, changes
+        to `kind` may be missing from the cache."""
+        self.watched.add(kind)
+        self.uncertain.add(kind)
+        self._certain.clear()
+
+    def mark_certain(self, kind: str) -> None:
+        """The informer of `kind` watches again from a listed or resumed version."""
+        self.uncertain.discard(kind)
+        if self.certain():
+            self._certain.set()
+
+    def certain(self) -> bool:
+        """Whether every watched kind is listed and watched now: the only view on which Kollie
+        decides on its own (follows an image, acts on a push, expires an environment)."""
+        return bool(self.watched) and not self.uncertain and self.watched <= self.synced
+
+    async def wait_certain(self, within: float) -> bool:
+        """Wait up to `within` seconds for a certain view; whether there is one."""
+        if self.certain():
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._certain.wait()
+        return self.certain()
 
     # ----------------------------------------------------------- sink (informers)
     def project(self, kind: str, obj: Mapping[str, Any]) -> tuple[Key, Any]:

@@ -11,13 +11,15 @@ import structlog
 
 from kollie import labels
 from kollie.catalog import AppTemplate, ObjectRef
-from kollie.kube import NotFound
+from kollie.kube import ApiUnavailable, NotFound
 from kollie.naming import environment_from_prefix, parse_tag
 from kollie.operations import Actor, Operations
 from kollie.pushes import Push, split_reference
 
 log = structlog.get_logger("kollie.pushes")
 WEBHOOK = Actor("registry-webhook", "webhook")
+CERTAIN_WITHIN = 5.0
+"""Seconds a push waits for a whole view of the cluster before it is given up as retryable."""
 _DOCKER_HUB = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 
 
@@ -80,6 +82,10 @@ class PushHandler:
         tag = parse_tag(push.tag)
         if not apps or tag is None:
             return PushOutcome(tuple(rescanned), ())
+        if not await self.operations.cache.wait_certain(CERTAIN_WITHIN):
+            # Which environment follows this prefix is read from the cache; while a watch is
+            # down or re-listing, an environment may be missing from it and be created twice.
+            raise ApiUnavailable("Kollie's view of the cluster is re-syncing; retry the push")
         prefix = tag.prefix
         cache = self.operations.cache
         following = [

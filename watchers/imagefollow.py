@@ -1,7 +1,9 @@
 """Image follow: when an app's ImagePolicy resolves a new tag, point its Kustomization at it.
 
 Runs on the leader only. It reacts to cache changes, so it does no polling; a failed write
-is retried on the next change or after a short delay, never by guessing.
+is retried on the next change or after a short delay, never by guessing. It acts only on a
+certain view (every informer listed and watching): after a failed list, during a relist or a
+410 storm it writes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class ImageFollower:
         self.operations = operations
         self.retry_delay = retry_delay
         self.followed = 0
+        self.deferred = 0
+        """Times it found work but waited for a whole view of the cluster."""
 
     def pending(self, env: str) -> list[tuple[str, str]]:
         """(app, tag) pairs of an environment whose Kustomization lags its ImagePolicy."""
@@ -53,6 +57,13 @@ class ImageFollower:
             while True:
                 await wake.wait()
                 wake.clear()
+                if not self.cache.certain():
+                    self.deferred += 1
+                if not await self.cache.wait_certain(self.retry_delay):
+                    # A watch is down or re-listing: a tag seen now may be older than the one
+                    # already applied. Keep what is dirty and look again once the view is whole.
+                    wake.set()
+                    continue
                 batch, dirty_now = sorted(dirty), dirty
                 dirty_now.clear()
                 retry = False

@@ -37,6 +37,10 @@ class Sink(Protocol):
 
     def delete(self, kind: str, obj: dict[str, Any]) -> None: ...
 
+    def mark_uncertain(self, kind: str) -> None: ...
+
+    def mark_certain(self, kind: str) -> None: ...
+
 
 @dataclass
 class InformerStats:
@@ -68,8 +72,10 @@ class Informer:
     """Seconds the server keeps one watch open before we re-watch from the last version."""
     inactivity_timeout: float = 90.0
     backoff: RetryPolicy = field(
-        default_factory=lambda: RetryPolicy(attempts=1, base_delay=0.5, max_delay=30.0)
+        default_factory=lambda: RetryPolicy(attempts=1, base_delay=0.5, max_delay=5.0)
     )
+    """Between failed lists or watches. Capped low: a few replicas x six informers are no load
+    for an API server, and the cache is back within seconds of the API server's return."""
     on_change: Callable[[], None] | None = None
     stats: InformerStats = field(default_factory=InformerStats)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
@@ -84,6 +90,7 @@ class Informer:
         """Mirror until cancelled; never returns otherwise, never raises on API trouble."""
         resource_version: str | None = None
         failures = 0
+        self.sink.mark_uncertain(self.kind)
         with structlog.contextvars.bound_contextvars(informer=self.kind):
             while True:
                 try:
@@ -92,13 +99,15 @@ class Informer:
                     resource_version = await self._watch(resource_version)
                     failures = 0
                 except Gone:
+                    # Changes since the last version are lost until the relist: not connected.
                     self.stats.expired += 1
+                    self._disconnected()
                     log.info("watch_expired_relisting")
                     resource_version = None
                 except KubeError as e:
                     failures += 1
                     self.stats.errors += 1
-                    self.stats.connected = False
+                    self._disconnected()
                     self.stats.last_error = e.message
                     self.stats.last_error_at = time.monotonic()
                     delay = self.backoff.delay(min(failures, 8))
@@ -138,7 +147,12 @@ class Informer:
         # Connected means changes flow: a list alone is a snapshot that may already be stale.
         if not self.stats.connected:
             self.stats.connected = True
+            self.sink.mark_certain(self.kind)
             self._notify()
+
+    def _disconnected(self) -> None:
+        self.stats.connected = False
+        self.sink.mark_uncertain(self.kind)
 
     async def _watch(self, resource_version: str) -> str:
         """Follow one watch stream; returns the version to resume from when it ends cleanly."""
@@ -161,9 +175,7 @@ class Informer:
                 code = int(obj.get("code") or 0)
                 raise from_status(code or 500, obj)
             version = (obj.get("metadata") or {}).get("resourceVersion")
-            if not self.stats.connected:
-                self.stats.connected = True
-                self._notify()
+            self._watching()
             if kind == "BOOKMARK":
                 resource_version = version or resource_version
                 continue

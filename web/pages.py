@@ -12,9 +12,11 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from kollie import uptime
+from kollie.kube import KubeError
 from kollie.operations import Actor, OperationError
 from web import dashboard
 from web.csrf import FIELD, Csrf, set_cookie
+from web.errors import ApiError, from_kube
 from web.state import Services, services
 
 routes = web.RouteTableDef()
@@ -50,7 +52,7 @@ def _render(
         "user": actor.name if actor else None,
         "defaults": defaults,
         "catalog": s.current_catalog(),
-        "synced": s.cache.is_synced(),
+        "synced": s.cache.certain(),
         "message": request.query.get("msg"),
     }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
@@ -102,13 +104,16 @@ async def create(request: web.Request) -> web.StreamResponse:
             apps[app] = (form.get(f"prefix_{app}") or "").strip() or None
     try:
         await s.operations.put_environment(name, apps=apps, bundle=bundle, actor=actor)
-    except OperationError as e:
-        return _render(
+    except (OperationError, KubeError) as e:
+        refusal = _refusal(e)
+        page = _render(
             request,
             "index.html",
-            {**_listing(request, s, actor), "errors": e.message, "form": dict(form)},
-            status=e.status,
+            {**_listing(request, s, actor), "errors": refusal.message, "form": dict(form)},
+            status=refusal.status,
         )
+        page.headers.update(refusal.headers)
+        return page
     raise _redirect(f"/env/{quote(name)}", f"Environment {name} is being created")
 
 
@@ -156,8 +161,8 @@ def _env_form(path: str, name: str) -> Callable[[FormAction], FormAction]:
             env = request.match_info["env"]
             try:
                 redirect = await action(FormPost(s, actor, env, form, request.match_info))
-            except OperationError as e:
-                return _refused(request, s, env, e)
+            except (OperationError, KubeError) as e:
+                return _refused(request, s, env, _refusal(e))
             raise redirect
 
         routes.post(path, name=name)(handler)
@@ -166,16 +171,26 @@ def _env_form(path: str, name: str) -> Callable[[FormAction], FormAction]:
     return register
 
 
-def _refused(request: web.Request, s: Services, env: str, e: OperationError) -> web.Response:
-    page = s.fragments.environment(env, errors=e.message)
-    if page is None:
+def _refusal(e: OperationError | KubeError) -> ApiError:
+    """What a form says when its change was refused, or the cluster could not take it (503
+    with Retry-After while the API server is unavailable: nothing to fix, try again)."""
+    if isinstance(e, KubeError):
+        return from_kube(e)
+    return ApiError(e.status, e.code, e.message)
+
+
+def _refused(request: web.Request, s: Services, env: str, e: ApiError) -> web.Response:
+    content = s.fragments.environment(env, errors=e.message)
+    if content is None:
         return _render(request, "missing.html", {"name": env}, status=404)
-    return _render(
+    page = _render(
         request,
         "environment.html",
-        lambda token: {"name": env, "body": page.with_token(token)},
+        lambda token: {"name": env, "body": content.with_token(token)},
         status=e.status,
     )
+    page.headers.update(e.headers)
+    return page
 
 
 @_env_form("/env/{env}/apps", "add-app")

@@ -268,7 +268,7 @@ class EventHub:
             return frame(self.sequence, "resync", b"{}")
         names = [stream.env] if stream.env else self.cache.environment_names()
         items = b",".join(r.json for r in self.renderer.renderings(names))
-        synced = b"true" if self.cache.is_synced() else b"false"
+        synced = b"true" if self.cache.certain() else b"false"
         data = b'{"items":[%s],"synced":%s}' % (items, synced)
         return frame(self.sequence, "snapshot", data)
 
