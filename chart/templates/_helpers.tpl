@@ -38,6 +38,38 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
+The CSRF key of the chart's own Secret: from the values, else the installed Secret's (kept across
+upgrades), else a new random one. Remembered in .Values for the rest of the render, so the Secret
+and the Deployment's checksum see the same key.
+*/}}
+{{- define "kollie.csrfSecret" -}}
+{{- if not .Values.secrets.csrfSecret }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "kollie.fullname" .) }}
+{{- $csrf := randAlphaNum 64 }}
+{{- if and $existing $existing.data (hasKey $existing.data "csrf-secret") }}
+{{- $csrf = index $existing.data "csrf-secret" | b64dec }}
+{{- end }}
+{{- $_ := set .Values.secrets "csrfSecret" $csrf }}
+{{- end }}
+{{- .Values.secrets.csrfSecret }}
+{{- end }}
+
+{{/*
+Changes when the chart's Secret does, to roll the pods (tokens and secrets are read at start).
+Anyone who may read the Deployment sees it, so it is salted with the Secret's own random CSRF key:
+an unsalted hash of the values would let them test guesses of the secrets offline. With an
+existingSecret the chart knows no secret value; only its name is hashed.
+*/}}
+{{- define "kollie.secretsChecksum" -}}
+{{- if .Values.secrets.existingSecret }}
+{{- .Values.secrets.existingSecret | sha256sum }}
+{{- else }}
+{{- $salt := include "kollie.csrfSecret" . }}
+{{- printf "%s\n%s" $salt (toJson (omit .Values.secrets "csrfSecret")) | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/*
 "true" when the Secret has a webhook-secrets key to mount (a secret per registry source), else "".
 */}}
 {{- define "kollie.webhookSecretsFile" -}}

@@ -3,6 +3,8 @@ values that are checked, and settings that match what Kollie reads."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -461,3 +463,35 @@ def test_notes_warn_about_proxy_headers_without_a_network_policy(chart: Any) -> 
         },
     )
     assert "any pod that can reach the" not in notes
+
+
+def _checksum(chart: Any, secrets: dict[str, Any]) -> str:
+    docs, _ = render_chart(chart, {"secrets": secrets})
+    annotations = one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    return str(annotations["checksum/secrets"])
+
+
+def _csrf_key(chart: Any, secrets: dict[str, Any]) -> str:
+    return str(
+        one(render_chart(chart, {"secrets": secrets})[0], "Secret")["stringData"]["csrf-secret"]
+    )
+
+
+def test_the_secrets_checksum_cannot_be_recomputed_from_the_secret_values(chart: Any) -> None:
+    """Whoever may read the Deployment must not be able to test guesses of the secrets against
+    the pod annotation: it is salted with the Secret's own random CSRF key."""
+    secrets = {"apiTokens": [{"name": "ci", "token": "t" * 32}], "webhookSecret": "hunter2-hunter2"}
+    merged = chart.merge_values({"secrets": secrets})["secrets"]
+    unsalted = hashlib.sha256(
+        json.dumps(merged, separators=(",", ":"), sort_keys=True).encode()
+    ).hexdigest()
+    first = _checksum(chart, secrets)
+    assert first != unsalted
+    assert _checksum(chart, secrets) != first, "a first install salts with a new random key"
+    salted = {**secrets, "csrfSecret": "k" * 40}
+    assert _checksum(chart, salted) == _checksum(chart, salted), "stable while nothing changes"
+    assert _checksum(chart, salted) != _checksum(chart, {**salted, "csrfSecret": "j" * 40})
+    other = {**salted, "webhookSecret": "hunter3-hunter3"}
+    assert _checksum(chart, other) != _checksum(chart, salted), "a changed secret rolls the pods"
+    assert _csrf_key(chart, salted) == "k" * 40
+    assert len(_csrf_key(chart, secrets)) == 64

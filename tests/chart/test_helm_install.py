@@ -92,6 +92,11 @@ def as_the_kubelet_would(cluster: SimCluster, root: Path) -> dict[str, str]:
     return environ
 
 
+def _secrets_checksum(cluster: SimCluster) -> str:
+    deployment = cluster.store.get(("apps", "deployments"), NAMESPACE, RELEASE) or {}
+    return str(deployment["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"])
+
+
 async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> None:
     async with SimCluster(
         crd_files=flux_crd_files(), reconcile_delay=0.0, bookmark_interval=0.2, rbac=True, tls=True
@@ -123,11 +128,15 @@ async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> Non
                 "catalog": {**DEMO_CATALOG, "apps": [*DEMO_CATALOG["apps"], billing]},
             }
             csrf_before = environ["KOLLIE_CSRF_SECRET"]
+            checksum_before = _secrets_checksum(cluster)
             release = await asyncio.to_thread(_helm, admin, "upgrade", upgraded)
             assert release["revision"] == 2
             secret = cluster.store.get(("", "secrets"), NAMESPACE, RELEASE) or {}
             assert base64.b64decode(secret["data"]["csrf-secret"]).decode() == csrf_before, (
                 "the generated CSRF key survives upgrades (forms stay valid across a rollout)"
+            )
+            assert _secrets_checksum(cluster) == checksum_before, (
+                "unchanged secrets (salted with that key) do not roll the pods"
             )
             role = cluster.store.get(
                 ("rbac.authorization.k8s.io", "roles"), "team-b", "kollie-kollie-catalog"
