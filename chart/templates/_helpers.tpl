@@ -106,3 +106,9 @@ as JSON (templates cannot return dicts). A namespace left out defaults to flux-s
 {{- end }}
 {{- toJson $refs }}
 {{- end }}
+
+{{/* "true" when a label selector (matchLabels, matchExpressions) selects everything. */}}
+{{- define "kollie.selectsAll" -}}
+{{- $selector := . | default dict }}
+{{- if and (not $selector.matchLabels) (not $selector.matchExpressions) }}true{{ end }}
+{{- end }}

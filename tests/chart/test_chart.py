@@ -452,17 +452,72 @@ def test_parent_charts_openshift_and_several_releases(render: Render) -> None:
     )
 
 
-def test_notes_warn_about_proxy_headers_without_a_network_policy(chart: Any) -> None:
-    _, notes = render_chart(chart, {"ingress": {"enabled": True, "trustProxyHeaders": True}})
-    assert "any pod that can reach the" in notes
-    _, notes = render_chart(
-        chart,
+PROXY_PODS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+}
+TRUSTED = {"ingress": {"enabled": True, "trustProxyHeaders": True}}
+
+OPEN_TO_ANY_POD: list[tuple[dict[str, Any], str]] = [
+    ({}, "any pod can reach it"),
+    ({"networkPolicy": {"enabled": True}}, "any pod can reach it"),
+    ({"networkPolicy": {"enabled": False, "ingressFrom": [PROXY_PODS]}}, "any pod can reach it"),
+    (
         {
-            "ingress": {"enabled": True, "trustProxyHeaders": True},
-            "networkPolicy": {"enabled": True},
+            "networkPolicy": {
+                "enabled": True,
+                "ingressFrom": [PROXY_PODS, {"namespaceSelector": {}}],
+            }
         },
-    )
-    assert "any pod that can reach the" not in notes
+        "ingressFrom[1] admits every pod of every namespace",
+    ),
+    (
+        {
+            "networkPolicy": {
+                "enabled": True,
+                "ingressFrom": [{"namespaceSelector": {"matchLabels": {}}, "podSelector": {}}],
+            }
+        },
+        "ingressFrom[0] admits every pod of every namespace",
+    ),
+    (
+        {"networkPolicy": {"enabled": True, "ingressFrom": [{"podSelector": {}}]}},
+        "ingressFrom[0] admits every pod of namespace kollie",
+    ),
+    (
+        {"networkPolicy": {"enabled": True, "ingressFrom": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}},
+        "ingressFrom[0] admits every address",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"), OPEN_TO_ANY_POD, ids=[m for _, m in OPEN_TO_ANY_POD]
+)
+def test_trusted_proxy_headers_need_a_network_policy_admitting_only_the_proxy(
+    chart: Any, values: dict[str, Any], message: str
+) -> None:
+    """With trusted proxy headers, any pod that reaches Kollie could name itself with
+    X-Auth-Request-Email: the chart refuses to render unless only the proxy can."""
+    with pytest.raises(helm.HelmError) as e:
+        render_chart(chart, {**TRUSTED, **values})
+    assert message in str(e.value), str(e.value)
+    assert "networkPolicy.ingressFrom to your auth proxy's pods" in str(e.value)
+
+
+def test_notes_name_who_may_send_identity_headers(chart: Any) -> None:
+    values = {
+        **TRUSTED,
+        "networkPolicy": {"enabled": True, "ingressFrom": [PROXY_PODS]},
+        "metrics": {"serviceMonitor": {"enabled": True}},
+    }
+    docs, notes = render_chart(chart, values)
+    assert one(docs, "NetworkPolicy")["spec"]["ingress"][0]["from"] == [PROXY_PODS]
+    assert "Kollie believes the X-Auth-Request-Email header" in notes
+    assert "kubernetes.io/metadata.name: ingress-nginx" in notes
+    assert "Prometheus scrapes /metrics on the same port" in notes
+    _, notes = render_chart(chart, {"networkPolicy": {"enabled": True}})
+    assert "X-Auth-Request-Email" not in notes, "no warning when the headers are not trusted"
 
 
 def _checksum(chart: Any, secrets: dict[str, Any]) -> str:
