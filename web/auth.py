@@ -34,7 +34,7 @@ class Authenticator:
             user = request.headers.get("X-Auth-Request-Email") or request.headers.get(
                 "X-Auth-Request-User"
             )
-            if user:
+            if user and _readable(user):
                 return Actor(user.strip(), _via(request))
         if self.demo:
             return Actor(DEMO_USER, _via(request))
@@ -52,6 +52,16 @@ class Authenticator:
             )
             raise ApiError(401, "unauthorized", message)
         return actor
+
+
+def _readable(value: str) -> bool:
+    """Whether a header's value is text (header bytes that are not UTF-8 arrive as lone
+    surrogates): an identity Kollie could not write into a page or an annotation is none."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
 
 
 def _via(request: web.Request) -> Via:

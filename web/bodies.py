@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,18 +16,49 @@ from web.errors import ApiError, bad_request, unprocessable
 MAX_BODY = 1024 * 1024
 
 
+BODY_SECONDS = 10.0
+"""How long a request body may take to arrive. A client that stalls (or trickles a byte at a
+time to hold a connection) is answered 408 rather than holding a handler for ever."""
+
+
+async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
+    """The whole body, at most `limit` bytes (413 beyond), within BODY_SECONDS (408 after).
+
+    `StreamReader.read(n)` returns what has arrived so far, not n bytes: a body split across
+    packets must be read to its end."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "too_large", f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            while chunk := await request.content.read(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "too_large", f"the body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408, "timeout", f"the request body did not arrive within {BODY_SECONDS:g} s"
+        ) from None
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON from untrusted bytes; 400 for anything that is not (invalid UTF-8, too deep)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise bad_request("malformed JSON: nested too deeply") from None
+    except ValueError as e:
+        raise bad_request(f"malformed JSON: {e}") from e
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError as e:
-        raise bad_request(f"malformed JSON: {e}") from e
+    raw = await read_body(request)
+    body = parse_json(raw or b"{}")
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
     return body

@@ -25,6 +25,7 @@ from kollie.operations import OperationError
 from kollie.pushes import SOURCES, PayloadError, Push, parse
 from kollie.pushhandler import PushHandler
 from kollie.webhookconfig import secret_for
+from web.bodies import read_body
 from web.errors import ApiError
 from web.metrics import Metrics
 from web.state import services
@@ -162,13 +163,11 @@ async def receive(request: web.Request) -> web.Response:
         )
     metrics = s.metrics.webhooks
     secret = secret_for(source, s.settings.webhook_secrets, s.settings.webhook_secret)
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        metrics.labels(source, "too_large").inc()
-        raise ApiError(413, "too_large", f"deliveries are limited to {MAX_BODY} bytes")
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        metrics.labels(source, "too_large").inc()
-        raise ApiError(413, "too_large", f"deliveries are limited to {MAX_BODY} bytes")
+    try:
+        body = await read_body(request, MAX_BODY)
+    except ApiError as e:
+        metrics.labels(source, e.code).inc()
+        raise
     if secret is None and not s.demo:
         metrics.labels(source, "not_configured").inc()
         raise ApiError(
@@ -184,7 +183,7 @@ async def receive(request: web.Request) -> web.Response:
     try:
         payload: Any = json.loads(body)
         parsed = parse(source, payload, request.headers)
-    except (ValueError, PayloadError) as e:
+    except (ValueError, RecursionError, PayloadError) as e:
         metrics.labels(source, "malformed").inc()
         raise ApiError(400, "bad_request", f"malformed {source} delivery: {e}") from e
     queue = request.app[QUEUE]

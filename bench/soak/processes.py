@@ -78,10 +78,13 @@ def _stop(process: subprocess.Popen[bytes] | None) -> None:
 
 @dataclass
 class Emulator:
-    """`python -m kubesim --demo` with simulated Flux, on its own port."""
+    """`python -m kubesim`, with the demo's content and simulated Flux, on its own port."""
 
     workdir: Path
     reconcile_delay: float = 0.3
+    flux: bool = True
+    """With the demo's Flux sources and simulated controllers; without, Kollie (and the test)
+    are the only writers."""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -106,9 +109,11 @@ class Emulator:
             str(self.port),
             "--kubeconfig",
             str(self.kubeconfig),
-            "--demo",
-            "--reconcile-delay",
-            str(self.reconcile_delay),
+            *(
+                ["--demo", "--reconcile-delay", str(self.reconcile_delay)]
+                if self.flux
+                else ["--flux-crds", "--no-flux", "--namespace", "kollie"]
+            ),
         ]
         self.process = _spawn(args, self.log)
         await _wait_http(f"{self.url}/healthz", self.process, self.log, within=60)
