@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kollie.naming import label_problem
@@ -71,6 +72,11 @@ class Settings:
     csrf_secret: str | None = None
     """Key of the dashboard's CSRF tokens (`KOLLIE_CSRF_SECRET`); replicas behind one Service must share it.
     Unset: a random key per process."""
+    public_url: str | None = None
+    """The dashboard's origin as browsers see it (`KOLLIE_PUBLIC_URL`, e.g.
+    `https://kollie.example.com`): form posts must come from it, and when it is https the CSRF
+    cookie is `Secure` with the `__Host-` prefix. Unset: a form post's Origin must name the host
+    the request was sent to, and the cookie is not `Secure`."""
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
 
@@ -146,6 +152,7 @@ class Settings:
             problems.append(
                 "KOLLIE_CSRF_SECRET: must be at least 32 characters (e.g. `openssl rand -hex 32`)"
             )
+        public_url = _origin(get("KOLLIE_PUBLIC_URL") or None, problems)
         settings = cls(
             namespace=namespace,
             catalog_path=Path(get("KOLLIE_CATALOG", "/etc/kollie/catalog.yaml")),
@@ -162,12 +169,41 @@ class Settings:
             expiry_dry_run=flag("KOLLIE_EXPIRY_DRY_RUN", False),
             url_discovery=flag("KOLLIE_URL_DISCOVERY", True),
             csrf_secret=csrf_secret,
+            public_url=public_url,
             log_format="console" if log_format == "console" else "json",
             log_level=log_level,
         )
         if problems:
             raise ConfigError(problems)
         return settings
+
+
+def _origin(url: str | None, problems: list[str]) -> str | None:
+    """`scheme://host[:port]` of KOLLIE_PUBLIC_URL, lower-cased, without a default port."""
+    if url is None:
+        return None
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or port == -1
+    ):
+        problems.append(
+            f"KOLLIE_PUBLIC_URL={url!r}: expected the dashboard's address as browsers see it, "
+            "like https://kollie.example.com (no path)"
+        )
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 def _webhook_secrets(path: str | None, problems: list[str]) -> dict[str, str]:

@@ -87,5 +87,8 @@ def application(settings: Settings) -> web.Application:
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"]),
     )
-    app[pages.CSRF] = Csrf(settings.csrf_secret.encode() if settings.csrf_secret else None)
+    app[pages.CSRF] = Csrf(
+        settings.csrf_secret.encode() if settings.csrf_secret else None,
+        public_origin=settings.public_url,
+    )
     return app

@@ -9,16 +9,18 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp_jinja2
+import structlog
 from aiohttp import web
 
 from kollie import uptime
 from kollie.kube import KubeError
 from kollie.operations import Actor, OperationError
 from web import dashboard
-from web.csrf import FIELD, Csrf, set_cookie
+from web.csrf import FIELD, Csrf
 from web.errors import ApiError, from_kube
 from web.state import Services, services
 
+log = structlog.get_logger("kollie.web")
 routes = web.RouteTableDef()
 CSRF = web.AppKey("csrf", Csrf)
 
@@ -40,10 +42,10 @@ def _render(
     """A page for this viewer; `context` may be a function of the viewer's form token."""
     s = services(request)
     csrf = request.app[CSRF]
-    token, fresh = csrf.token(request)
+    actor = s.auth.identify(request)
+    token, fresh = csrf.token(request, actor.name if actor else "")
     if callable(context):
         context = context(token)
-    actor = s.auth.identify(request)
     catalog = s.current_catalog()
     defaults = {name: app.default_prefix for name, app in catalog.apps.items()}
     context = {
@@ -57,13 +59,21 @@ def _render(
     }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     if fresh:
-        set_cookie(response, fresh)
+        csrf.set_cookie(response, fresh)
     return response
 
 
-async def _form(request: web.Request) -> dict[str, str]:
+async def _form(request: web.Request, actor: Actor) -> dict[str, str]:
+    """The posted form, if it came from a page Kollie gave this user (CSRF, web.csrf)."""
+    csrf = request.app[CSRF]
+    foreign = csrf.foreign(request)
+    if foreign is not None:
+        log.warning("form_refused", path=request.path, actor=actor.name, reason=foreign)
+        raise web.HTTPForbidden(
+            text="The form did not come from Kollie's own pages; open Kollie and try again."
+        )
     form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-    if not request.app[CSRF].check(request, form.get(FIELD)):
+    if not csrf.check(request, actor.name, form.get(FIELD)):
         raise web.HTTPForbidden(
             text="The form has expired or did not come from Kollie; reload the page and try again."
         )
@@ -95,7 +105,7 @@ async def index(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.StreamResponse:
     s = services(request)
     actor = _actor(request, s)
-    form = await _form(request)
+    form = await _form(request, actor)
     name = form.get("name", "").strip()
     bundle = form.get("bundle") or None
     apps: dict[str, str | None] = {}
@@ -157,7 +167,7 @@ def _env_form(path: str, name: str) -> Callable[[FormAction], FormAction]:
         async def handler(request: web.Request) -> web.StreamResponse:
             s = services(request)
             actor = _actor(request, s)
-            form = await _form(request)
+            form = await _form(request, actor)
             env = request.match_info["env"]
             try:
                 redirect = await action(FormPost(s, actor, env, form, request.match_info))

@@ -112,3 +112,12 @@ as JSON (templates cannot return dicts). A namespace left out defaults to flux-s
 {{- $selector := . | default dict }}
 {{- if and (not $selector.matchLabels) (not $selector.matchExpressions) }}true{{ end }}
 {{- end }}
+
+{{/* KOLLIE_PUBLIC_URL: config.publicURL, else https://<host> of an Ingress that serves TLS. */}}
+{{- define "kollie.publicURL" -}}
+{{- if .Values.config.publicURL }}
+{{- .Values.config.publicURL }}
+{{- else if and .Values.ingress.enabled .Values.ingress.tls }}
+{{- printf "https://%s" .Values.ingress.host }}
+{{- end }}
+{{- end }}

@@ -180,6 +180,7 @@ def test_settings_the_chart_passes_are_valid_for_kollie(render: Render) -> None:
     plain["KOLLIE_WEBHOOK_SECRETS_FILE"] = ""
     settings = Settings.from_env(plain)
     assert settings.namespace == NAMESPACE and settings.owner_only and settings.trust_proxy_headers
+    assert settings.public_url == "https://kollie.example.com", "the Ingress serves TLS"
     assert settings.admins == {"alice@example.com"} and settings.lease_exclusion_list == {
         "staging-like"
     }
@@ -408,6 +409,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"catalog": {"apps": [{"name": "web", "path": "./x"}]}}, "gitRepository"),
     ({"catalog": {"serviceAccountName": "Flux_Apps"}}, "serviceAccountName"),
     ({"image": {"digest": "latest"}}, "digest"),
+    ({"config": {"publicURL": "https://kollie.example.com/dashboard"}}, "publicURL"),
     ({"service": {"port": 70000}}, "port"),
 ]
 
@@ -550,3 +552,15 @@ def test_the_secrets_checksum_cannot_be_recomputed_from_the_secret_values(chart:
     assert _checksum(chart, other) != _checksum(chart, salted), "a changed secret rolls the pods"
     assert _csrf_key(chart, salted) == "k" * 40
     assert len(_csrf_key(chart, secrets)) == 64
+
+
+def test_the_public_url_is_the_ingress_over_tls_or_as_set(render: Render) -> None:
+    assert _env(one(render(), "Deployment"))["KOLLIE_PUBLIC_URL"] == ""
+    plain = {"ingress": {"enabled": True, "host": "kollie.example.com"}}
+    assert _env(one(render(plain), "Deployment"))["KOLLIE_PUBLIC_URL"] == "", (
+        "TLS may end anywhere in front: not guessed"
+    )
+    behind_lb = {**plain, "config": {"publicURL": "https://kollie.example.com"}}
+    assert _env(one(render(behind_lb), "Deployment"))["KOLLIE_PUBLIC_URL"] == (
+        "https://kollie.example.com"
+    )

@@ -157,3 +157,21 @@ def test_service_account_names_must_be_dns_subdomains() -> None:
         f"apps[2].serviceAccountName: the ServiceAccount name {'a' * 254!r} is 254 characters "
         "long; at most 253 are allowed",
     ]
+
+
+def test_the_public_url_is_an_origin() -> None:
+    settings = Settings.from_env({"KOLLIE_PUBLIC_URL": "https://Kollie.Example.com:443/"})
+    assert settings.public_url == "https://kollie.example.com"
+    assert Settings.from_env({"KOLLIE_PUBLIC_URL": "http://127.0.0.1:8080"}).public_url == (
+        "http://127.0.0.1:8080"
+    )
+    assert Settings.from_env({}).public_url is None
+    for bad in (
+        "kollie.example.com",
+        "ftp://x",
+        "https://x/kollie",
+        "https://u:p@x",
+        "https://x?a",
+    ):
+        with pytest.raises(ConfigError, match="KOLLIE_PUBLIC_URL"):
+            Settings.from_env({"KOLLIE_PUBLIC_URL": bad})
