@@ -1,8 +1,10 @@
 """How kustomize-controller applies built objects and garbage-collects them (fluxcd/pkg/ssa):
-server-side apply with its field manager and `force`, cluster definitions (CRDs, Namespaces)
-in a first stage, each stage dry-run before anything in it is written, owner labels on every
-object, an inventory of `<namespace>_<name>_<group>_<Kind>` ids, and deletes that skip
-objects opted out or taken over by another owner.
+server-side apply with its field manager and `force`, in the stages of `ApplyAllStaged`
+(CRDs, Namespaces and ClusterRoles; then `*Class` kinds; then the rest), each stage sorted by
+kind order and dry-run before anything in it is written; owner labels on every object; an
+inventory of `{"id": "<namespace>_<name>_<group>_<Kind>", "v": "<version>"}` entries in apply
+order (kustomize-controller internal/inventory `AddChangeSet`, skipped objects left out); and
+deletes that skip objects opted out or taken over by another owner.
 
 Kinds of the Kubernetes core groups that the emulator does not serve (Deployments,
 Services, ...) are accepted and listed in the inventory without being stored, so real app
@@ -123,6 +125,13 @@ def parse_inventory_id(entry_id: str) -> tuple[str, str, str, str]:
     return parts[0], "_".join(parts[1:-2]).replace("__", ":"), parts[-2], parts[-1]
 
 
+def _cluster_definition(t: Target) -> bool:
+    """fluxcd/pkg/ssa `IsClusterDefinition`: the first stage of `ApplyAllStaged`."""
+    return t.kind in ("CustomResourceDefinition", "Namespace") or (
+        t.kind == "ClusterRole" and t.group == "rbac.authorization.k8s.io"
+    )
+
+
 def _disabled(obj: Mapping[str, Any] | None, key: str) -> bool:
     meta = (obj or {}).get("metadata") or {}
     return bool(
@@ -175,10 +184,11 @@ class Applier:
     def apply_all(self, objects: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
         """Apply in stages; returns the inventory entries of what is now managed."""
         targets = [self.target(o) for o in objects]
-        definitions = [t for t in targets if t.kind in ("CustomResourceDefinition", "Namespace")]
-        rest = [t for t in targets if t not in definitions]
+        definitions = [t for t in targets if _cluster_definition(t)]
+        classes = [t for t in targets if t not in definitions and t.kind.endswith("Class")]
+        rest = [t for t in targets if t not in definitions and t not in classes]
         entries: list[dict[str, str]] = []
-        for stage in (definitions, rest):
+        for stage in (definitions, classes, rest):
             stage = sorted(
                 stage,
                 key=lambda t: (_KIND_ORDER.get(t.kind, 0), t.group, t.kind, t.namespace, t.name),

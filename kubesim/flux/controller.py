@@ -67,6 +67,10 @@ def object_key(obj: Mapping[str, Any]) -> Key:
     return (str(meta.get("namespace", "")), str(meta["name"]))
 
 
+def _deleting(obj: Mapping[str, Any]) -> bool:
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
 def annotation(obj: Mapping[str, Any], name: str) -> str | None:
     value = (obj["metadata"].get("annotations") or {}).get(name)
     return str(value) if value is not None else None
@@ -165,18 +169,15 @@ class Controller:
 
     def _step(self, key: Key) -> None:
         try:
+            obj = self.get(key)
             if key in self._announce:
                 self._announce.discard(key)
-                obj = self.get(key)
-                if (
-                    obj is not None
-                    and not obj["metadata"].get("deletionTimestamp")
-                    and self.rt() is not None
-                ):
-                    self.announce(obj)
-                self.schedule(key, after=self.settings.reconcile_delay)
-                return
-            obj = self.get(key)
+                if obj is not None and self.rt() is not None and not _deleting(obj):
+                    # The real controllers add their finalizer on first sight, before any
+                    # work, and act on a deletion at once: only the work itself is delayed.
+                    self.announce(self.ensure_finalizer(obj))
+                    self.schedule(key, after=self.settings.reconcile_delay)
+                    return
             if obj is None or self.rt() is None:
                 self.forget(key)
                 return

@@ -3,7 +3,8 @@
 Status as source-controller v1.7 writes it: on success `ArtifactInStorage` and `Ready` True
 with reason `Succeeded` and message `stored artifact for revision 'main@sha1:<sha>'`, and an
 `artifact`; on a failed checkout `FetchFailed` and `Ready` False with reason
-`GitOperationFailed`, `Reconciling` left True (`ProgressingWithRetry`) and `observedGeneration`
+`GitOperationFailed` (`AuthenticationFailed` when `secretRef` names a missing Secret),
+`Reconciling` left True (`ProgressingWithRetry`) and `observedGeneration`
 not advanced, so a client can tell the new generation has not been reconciled successfully.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubesim.errors import not_found
 from kubesim.flux import conditions as cond
 from kubesim.flux.controller import Controller, Result, Settings, object_key
 from kubesim.flux.githost import Checkout, Commit, GitError, GitHost
@@ -23,6 +25,9 @@ from kubesim.objects import ObjectApi
 GROUP = "source.toolkit.fluxcd.io"
 ARTIFACT_IN_STORAGE = "ArtifactInStorage"
 FETCH_FAILED = "FetchFailed"
+GIT_OPERATION_FAILED = "GitOperationFailed"
+AUTHENTICATION_FAILED = "AuthenticationFailed"
+SECRETS = ("", "secrets")
 ARTIFACT_OUTDATED = "ArtifactOutdated"
 STORAGE_HOST = "http://source-controller.flux-system.svc.cluster.local."
 
@@ -98,18 +103,16 @@ class GitRepositoryController(Controller):
         status = dict(obj.get("status") or {})
         c = cond.Conditions(obj, self.now())
         c.progressing("reconciliation in progress")
+        problem = self._missing_secret(obj)
+        if problem:
+            return self._fetch_failed(obj, status, c, AUTHENTICATION_FAILED, problem)
         try:
             checkout = self.git.checkout(
                 str(spec.get("url", "")), spec.get("ref"), semver=highest_semver
             )
         except GitError as e:
             message = f"failed to checkout and determine revision: {e}"
-            c.mark_true(FETCH_FAILED, "GitOperationFailed", message)
-            c.mark_false(cond.READY, "GitOperationFailed", message)
-            c.retrying()
-            status["conditions"] = c.items()
-            self.write_status(obj, self.handled(obj, status))
-            return Result(failed=True)
+            return self._fetch_failed(obj, status, c, GIT_OPERATION_FAILED, message)
         c.delete(FETCH_FAILED)
         c.delete(ARTIFACT_OUTDATED)
         artifact = status.get("artifact") or {}
@@ -133,6 +136,38 @@ class GitRepositoryController(Controller):
                 status["observed" + field[0].upper() + field[1:]] = spec[field]
         self.write_status(obj, self.handled(obj, status))
         return Result(after=interval)
+
+    def _missing_secret(self, obj: Mapping[str, Any]) -> str:
+        """getAuthOpts: a `secretRef` naming no Secret fails before any clone.
+
+        source-controller v1.7 (internal/controller/gitrepository_controller.go, getAuthOpts and
+        getSecret) wraps the client's not-found error twice with the same prefix, so the
+        message reads `failed to get secret 'ns/name': failed to get secret 'ns/name':
+        secrets "name" not found` (v1.6 had the prefix once)."""
+        ns = obj["metadata"]["namespace"]
+        ref = (obj.get("spec") or {}).get("secretRef") or {}
+        name = str(ref.get("name") or "")
+        if not name or self.api.store.get(SECRETS, ns, name) is not None:
+            return ""
+        prefix = f"failed to get secret '{ns}/{name}': "
+        return f"{prefix}{prefix}{not_found('secrets', '', name).message}"
+
+    def _fetch_failed(
+        self,
+        obj: dict[str, Any],
+        status: dict[str, Any],
+        c: cond.Conditions,
+        reason: str,
+        message: str,
+    ) -> Result:
+        """FetchFailed=True and Ready=False with the same reason and message, Reconciling left
+        True (`ProgressingWithRetry`), observedGeneration not advanced; retried with backoff."""
+        c.mark_true(FETCH_FAILED, reason, message)
+        c.mark_false(cond.READY, reason, message)
+        c.retrying()
+        status["conditions"] = c.items()
+        self.write_status(obj, self.handled(obj, status))
+        return Result(failed=True)
 
     def _store(self, ns: str, name: str, checkout: Checkout) -> dict[str, Any]:
         sha = checkout.commit.sha
