@@ -1,9 +1,17 @@
 """Demo content for the emulated cluster: a platform git repository with six apps, their
-ImageRepositories, and a registry holding `main-…` and branch images for them.
+ImageRepositories, a registry holding `main-…` and branch images for them, and the Helm charts
+two of the apps deploy through.
 
 This is the kind of Flux set-up a platform team has before installing Kollie; the app
 manifests use the substitutions Kollie provides (`${environment}`, `${image_tag}`,
-`${downscaler_uptime}`) and label their Ingress so Kollie can show its URL.
+`${downscaler_uptime}`) and label their Ingress so Kollie can show its URL. `payments` deploys
+through a HelmRelease of the `payments` chart in the `acme` HelmRepository, `search` through a
+HelmRelease of the `search` chart pushed to the registry as an OCI artifact (an OCIRepository in
+`flux-system`); the others are plain manifests.
+
+One branch is broken on purpose, so the demo shows a failure to diagnose: CI pushed the
+`fix-login` image of `admin` as `fix-login-<sha>` without the timestamp Kollie's image policy
+expects, so an environment following that branch waits for an image that never matches.
 """
 
 from __future__ import annotations
@@ -12,29 +20,71 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
+from kubesim.flux.charts import Chart
+
 if TYPE_CHECKING:
     from kubesim.cluster import SimCluster
 
 GIT_URL = "https://git.example.com/acme/platform"
 REGISTRY = "registry.example.com/acme"
+CHARTS_URL = "https://charts.example.com/acme"
+OCI_CHARTS = "oci://registry.example.com/acme/charts"
 APPS = ("web", "api", "worker", "payments", "search", "admin")
 BRANCH_IMAGES = {
     "feature-checkout": ("web", "api"),
-    "fix-login": ("admin",),
     "feature-search-v2": ("search",),
+}
+BROKEN_TAGS = {"fix-login": ("admin",)}
+"""Branch images pushed without the `-<timestamp>` suffix Kollie's image policies select by."""
+
+NAMESPACE = """
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${environment}
+  annotations:
+    downscaler/uptime: "${downscaler_uptime:=always}"
+    kustomize.toolkit.fluxcd.io/prune: disabled
+"""
+
+CHART_TEMPLATES = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}
+data:
+  image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+  chart: "{{ .Chart.Name }}-{{ .Chart.Version }}"
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {{ .Release.Name }}
+  labels:
+    kollie.io/environment: "{{ .Values.environment }}"
+    kollie.io/app: {{ .Chart.Name }}
+spec:
+  rules:
+    - host: "{{ .Values.host }}"
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service: {name: "{{ .Release.Name }}", port: {number: 80}}
+"""
+CHARTS = {
+    "payments": Chart("payments", "1.4.0", "3.2.0", CHART_TEMPLATES, {"image": {"tag": ""}}),
+    "search": Chart("search", "0.9.1", "1.9.0", CHART_TEMPLATES, {"image": {"tag": ""}}),
 }
 
 
 def app_manifests(app: str) -> str:
-    return f"""
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: ${{environment}}
-  annotations:
-    downscaler/uptime: "${{downscaler_uptime:=always}}"
-    kustomize.toolkit.fluxcd.io/prune: disabled
----
+    if app in CHARTS:
+        return NAMESPACE + "---" + helm_release(app)
+    return (
+        NAMESPACE
+        + f"""---
 apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -61,6 +111,44 @@ spec:
             backend:
               service: {{name: {app}, port: {{number: 80}}}}
 """
+    )
+
+
+def helm_release(app: str) -> str:
+    """The app's HelmRelease: `payments` from the HelmRepository, `search` from the OCI chart."""
+    if app == "search":
+        chart = """  chartRef:
+    kind: OCIRepository
+    name: search
+    namespace: flux-system"""
+    else:
+        chart = f"""  chart:
+    spec:
+      chart: {app}
+      version: "1.x"
+      sourceRef:
+        kind: HelmRepository
+        name: acme
+        namespace: flux-system"""
+    return f"""
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: {app}
+  namespace: ${{environment}}
+spec:
+  interval: 10m
+{chart}
+  install:
+    remediation:
+      retries: 2
+  values:
+    environment: "${{environment}}"
+    host: "{app}.${{environment}}.${{zone_name:=test.example.com}}"
+    image:
+      repository: {REGISTRY}/{app}
+      tag: "${{image_tag}}"
+"""
 
 
 def _sha(seed: str) -> str:
@@ -69,11 +157,7 @@ def _sha(seed: str) -> str:
 
 def seed_demo(cluster: SimCluster, *, now: float | None = None) -> dict[str, Any]:
     """Load the demo set-up into a started cluster; returns a summary of what was created."""
-    flux: Any = next(
-        (c for c in cluster.controllers if hasattr(c, "registry") and hasattr(c, "git")), None
-    )
-    if flux is None:
-        raise RuntimeError("the demo needs the simulated Flux controllers")
+    flux = cluster.flux
     ts = int(now or time.time())
     flux.git.add_repository(
         GIT_URL, branches=["main"], paths={f"./apps/{a}": app_manifests(a) for a in APPS}
@@ -85,6 +169,28 @@ def seed_demo(cluster: SimCluster, *, now: float | None = None) -> dict[str, Any
             "kind": "GitRepository",
             "metadata": {"name": "platform", "namespace": "flux-system"},
             "spec": {"url": GIT_URL, "interval": "5m", "ref": {"branch": "main"}},
+        }
+    )
+    flux.charts.add_chart(CHARTS_URL, CHARTS["payments"])
+    flux.charts.push_oci(f"{OCI_CHARTS}/search", CHARTS["search"])
+    cluster.apply_object(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": "acme", "namespace": "flux-system"},
+            "spec": {"url": CHARTS_URL, "interval": "10m"},
+        }
+    )
+    cluster.apply_object(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": "search", "namespace": "flux-system"},
+            "spec": {
+                "url": f"{OCI_CHARTS}/search",
+                "interval": "10m",
+                "ref": {"semver": "0.x"},
+            },
         }
     )
     tags = 0
@@ -113,4 +219,14 @@ def seed_demo(cluster: SimCluster, *, now: float | None = None) -> dict[str, Any
         for app in apps:
             flux.registry.push(f"{REGISTRY}/{app}", f"{branch}-{_sha(branch + app)}-{ts - 600}")
             tags += 1
-    return {"apps": list(APPS), "git": GIT_URL, "registry": REGISTRY, "tags": tags}
+    for branch, apps in BROKEN_TAGS.items():
+        for app in apps:
+            flux.registry.push(f"{REGISTRY}/{app}", f"{branch}-{_sha(branch + app)}")
+            tags += 1
+    return {
+        "apps": list(APPS),
+        "git": GIT_URL,
+        "registry": REGISTRY,
+        "tags": tags,
+        "charts": {app: f"{c.name}@{c.version}" for app, c in CHARTS.items()},
+    }

@@ -1,12 +1,13 @@
-"""Simulated Flux controllers (source, image-reflector, kustomize), a simulated git host and a
-simulated container registry, plugged into the emulated cluster.
+"""Simulated Flux controllers (source, image-reflector, kustomize, helm), a simulated git host,
+a simulated container registry and a simulated Helm chart host, plugged into the emulated cluster.
 
 They watch the store as the real controllers watch the API server (same triggers: a new
 generation, `reconcile.fluxcd.io/requestedAt`, a source's new revision, a new image scan) and
 write status as Flux v2.7 does, so Kollie's tests and demo see the conditions, reasons and
 messages of a real cluster.  Differences from reality are in timing only: a git push is seen
 at once (as with a notification-controller Receiver), dependants are re-queued as soon as a
-dependency becomes Ready, and `reconcile_delay` stands for the time real work takes.
+dependency becomes Ready or its artifact changes, and `reconcile_delay` stands for the time real
+work (a clone, a Helm install) takes.
 """
 
 from __future__ import annotations
@@ -19,16 +20,35 @@ from aiohttp import web
 
 from kubesim.flux import conditions as cond
 from kubesim.flux.admin import admin_routes
+from kubesim.flux.charts import Chart, ChartHost, oci_image
 from kubesim.flux.controller import REQUESTED_AT, Controller, Settings, annotation, object_key
 from kubesim.flux.githost import GitHost
-from kubesim.flux.image import ImagePolicyController, ImageRepositoryController, TagDatabase
+from kubesim.flux.helmactions import Helm
+from kubesim.flux.helmrelease import HelmReleaseController
+from kubesim.flux.helmsource import (
+    HelmChartController,
+    HelmRepositoryController,
+    OCIRepositoryController,
+)
+from kubesim.flux.image import ImageRepositoryController, TagDatabase
+from kubesim.flux.imagepolicy import ImagePolicyController
 from kubesim.flux.kustomize import KustomizationController
-from kubesim.flux.registry import Push, Registry
+from kubesim.flux.registry import InvalidReference, Push, Registry, canonical_name
 from kubesim.flux.source import ArtifactStorage, GitRepositoryController
+from kubesim.flux.switches import switch_routes
 from kubesim.objects import ObjectApi
 from kubesim.store import Event
 
-__all__ = ["FluxSimulation", "GitHost", "Push", "Registry", "Settings"]
+__all__ = [
+    "Chart",
+    "ChartHost",
+    "FluxSimulation",
+    "GitHost",
+    "Helm",
+    "Push",
+    "Registry",
+    "Settings",
+]
 
 
 def _asks_for_reconcile(event: Event) -> bool:
@@ -47,6 +67,19 @@ def _asks_for_reconcile(event: Event) -> bool:
 
 def _status(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return (obj or {}).get("status") or {}
+
+
+def _artifact_changed(event: Event) -> bool:
+    """SourceRevisionChangePredicate: a new or different artifact revision."""
+    new = None if event.type == "DELETED" else (_status(event.obj).get("artifact") or {})
+    old = _status(event.old).get("artifact") or {}
+    return (new or {}).get("revision") != old.get("revision")
+
+
+def _readiness_changed(event: Event) -> bool:
+    return cond.status_of(event.old) != cond.status_of(event.obj) or cond.status_of(
+        event.old, cond.STALLED
+    ) != cond.status_of(event.obj, cond.STALLED)
 
 
 class FluxSimulation:
@@ -86,11 +119,27 @@ class FluxSimulation:
         self.kustomizations = KustomizationController(
             api, self.settings, storage=self.storage, strict_substitutions=strict_substitutions
         )
+        self.charts = ChartHost(self.registry)
+        self.helm = Helm(api, clock=self.settings.clock)
+        self.helm_repositories = HelmRepositoryController(
+            api, self.settings, storage=self.storage, charts=self.charts
+        )
+        self.helm_charts = HelmChartController(api, self.settings, storage=self.storage)
+        self.oci_repositories = OCIRepositoryController(
+            api, self.settings, storage=self.storage, registry=self.registry, charts=self.charts
+        )
+        self.helm_releases = HelmReleaseController(
+            api, self.settings, storage=self.storage, helm=self.helm
+        )
         self.controllers: list[Controller] = [
             self.sources,
             self.image_repositories,
             self.image_policies,
             self.kustomizations,
+            self.helm_repositories,
+            self.helm_charts,
+            self.oci_repositories,
+            self.helm_releases,
         ]
         self._by_gr = {c.gr: c for c in self.controllers}
         self._unsubscribe: list[Callable[[], None]] = []
@@ -110,6 +159,8 @@ class FluxSimulation:
         self._unsubscribe = [
             self.api.store.subscribe(self._on_event),
             self.git.subscribe(self.sources.on_git_change),
+            self.charts.subscribe(self.helm_repositories.on_chart_push),
+            self.registry.subscribe(lambda push: self.oci_repositories.on_push(push.image)),
         ]
         for controller in self.controllers:
             for obj in self.api.store.iter(controller.gr):
@@ -123,7 +174,7 @@ class FluxSimulation:
             await controller.stop()
 
     def routes(self) -> list[web.RouteDef]:
-        return admin_routes(self)
+        return [*admin_routes(self), *switch_routes(self)]
 
     # ------------------------------------------------------------ test and demo handles
     def fail(self, namespace: str, name: str, message: str | None) -> None:
@@ -134,6 +185,27 @@ class FluxSimulation:
         else:
             self.kustomizations.failures.pop(key, None)
         self.kustomizations.trigger(key)
+
+    def refuse_credentials(self, image: str, *, refused: bool = True) -> None:
+        """Make the registry refuse (or accept again) the credentials of every client of
+        `image`. ImageRepositories and OCIRepositories of it look again now; they see the
+        change at their next scan or pull, as they would a revoked (or renewed) token."""
+        canonical = self.registry.refuse(image, refused)
+
+        def uses(obj: dict[str, Any]) -> bool:
+            spec = obj.get("spec") or {}
+            try:
+                return (
+                    canonical_name(
+                        oci_image(str(spec["url"])) if "url" in spec else str(spec.get("image", ""))
+                    )
+                    == canonical
+                )
+            except (ValueError, KeyError, InvalidReference):
+                return False
+
+        self.image_repositories.trigger_where(uses)
+        self.oci_repositories.trigger_where(uses)
 
     # ------------------------------------------------------------ events
     def _on_event(self, event: Event) -> None:
@@ -152,6 +224,15 @@ class FluxSimulation:
             self._scan_changed(event)
         elif controller is self.kustomizations:
             self._kustomization_changed(event)
+        elif controller is self.helm_repositories and _artifact_changed(event):
+            self.helm_charts.trigger_where(self.helm_charts.using_repository(event.obj))
+        elif controller in (self.helm_charts, self.oci_repositories) and (
+            _artifact_changed(event) or _readiness_changed(event)
+        ):
+            self.helm_releases.trigger_where(self.helm_releases.using_source(event.obj))
+        if controller in (self.helm_releases, self.kustomizations) and event.type != "DELETED":
+            for key in self.kustomizations.health.waiting_for(event.obj):
+                self.kustomizations.schedule(key)
 
     def _source_changed(self, event: Event) -> None:
         """SourceRevisionChangePredicate: a new or different artifact revision."""
@@ -167,7 +248,8 @@ class FluxSimulation:
             )
 
     def _scan_changed(self, event: Event) -> None:
-        """The ImagePolicy watch: an ImageRepository created or deleted, or a scan with a new tag set."""
+        """The ImagePolicy watch: an ImageRepository created or deleted, or a scan with a new
+        tag set."""
         new = (_status(event.obj).get("lastScanResult") or {}).get("revision")
         old = (_status(event.old).get("lastScanResult") or {}).get("revision")
         if event.type in ("ADDED", "DELETED") or (new is not None and new != old):

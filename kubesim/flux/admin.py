@@ -9,27 +9,45 @@ tag 404.  These are for tests, demos and other tools driving a running emulator:
 | `GET /sim/registry/tags` | `?image=` | the tags of an image with digests |
 | `DELETE /sim/registry/tags` | `?image=&tag=` | delete a tag |
 | `GET /sim/git/repositories` | | repositories with branches, tags and paths |
-| `POST /sim/git/repositories` | `{"url", "branches"?, "tags"?, "paths"?}` | create or replace (201) |
+| `POST /sim/git/repositories` | `{"url", "branches"?, "tags"?, "paths"?}` | create, replace |
 | `POST /sim/git/push` | `{"url", "branch", "paths"?, "fromBranch"?}` | commit to a branch |
 | `GET`/`PUT /sim/flux` | `{"reconcileDelay"?}` | read or change settings |
-| `PUT /sim/flux/failures` | `{"namespace", "name", "message"?}` | make a Kustomization's health check fail (no message: recover) |
+| `PUT /sim/flux/failures` | `{"namespace", "name", "message"?}` | a Kustomization's health |
+|  |  | check fails (no message: it recovers) |
+
+The failure switches and the Helm chart routes are in kubesim.flux.switches.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, overload
 
 from aiohttp import web
 
-from kubesim.flux.githost import Manifests
-from kubesim.flux.registry import InvalidReference
-
-if TYPE_CHECKING:
-    from kubesim.flux import FluxSimulation
+from kubesim.flux.charts import ChartHost
+from kubesim.flux.githost import GitHost, Manifests
+from kubesim.flux.helmactions import Helm
+from kubesim.flux.registry import InvalidReference, Registry
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class FluxHandles(Protocol):
+    """What the admin routes drive (:class:`kubesim.flux.FluxSimulation` is one)."""
+
+    registry: Registry
+    git: GitHost
+    charts: ChartHost
+    helm: Helm
+    reconcile_delay: float
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def fail(self, namespace: str, name: str, message: str | None) -> None: ...
+
+    def refuse_credentials(self, image: str, *, refused: bool = True) -> None: ...
 
 
 class BadInput(Exception):
@@ -40,7 +58,7 @@ def _error(message: str, status: int = 400) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def body_of(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.read() or b"null")
     except (ValueError, UnicodeDecodeError) as e:
@@ -50,7 +68,16 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _string(body: Mapping[str, Any], field: str, *, required: bool = True) -> str | None:
+@overload
+def string(body: Mapping[str, Any], field: str) -> str: ...
+
+
+@overload
+def string(body: Mapping[str, Any], field: str, *, required: bool) -> str | None: ...
+
+
+def string(body: Mapping[str, Any], field: str, *, required: bool = True) -> str | None:
+    """A non-empty string field (None when absent and not required); BadInput otherwise."""
     value = body.get(field)
     if value is None and not required:
         return None
@@ -73,7 +100,7 @@ def _paths(value: Any, *, allow_delete: bool) -> dict[str, Manifests | None] | N
     return dict(value)
 
 
-def _guarded(handler: Handler) -> Handler:
+def guarded(handler: Handler) -> Handler:
     async def run(request: web.Request) -> web.Response:
         try:
             return await handler(request)
@@ -85,12 +112,11 @@ def _guarded(handler: Handler) -> Handler:
     return run
 
 
-def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
+def admin_routes(flux: FluxHandles) -> list[web.RouteDef]:
     async def push(request: web.Request) -> web.Response:
-        body = await _body(request)
-        image, tag = _string(body, "image"), _string(body, "tag")
-        assert image is not None and tag is not None
-        result = flux.registry.push(image, tag, digest=_string(body, "digest", required=False))
+        body = await body_of(request)
+        image, tag = string(body, "image"), string(body, "tag")
+        result = flux.registry.push(image, tag, digest=string(body, "digest", required=False))
         return web.json_response(
             {
                 "image": result.image,
@@ -124,9 +150,8 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         return web.json_response({"items": flux.git.describe()})
 
     async def add_repository(request: web.Request) -> web.Response:
-        body = await _body(request)
-        url = _string(body, "url")
-        assert url is not None
+        body = await body_of(request)
+        url = string(body, "url")
         branches = body.get("branches")
         if (
             branches is not None
@@ -157,14 +182,13 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         )
 
     async def git_push(request: web.Request) -> web.Response:
-        body = await _body(request)
-        url, branch = _string(body, "url"), _string(body, "branch")
-        assert url is not None and branch is not None
+        body = await body_of(request)
+        url, branch = string(body, "url"), string(body, "branch")
         sha = flux.git.push(
             url,
             branch,
             paths=_paths(body.get("paths"), allow_delete=True),
-            from_branch=_string(body, "fromBranch", required=False),
+            from_branch=string(body, "fromBranch", required=False),
         )
         return web.json_response({"url": url, "branch": branch, "sha": sha})
 
@@ -172,7 +196,7 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         return web.json_response(flux.describe())
 
     async def put_settings(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await body_of(request)
         delay = body.get("reconcileDelay")
         if delay is not None:
             if (
@@ -185,9 +209,8 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         return web.json_response(flux.describe())
 
     async def fail(request: web.Request) -> web.Response:
-        body = await _body(request)
-        ns, name = _string(body, "namespace"), _string(body, "name")
-        assert ns is not None and name is not None
+        body = await body_of(request)
+        ns, name = string(body, "namespace"), string(body, "name")
         message = body.get("message")
         if message is not None and not isinstance(message, str):
             raise BadInput("message must be a string (or absent to recover)")
@@ -195,13 +218,13 @@ def admin_routes(flux: FluxSimulation) -> list[web.RouteDef]:
         return web.json_response(flux.describe())
 
     return [
-        web.post("/sim/registry/push", _guarded(push)),
-        web.get("/sim/registry/tags", _guarded(tags)),
-        web.delete("/sim/registry/tags", _guarded(delete_tag)),
-        web.get("/sim/git/repositories", _guarded(repositories)),
-        web.post("/sim/git/repositories", _guarded(add_repository)),
-        web.post("/sim/git/push", _guarded(git_push)),
-        web.get("/sim/flux", _guarded(get_settings)),
-        web.put("/sim/flux", _guarded(put_settings)),
-        web.put("/sim/flux/failures", _guarded(fail)),
+        web.post("/sim/registry/push", guarded(push)),
+        web.get("/sim/registry/tags", guarded(tags)),
+        web.delete("/sim/registry/tags", guarded(delete_tag)),
+        web.get("/sim/git/repositories", guarded(repositories)),
+        web.post("/sim/git/repositories", guarded(add_repository)),
+        web.post("/sim/git/push", guarded(git_push)),
+        web.get("/sim/flux", guarded(get_settings)),
+        web.put("/sim/flux", guarded(put_settings)),
+        web.put("/sim/flux/failures", guarded(fail)),
     ]

@@ -31,7 +31,8 @@ _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, 
 
 
 def parse_duration(text: Any, default: float) -> float:
-    """A Go duration (`1m`, `10m0s`, `1h30m`, `500ms`) in seconds; `default` if absent or malformed."""
+    """A Go duration (`1m`, `10m0s`, `1h30m`, `500ms`) in seconds; `default` if absent or
+    malformed."""
     if not isinstance(text, str) or not text:
         return default
     if text == "0":
@@ -88,7 +89,8 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
 
 
 class Conditions:
-    """A mutable copy of an object's conditions, edited the way fluxcd/pkg/runtime/conditions does."""
+    """A mutable copy of an object's conditions, edited the way fluxcd/pkg/runtime/conditions
+    does."""
 
     def __init__(self, obj: Mapping[str, Any], now: datetime) -> None:
         self._items: list[Condition] = [
@@ -127,6 +129,11 @@ class Conditions:
     def mark_unknown(self, type_: str, reason: str, message: str) -> None:
         self.set(type_, "Unknown", reason, message)
 
+    def mark_stalled(self, reason: str, message: str) -> None:
+        """conditions.MarkStalled: Stalled=True, and Reconciling removed."""
+        self.delete(RECONCILING)
+        self.mark_true(STALLED, reason, message)
+
     def delete(self, type_: str) -> None:
         self._items = [c for c in self._items if c.get("type") != type_]
 
@@ -149,7 +156,8 @@ class Conditions:
         return c is None or c.get("status") == "Unknown"
 
     def progressing(self, message: str, *, drift: bool = False) -> None:
-        """`reconcile.ProgressiveStatus`: Reconciling=True, and Ready=Unknown unless Ready is known."""
+        """`reconcile.ProgressiveStatus`: Reconciling=True, and Ready=Unknown unless Ready is
+        known."""
         self.mark_true(RECONCILING, PROGRESSING, message)
         if drift or self.is_unknown(READY):
             self.mark_unknown(READY, PROGRESSING, message)

@@ -47,7 +47,8 @@ class Settings:
     min_interval: float = 1.0
     """Floor for `spec.interval` requeues, so a `1s`-ish interval cannot spin the event loop."""
     dependency_requeue: float = 30.0
-    """The controllers' `--requeue-dependency` flag: retry period while waiting on another object."""
+    """The controllers' `--requeue-dependency` flag: retry period while waiting on another
+    object."""
     max_backoff: float = 60.0
     """Cap of the error backoff (controller-runtime's is 1000 s; shorter keeps the sim lively)."""
     clock: Callable[[], datetime] = field(default=_utcnow)

@@ -92,6 +92,7 @@ class GitHost:
     def __init__(self) -> None:
         self.repositories: dict[str, Repository] = {}
         self._subscribers: list[Callable[[str], None]] = []
+        self._deleted: dict[tuple[str, str], str] = {}
 
     def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """`callback(url)` after every change to a repository; returns an unsubscribe function."""
@@ -178,10 +179,21 @@ class GitHost:
         return sha
 
     def delete_branch(self, url: str, branch: str) -> bool:
-        found = self._repo(url).branches.pop(branch, None) is not None
-        if found:
+        """Delete a branch (remembering its head for `restore_branch`); False if it is absent."""
+        sha = self._repo(url).branches.pop(branch, None)
+        if sha is not None:
+            self._deleted[(url, branch)] = sha
             self._notify(url)
-        return found
+        return sha is not None
+
+    def restore_branch(self, url: str, branch: str) -> bool:
+        """Push a deleted branch back at the commit it had; False if it was not deleted here."""
+        sha = self._deleted.pop((url, branch), None)
+        if sha is None:
+            return False
+        self._repo(url).branches[branch] = sha
+        self._notify(url)
+        return True
 
     def checkout(
         self,

@@ -1,9 +1,26 @@
-"""The simulated image-reflector-controller (v1.0): ImageRepository scans the simulated registry
-into a tag database; ImagePolicy picks a tag from it.
+"""The simulated image-reflector-controller (v1.0.4, internal/controller/
+imagerepository_controller.go): ImageRepositories scan the simulated registry into a tag
+database; ImagePolicies (kubesim.flux.imagepolicy) pick a tag from it.
 
 As in the real controller, a push is not seen until the repository's next scan: at its
 interval, on `reconcile.fluxcd.io/requestedAt`, or when its image or exclusion list changes.
-Policies re-evaluate when a scan changes the tag set (`lastScanResult.revision`).
+Policies re-evaluate when a scan changes the tag set (`lastScanResult.revision`). A scan
+records `lastScanResult`: `tagCount`, `scanTime`, the `revision` of the tag list and
+`latestTags`, the first 10 tags in descending string order (`sortTagsAndGetLatestTags`).
+
+Failures (Ready=False):
+
+- `secretRef` names no Secret: `AuthenticationFailed`, `failed to configure authentication
+  options: secrets "<name>" not found`;
+- credentials refused: `ReadOperationFailed`, `scan failed: GET
+  https://<host>/v2/<path>/tags/list?n=1000: UNAUTHORIZED: authentication required;
+  [map[Action:pull Class: Name:<path> Type:repository]]`;
+- no such repository: `ReadOperationFailed`, `scan failed: GET
+  https://<host>/v2/<path>/tags/list?n=1000: NAME_UNKNOWN: repository name not known to
+  registry; map[name:<path>]`;
+- an invalid image (Stalled): `ImageURLInvalid`, `could not parse reference: <image>`.
+
+A failure keeps the last scan result and leaves `Reconciling` True (`ProgressingWithRetry`).
 """
 
 from __future__ import annotations
@@ -23,14 +40,13 @@ from kubesim.flux.controller import (
     Result,
     Settings,
     annotation,
-    object_key,
 )
-from kubesim.flux.policies import InvalidPolicy, NoLatest, check_policy, select
-from kubesim.flux.registry import InvalidReference, Registry, canonical_name
+from kubesim.flux.registry import InvalidReference, Registry, canonical_name, refused_error
 from kubesim.objects import ObjectApi
 
 GROUP = "image.toolkit.fluxcd.io"
 REPOSITORIES = (GROUP, "imagerepositories")
+SECRETS = ("", "secrets")
 DEFAULT_EXCLUSIONS = ["^.*\\.sig$"]
 LATEST_TAGS = 10
 
@@ -91,22 +107,25 @@ class ImageRepositoryController(Controller):
             self.write_status(obj, self.handled(obj, status))
             return Result()
         c.delete(cond.STALLED)
+        problem = self._missing_secret(obj)
+        if problem:
+            message = f"failed to configure authentication options: {problem}"
+            return self._failed(obj, status, c, "AuthenticationFailed", message)
         interval = cond.parse_duration(spec.get("interval"), 600.0)
         exclusions = exclusions_of(spec)
         scan, after = self._should_scan(obj, canonical, exclusions, interval)
         if scan:
             tags = self.registry.tags(canonical)
+            if self.registry.refuses(canonical):
+                message = f"scan failed: {refused_error(canonical, 'GET', 'tags/list')}"
+                return self._failed(obj, status, c, "ReadOperationFailed", message)
             if tags is None:
                 host, _, path = canonical.partition("/")
                 message = (
                     f"scan failed: GET https://{host}/v2/{path}/tags/list?n=1000: NAME_UNKNOWN: "
                     f"repository name not known to registry; map[name:{path}]"
                 )
-                c.mark_false(cond.READY, "ReadOperationFailed", message)
-                c.retrying()
-                status["conditions"] = c.items()
-                self.write_status(obj, self.handled(obj, status))
-                return Result(failed=True)
+                return self._failed(obj, status, c, "ReadOperationFailed", message)
             kept = sorted(
                 (t for t in tags if not any(re.search(x, t) for x in exclusions)), reverse=True
             )
@@ -125,11 +144,34 @@ class ImageRepositoryController(Controller):
         c.mark_true(
             cond.READY,
             cond.SUCCEEDED,
-            f"successful scan: found {result.get('tagCount', 0)} tags with checksum {result.get('revision', '')}",
+            f"successful scan: found {result.get('tagCount', 0)} tags with checksum "
+            f"{result.get('revision', '')}",
         )
         status.update(conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
         self.write_status(obj, self.handled(obj, status))
         return Result(after=after)
+
+    def _missing_secret(self, obj: Mapping[str, Any]) -> str:
+        """AuthOptionsGetter.GetOptions: a `secretRef` naming no Secret is the client's error."""
+        name = str(((obj.get("spec") or {}).get("secretRef") or {}).get("name") or "")
+        if not name or self.api.store.get(SECRETS, obj["metadata"]["namespace"], name):
+            return ""
+        return not_found("secrets", "", name).message
+
+    def _failed(
+        self,
+        obj: dict[str, Any],
+        status: dict[str, Any],
+        c: cond.Conditions,
+        reason: str,
+        message: str,
+    ) -> Result:
+        """Ready=False, Reconciling left True (`ProgressingWithRetry`), retried with backoff."""
+        c.mark_false(cond.READY, reason, message)
+        c.retrying()
+        status["conditions"] = c.items()
+        self.write_status(obj, self.handled(obj, status))
+        return Result(failed=True)
 
     def _should_scan(
         self, obj: Mapping[str, Any], canonical: str, exclusions: list[str], interval: float
@@ -166,207 +208,3 @@ class ImageRepositoryController(Controller):
             super().announce(obj)
             return
         self.write_status(obj, {**status, "conditions": c.items()})
-
-
-def _labels_match(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
-
-
-class ImagePolicyController(Controller):
-    group = GROUP
-    plural = "imagepolicies"
-    kind = "ImagePolicy"
-    manager = "image-reflector-controller"
-
-    def __init__(
-        self, api: ObjectApi, settings: Settings, *, registry: Registry, database: TagDatabase
-    ) -> None:
-        super().__init__(api, settings)
-        self.registry = registry
-        self.database = database
-
-    def reconcile(self, obj: dict[str, Any]) -> Result:
-        if obj["metadata"].get("deletionTimestamp"):
-            self.release(obj)
-            return Result()
-        obj = self.ensure_finalizer(obj)
-        spec = obj.get("spec") or {}
-        if spec.get("suspend"):
-            return self.suspended(obj)
-        status = dict(obj.get("status") or {})
-        c = cond.Conditions(obj, self.now())
-        reflect = spec.get("digestReflectionPolicy") or "Never"
-        if (
-            reflect == "Always" and spec.get("interval") is None
-        ):  # the v1 CRD's CEL rule rejects this first
-            return self._stalled(
-                obj,
-                status,
-                c,
-                "IntervalNotConfigured",
-                "spec.interval must be set when spec.digestReflectionPolicy is set to 'Always'",
-            )
-        c.progressing("reconciliation in progress")
-        repo, reason, problem = self._repository(obj)
-        if repo is None:
-            return self._failed(
-                obj, status, c, reason, f"failed to get the referred ImageRepository: {problem}"
-            )
-        image = str((repo.get("spec") or {}).get("image", ""))
-        try:
-            canonical = canonical_name(image)
-            check_policy(spec.get("policy") or {})
-            tags = self.database.tags(
-                str((repo.get("status") or {}).get("canonicalImageName") or canonical)
-            )
-            if not tags:
-                wait = self.settings.dependency_requeue
-                c.mark_false(
-                    cond.READY,
-                    "DependencyNotReady",
-                    f"retrying in {cond.format_duration(wait)} error: no tags in database",
-                )
-                c.retrying()
-                status["conditions"] = c.items()
-                self.write_status(obj, self.handled(obj, status))
-                return Result(after=wait)
-            chosen = select(tags, spec.get("filterTags"), spec.get("policy") or {})
-        except InvalidReference as e:
-            return self._stalled(obj, status, c, "ImageURLInvalid", str(e))
-        except InvalidPolicy as e:
-            return self._stalled(obj, status, c, "InvalidPolicy", str(e))
-        except NoLatest as e:
-            return self._failed(obj, status, c, "Failure", str(e))
-        latest: dict[str, str] = {"name": image, "tag": chosen}
-        previous = status.get("latestRef")
-        if reflect in ("IfNotPresent", "Always"):
-            keep = (
-                reflect == "IfNotPresent"
-                and previous
-                and previous.get("name") == image
-                and previous.get("tag") == chosen
-                and previous.get("digest")
-            )
-            digest = (
-                previous["digest"] if keep and previous else self.registry.digest(canonical, chosen)
-            )
-            if digest is None:
-                return self._failed(
-                    obj, status, c, cond.FAILED, _digest_error(image, canonical, chosen)
-                )
-            latest["digest"] = digest
-        if previous != latest:
-            if previous:
-                status["observedPreviousRef"] = previous
-            status["latestRef"] = latest
-        c.delete(cond.RECONCILING)
-        c.delete(cond.STALLED)
-        c.mark_true(cond.READY, cond.SUCCEEDED, ready_message(status))
-        status.update(conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
-        self.write_status(obj, self.handled(obj, status))
-        return Result(after=cond.parse_duration(spec.get("interval"), 0.0) or None)
-
-    def _repository(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str, str]:
-        """The referenced ImageRepository, or (None, reason, message) as the controller reports."""
-        ns = obj["metadata"]["namespace"]
-        ref = (obj.get("spec") or {}).get("imageRepositoryRef") or {}
-        repo_ns, repo_name = str(ref.get("namespace") or ns), str(ref.get("name", ""))
-        repo = self.api.store.get(REPOSITORIES, repo_ns, repo_name)
-        if repo is None:
-            error = not_found("imagerepositories", GROUP, repo_name)
-            return (
-                None,
-                "DependencyNotReady",
-                f"referenced ImageRepository does not exist: {error.message}",
-            )
-        if repo_ns == ns:
-            return repo, "", ""
-        access = (repo.get("spec") or {}).get("accessFrom")
-        if access is None:
-            return (
-                None,
-                "AccessDenied",
-                (
-                    f"access denied: '{repo_ns}/{repo_name}' can't be accessed due to missing "
-                    "ACL labels on 'accessFrom'"
-                ),
-            )
-        namespace = self.api.store.get(("", "namespaces"), "", ns) or {"metadata": {}}
-        labels = namespace["metadata"].get("labels") or {}
-        if any(_labels_match(s, labels) for s in access.get("namespaceSelectors") or []):
-            return repo, "", ""
-        return (
-            None,
-            "AccessDenied",
-            (
-                f"access denied: '{repo_ns}/{repo_name}' can't be accessed due to ACL labels "
-                f"mismatch on namespace '{ns}'"
-            ),
-        )
-
-    def _failed(
-        self,
-        obj: dict[str, Any],
-        status: dict[str, Any],
-        c: cond.Conditions,
-        reason: str,
-        message: str,
-    ) -> Result:
-        c.mark_false(cond.READY, reason, message)
-        c.delete(cond.STALLED)
-        c.retrying()
-        status["conditions"] = c.items()
-        self.write_status(obj, self.handled(obj, status))
-        return Result(failed=True)
-
-    def _stalled(
-        self,
-        obj: dict[str, Any],
-        status: dict[str, Any],
-        c: cond.Conditions,
-        reason: str,
-        message: str,
-    ) -> Result:
-        c.mark_true(cond.STALLED, reason, message)
-        c.mark_false(cond.READY, reason, message)
-        c.delete(cond.RECONCILING)
-        status.update(conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
-        self.write_status(obj, self.handled(obj, status))
-        return Result()
-
-    def refers_to(self, repo: Mapping[str, Any]) -> Any:
-        ns, name = object_key(repo)
-
-        def check(policy: dict[str, Any]) -> bool:
-            ref = (policy.get("spec") or {}).get("imageRepositoryRef") or {}
-            return bool(
-                ref.get("name") == name
-                and (ref.get("namespace") or policy["metadata"]["namespace"]) == ns
-            )
-
-        return check
-
-
-def ready_message(status: Mapping[str, Any]) -> str:
-    """composeImagePolicyReadyMessage of the controller."""
-    latest = status["latestRef"]
-    message = f"Latest image tag for {latest['name']} resolved to {latest['tag']}"
-    if latest.get("digest"):
-        message += f" with digest {latest['digest']}"
-    previous = status.get("observedPreviousRef")
-    if previous and previous != latest:
-        message += f" (previously {previous.get('name')}:{previous.get('tag')}"
-        if previous.get("digest"):
-            message += f"@{previous['digest']}"
-        message += ")"
-    return message
-
-
-def _digest_error(image: str, canonical: str, tag: str) -> str:
-    """What a HEAD of a tag the registry no longer has gives the controller."""
-    host, _, path = canonical.partition("/")
-    return (
-        f'failed fetching digest of {image}:{tag}: failed fetching descriptor for "{canonical}:{tag}": '
-        f"HEAD https://{host}/v2/{path}/manifests/{tag}: unexpected status code 404 Not Found (HEAD responses "
-        "have no body, use GET for details)"
-    )

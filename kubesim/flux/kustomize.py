@@ -20,6 +20,7 @@ from kubesim.flux import conditions as cond
 from kubesim.flux.apply import Applier, ApplyError
 from kubesim.flux.build import BuildError, build
 from kubesim.flux.controller import Controller, Key, Result, Settings, object_key
+from kubesim.flux.health import HealthChecks, Verdict
 from kubesim.flux.source import ArtifactStorage
 from kubesim.objects import ObjectApi
 
@@ -64,6 +65,7 @@ class KustomizationController(Controller):
         self.strict_substitutions = strict_substitutions
         self.failures: dict[Key, str] = {}
         """Injected health-check failures, by Kustomization (tests and demos)."""
+        self.health = HealthChecks(api)
 
     # ------------------------------------------------------------ reconcile
     def reconcile(self, obj: dict[str, Any]) -> Result:
@@ -162,7 +164,10 @@ class KustomizationController(Controller):
                     history_meta,
                 )
                 return self._finish(obj, status, c, after=retry)
-        if not self._health(obj, c, revision, timeout):
+        verdict = self._health(obj, c, revision, timeout, entries)
+        if verdict.state == "waiting":
+            return self._finish(obj, status, c, after=verdict.after)
+        if verdict.state == "failed":
             status["history"] = _upsert(
                 status.get("history"),
                 built.digest,
@@ -248,25 +253,44 @@ class KustomizationController(Controller):
         return lookup
 
     def _health(
-        self, obj: Mapping[str, Any], c: cond.Conditions, revision: str, timeout: str
-    ) -> bool:
-        """Health checks pass at once in the simulation, unless a failure was injected."""
-        spec = obj.get("spec") or {}
-        injected = self.failures.get(object_key(obj))
+        self,
+        obj: Mapping[str, Any],
+        c: cond.Conditions,
+        revision: str,
+        timeout: str,
+        entries: list[dict[str, str]],
+    ) -> Verdict:
+        """checkHealth: kstatus of what `wait` or `healthChecks` name (kubesim.flux.health),
+        or an injected failure."""
+        key = object_key(obj)
+        running = f"Running health checks for revision {revision} with a timeout of {timeout}"
+        injected = self.failures.get(key)
         if injected is not None:
-            c.mark_true(
-                cond.RECONCILING,
-                cond.PROGRESSING,
-                f"Running health checks for revision {revision} with a timeout of {timeout}",
-            )
+            self.health.forget(key)
+            c.mark_true(cond.RECONCILING, cond.PROGRESSING, running)
             c.mark_false(cond.READY, "HealthCheckFailed", injected)
             c.mark_false(cond.HEALTHY, "HealthCheckFailed", injected)
-            return False
-        if spec.get("wait") or spec.get("healthChecks"):
-            c.mark_true(cond.HEALTHY, cond.SUCCEEDED, "Health check passed in 0s")
-        else:
+            return Verdict("failed", injected)
+        targets = self.health.targets(obj, entries)
+        if not targets:
+            self.health.forget(key)
             c.delete(cond.HEALTHY)
-        return True
+            return Verdict("passed")
+        verdict = self.health.check(key, targets, cond.parse_duration(timeout, 300.0))
+        took = cond.format_duration(round(verdict.after, 6))
+        if verdict.state == "passed":
+            c.mark_true(cond.HEALTHY, cond.SUCCEEDED, f"Health check passed in {took}")
+        elif verdict.state == "failed":
+            c.mark_false(cond.HEALTHY, "HealthCheckFailed", verdict.message)
+            c.mark_false(
+                cond.READY,
+                "HealthCheckFailed",
+                f"health check failed after {took}: {verdict.message}",
+            )
+        else:
+            c.mark_true(cond.RECONCILING, cond.PROGRESSING, running)
+            c.mark_unknown(cond.HEALTHY, cond.PROGRESSING, running)
+        return verdict
 
     # ------------------------------------------------------------ deletion
     def _finalize(self, obj: dict[str, Any]) -> Result:
@@ -291,6 +315,7 @@ class KustomizationController(Controller):
             if applier.delete_all(entries):
                 return Result(failed=True)
         self.failures.pop(object_key(obj), None)
+        self.health.forget(object_key(obj))
         self.release(obj)
         return Result()
 

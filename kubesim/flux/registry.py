@@ -87,6 +87,7 @@ class Registry:
         self._pushes: dict[tuple[str, str], int] = {}
         self._subscribers: list[Subscriber] = []
         self._clock = clock
+        self._refused: set[str] = set()
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """`callback(push)` after every push; returns an unsubscribe function."""
@@ -130,3 +131,38 @@ class Registry:
 
     def images(self) -> list[str]:
         return sorted(self._images)
+
+    def refuse(self, image: str, refused: bool = True) -> str:
+        """Refuse (or accept again) the credentials of every client of `image`; returns its
+        canonical name."""
+        name = canonical_name(image)
+        if refused:
+            self._refused.add(name)
+        else:
+            self._refused.discard(name)
+        return name
+
+    def refuses(self, image: str) -> bool:
+        return canonical_name(image) in self._refused
+
+    def refused(self) -> list[str]:
+        return sorted(self._refused)
+
+
+def refused_error(image: str, method: str, resource: str) -> str:
+    """What go-containerregistry reports when a registry (Docker distribution with basic or
+    token auth) answers 401 to `method` on `/v2/<path>/<resource>` (pkg/v1/remote/transport
+    error.go: `<METHOD> <url>: UNAUTHORIZED: authentication required; <detail>`); a HEAD
+    answer has no body to quote."""
+    host, _, path = canonical_name(image).partition("/")
+    query = "?n=1000" if resource == "tags/list" else ""
+    url = f"https://{host}/v2/{path}/{resource}{query}"
+    if method == "HEAD":
+        return (
+            f"HEAD {url}: unexpected status code 401 Unauthorized "
+            "(HEAD responses have no body, use GET for details)"
+        )
+    return (
+        f"{method} {url}: UNAUTHORIZED: authentication required; "
+        f"[map[Action:pull Class: Name:{path} Type:repository]]"
+    )

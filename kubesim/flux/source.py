@@ -17,6 +17,7 @@ from typing import Any
 
 from kubesim.errors import not_found
 from kubesim.flux import conditions as cond
+from kubesim.flux.charts import Chart
 from kubesim.flux.controller import Controller, Result, Settings, object_key
 from kubesim.flux.githost import Checkout, Commit, GitError, GitHost
 from kubesim.flux.policies import InvalidPolicy, parse_range, parse_version
@@ -34,8 +35,13 @@ STORAGE_HOST = "http://source-controller.flux-system.svc.cluster.local."
 
 @dataclass(frozen=True)
 class Artifact:
+    """What an artifact holds: manifests by directory (GitRepository), a chart repository index
+    (HelmRepository) or a chart (HelmChart, OCIRepository)."""
+
     revision: str
     files: Mapping[str, str]
+    charts: Mapping[str, Mapping[str, Chart]] | None = None
+    chart: Chart | None = None
 
 
 class ArtifactStorage:
