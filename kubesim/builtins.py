@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kubesim import schema, ssa
 from kubesim.builtin_schemas import SCHEMAS
 from kubesim.metadata import dns_label_errors
-from kubesim.resources import CRD_GR, NAMESPACE_GR, ResourceType, resource_type_from_crd
+from kubesim.resources import (
+    CRD_GR,
+    NAMESPACE_GR,
+    ResourceCatalog,
+    ResourceType,
+    resource_type_from_crd,
+)
+from kubesim.store import Store
 
-if TYPE_CHECKING:
-    from kubesim.objects import ObjectApi
+
+class Served(Protocol):
+    """What the CRD hooks change: the store, the served types, and who hears of new types
+    (:class:`kubesim.objects.ObjectApi`, which calls the hooks, is one)."""
+
+    store: Store
+    catalog: ResourceCatalog
+    on_type_change: list[Callable[[], None]]
+
 
 FieldProblem = tuple[str, str, str]
 SECRETS_GR = ("", "secrets")
@@ -129,7 +143,8 @@ def _crd_problems(crd: Mapping[str, Any]) -> list[FieldProblem]:
             (
                 "metadata.name",
                 "FieldValueInvalid",
-                f'metadata.name: Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group',
+                f'metadata.name: Invalid value: "{crd["metadata"].get("name")}": '
+                'must be spec.names.plural+"."+spec.group',
             )
         )
     if spec.get("scope") not in ("Namespaced", "Cluster"):
@@ -137,7 +152,8 @@ def _crd_problems(crd: Mapping[str, Any]) -> list[FieldProblem]:
             (
                 "spec.scope",
                 "FieldValueNotSupported",
-                f'spec.scope: Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"',
+                f'spec.scope: Unsupported value: "{spec.get("scope")}": '
+                'supported values: "Cluster", "Namespaced"',
             )
         )
     versions = spec.get("versions")
@@ -146,7 +162,8 @@ def _crd_problems(crd: Mapping[str, Any]) -> list[FieldProblem]:
             (
                 "spec.versions",
                 "FieldValueInvalid",
-                "spec.versions: Invalid value: must have exactly one version marked as storage version",
+                "spec.versions: Invalid value: "
+                "must have exactly one version marked as storage version",
             )
         )
         return out
@@ -156,7 +173,8 @@ def _crd_problems(crd: Mapping[str, Any]) -> list[FieldProblem]:
             (
                 "spec.versions",
                 "FieldValueInvalid",
-                "spec.versions: Invalid value: must have exactly one version marked as storage version",
+                "spec.versions: Invalid value: "
+                "must have exactly one version marked as storage version",
             )
         )
     for i, v in enumerate(versions):
@@ -175,7 +193,8 @@ def _crd_problems(crd: Mapping[str, Any]) -> list[FieldProblem]:
                 (
                     f"spec.versions[{i}].schema.openAPIV3Schema",
                     "FieldValueRequired",
-                    f"spec.versions[{i}].schema.openAPIV3Schema: Required value: schemas are required",
+                    f"spec.versions[{i}].schema.openAPIV3Schema: "
+                    "Required value: schemas are required",
                 )
             )
             continue
@@ -205,7 +224,7 @@ def on_deletion_started(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]
     return obj
 
 
-def after_write(api: ObjectApi, rt: ResourceType, obj: dict[str, Any]) -> None:
+def after_write(api: Served, rt: ResourceType, obj: dict[str, Any]) -> None:
     if rt.gr != CRD_GR or obj["metadata"].get("deletionTimestamp"):
         return
     served = resource_type_from_crd(obj)
@@ -217,7 +236,7 @@ def after_write(api: ObjectApi, rt: ResourceType, obj: dict[str, Any]) -> None:
     _mark_established(api, obj, served)
 
 
-def _mark_established(api: ObjectApi, crd: dict[str, Any], served: ResourceType) -> None:
+def _mark_established(api: Served, crd: dict[str, Any], served: ResourceType) -> None:
     names = crd["spec"]["names"]
     accepted = dict(names)
     accepted.setdefault("singular", served.singular)
@@ -254,7 +273,7 @@ def _mark_established(api: ObjectApi, crd: dict[str, Any], served: ResourceType)
     api.store.put(CRD_GR, new, rv=rv)
 
 
-def after_delete(api: ObjectApi, rt: ResourceType, obj: dict[str, Any]) -> None:
+def after_delete(api: Served, rt: ResourceType, obj: dict[str, Any]) -> None:
     if rt.gr != CRD_GR:
         return
     spec = obj.get("spec") or {}

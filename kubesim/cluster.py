@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -28,9 +27,10 @@ from kubesim.objects import Clock, ObjectApi, WriteOptions
 from kubesim.rbac import Authorizer
 from kubesim.registry_webhooks import WebhookSender
 from kubesim.resources import CRD_GR, NAMESPACE_GR, ResourceCatalog
-from kubesim.server import ApiServer, ServerSettings
+from kubesim.server import ApiServer
 from kubesim.store import Store
 from kubesim.tls import serving_certificates
+from kubesim.watching import ServerSettings
 
 if TYPE_CHECKING:
     from kubesim.flux import FluxSimulation
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("kubesim")
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+MAX_DOWNTIME = 3600.0
+"""Longest outage `/sim/restart?downtime=` accepts, in seconds."""
 PACKAGED_CRDS = Path(__file__).parent / "crds"
 """The Flux CRDs shipped with the package (copies of the upstream files, unmodified)."""
 
@@ -98,7 +100,8 @@ class SimCluster:
         # kubectl and Helm send tokens only over TLS: an RBAC cluster for them serves HTTPS.
         self.certificates = serving_certificates(host) if tls else None
         if rbac:
-            # Tokens and RBAC as a real API server; the kubeconfig's admin token is in system:masters.
+            # Tokens and RBAC as a real API server; the kubeconfig's admin token is in
+            # system:masters.
             self.server.authorizer = Authorizer(self.store)
         for plugin in admission_plugins:
             if plugin != ownerrefs.PLUGIN or self.server.authorizer is None:
@@ -121,6 +124,7 @@ class SimCluster:
         # A cluster with Flux has its flux-system namespace, where Flux's own sources live.
         self._namespaces = [*DEFAULT_NAMESPACES, *(["flux-system"] if flux else []), *namespaces]
         self._runner: web.AppRunner | None = None
+        self._restart_task: asyncio.Task[None] | None = None
         self._seeded = False
 
     # ----------------------------------------------------------- lifecycle
@@ -180,6 +184,11 @@ class SimCluster:
             self._runner = None
 
     async def stop(self) -> None:
+        restarting = self._restart_task
+        if restarting is not None and not restarting.done():
+            # A restart still in its downtime must not serve again after the stop.
+            restarting.cancel()
+            await asyncio.gather(restarting, return_exceptions=True)
         await self._unserve()
         for controller in self.controllers:
             await controller.stop()
@@ -338,7 +347,12 @@ class SimCluster:
         try:
             downtime = float(request.query.get("downtime", "0.2"))
         except ValueError:
-            return web.json_response({"error": "downtime must be a number of seconds"}, status=400)
+            downtime = -1.0
+        if not 0 <= downtime <= MAX_DOWNTIME:
+            return web.json_response(
+                {"error": f"downtime must be a number of seconds between 0 and {MAX_DOWNTIME:g}"},
+                status=400,
+            )
         task = asyncio.get_running_loop().create_task(
             self._restart_later(downtime), name="kubesim-restart"
         )
@@ -347,8 +361,11 @@ class SimCluster:
 
     async def _restart_later(self, downtime: float) -> None:
         await asyncio.sleep(0.05)  # let the 202 reach the caller before its connection drops
-        with contextlib.suppress(Exception):
+        try:
             await self.restart(downtime=downtime)
+        except Exception:
+            # Not serving again is what the caller would see; the log says why.
+            log.exception("kubesim_restart_failed", url=self.url)
 
     async def _load(self, request: web.Request) -> web.Response:
         """Create many objects from one template in-process: a load generator for benchmarks

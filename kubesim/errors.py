@@ -38,6 +38,7 @@ class ApiError(Exception):
         reason: str | None = None,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        list_meta: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -45,12 +46,14 @@ class ApiError(Exception):
         self.reason = reason or _REASONS.get(code, "Unknown")
         self.details = details
         self.headers = headers or {}
+        self.list_meta = list_meta or {}
+        """The Status's `metadata` (a 410 for an expired continue token offers a new one)."""
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": dict(self.list_meta),
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
@@ -93,7 +96,8 @@ def conflict(resource: str, group: str, name: str) -> ApiError:
     return ApiError(
         409,
         f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": '
-        "the object has been modified; please apply your changes to the latest version and try again",
+        "the object has been modified; please apply your changes to the latest version and "
+        "try again",
         details=_details(resource, name, group),
     )
 
@@ -125,3 +129,22 @@ def load_yaml(raw: bytes, failure: str) -> Any:
 
 def gone(message: str = "too old resource version") -> ApiError:
     return ApiError(410, message, reason="Expired")
+
+
+# kube-apiserver answers a JSON patch that does not apply with a bare 422 Status whose message
+# is this (the library's reason is dropped); it is kept in PatchError.detail for logs and tests.
+REJECTED = "the server rejected our request due to an error in our request"
+
+
+class PatchError(Exception):
+    """A patch that cannot be applied; the server answers ``code`` with this message.
+
+    ``code`` is 400 for a malformed patch (not a list of operations, bad directive format) and
+    422 for one that does not apply to the object.  ``detail`` says why, when the message does
+    not (JSON patch failures).
+    """
+
+    def __init__(self, message: str, code: int = 422, detail: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.detail = detail or message

@@ -10,7 +10,7 @@ import asyncio
 import random
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from aiohttp import web
@@ -41,18 +41,33 @@ class Faults:
         self._rng = random.Random(self.seed)
 
     def update(self, changes: dict[str, Any]) -> None:
-        known = {f.name: f.type for f in fields(self)}
-        for key, value in changes.items():
-            if key not in known:
-                raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known))}")
-            setattr(self, key, value)
-        if not 0.0 <= float(self.error_rate) <= 1.0:
-            raise ValueError("error_rate must be between 0 and 1")
+        """Apply `changes` all together, or none of them (ValueError saying why)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown fault {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        wanted = replace(self, **changes)
+        wanted.check()
+        for key in changes:
+            setattr(self, key, getattr(wanted, key))
+        self._rng = random.Random(self.seed)
+
+    def check(self) -> None:
+        try:
+            if not 0.0 <= float(self.error_rate) <= 1.0:
+                raise ValueError("error_rate must be between 0 and 1")
+            if float(self.latency) < 0 or int(self.watch_event_limit) < 0:
+                raise ValueError("latency and watch_event_limit cannot be negative")
+        except TypeError as e:
+            raise ValueError(f"faults must be numbers: {e}") from e
         if self.error_code not in (429, 500, 502, 503, 504):
             raise ValueError("error_code must be one of 429, 500, 502, 503, 504")
-        if self.path_pattern:
+        if not isinstance(self.methods, str) or not isinstance(self.path_pattern, str):
+            raise ValueError("methods and path_pattern must be strings")
+        try:
             re.compile(self.path_pattern)
-        self._rng = random.Random(self.seed)
+        except re.error as e:
+            raise ValueError(f"path_pattern is not a regular expression: {e}") from e
 
     def reset(self) -> None:
         for f in fields(self):
@@ -85,7 +100,8 @@ class Faults:
                 )
             raise ApiError(
                 self.error_code,
-                'an error on the server ("injected fault") has prevented the request from succeeding',
+                'an error on the server ("injected fault") has prevented the request from '
+                "succeeding",
             )
 
 

@@ -1,5 +1,6 @@
-"""LIST semantics: selectors, `limit` and `continue` tokens that pin the first page's resourceVersion
-(410 once it has been compacted away), and `remainingItemCount`."""
+"""LIST semantics: selectors, `limit` and `continue` tokens that pin the first page's
+resourceVersion (410 once it has been compacted away, offering a token that goes on at the
+latest version), and `remainingItemCount`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ from kubesim.errors import ApiError
 from kubesim.resources import ResourceType
 from kubesim.selectors import FieldRequirement, Requirement, fields_match, labels_match
 from kubesim.store import Store
+
+LATEST = -1
+"""The resourceVersion of a continue token that lists at the latest version (apiserver's -1)."""
+INCONSISTENT_CONTINUE = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list."
+)
 
 
 @dataclass(frozen=True)
@@ -37,15 +48,16 @@ def list_objects(
     rv = store.resource_version
     if continue_token:
         rv, start_after = _decode_continue(continue_token)
-        if rv < store.compacted_rv:
+        if rv == LATEST:
+            rv = store.resource_version
+        elif rv < store.compacted_rv:
+            # etcd3 store `handleCompactedErrorForPaging`: 410, with a token that goes on at
+            # the latest resourceVersion for a client that accepts an inconsistent list.
             raise ApiError(
                 410,
-                "The provided continue parameter is too old to display a consistent list result. You can "
-                "start a new list without the continue parameter, or use the continue token in this "
-                "response to retrieve the remainder of the results. Continuing with the provided token "
-                "results in an inconsistent list - objects that were created, modified, or deleted between "
-                "the time the first chunk was returned and now may show up in the list.",
+                INCONSISTENT_CONTINUE,
                 reason="Expired",
+                list_meta={"continue": _encode_continue(LATEST, start_after)},
             )
     items: list[dict[str, Any]] = []
     more = 0

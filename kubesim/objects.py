@@ -228,7 +228,7 @@ class ObjectApi:
                 patched = patching.strategic_merge_patch(
                     current, patch_body, merge_key=builtins.merge_key_for(rt)
                 )
-        except patching.PatchError as e:
+        except errors.PatchError as e:
             raise ApiError(e.code, str(e)) from e
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch produced a value that is not an object")

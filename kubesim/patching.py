@@ -1,4 +1,5 @@
-"""JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch.
+"""JSON merge patch (RFC 7386), JSON patch (RFC 6902) and, from :mod:`kubesim.strategic_merge`,
+the strategic merge patch: the three patch types of the API, in one place for the handlers.
 
 All functions are pure: inputs are never modified, results share the parts a patch leaves
 alone with the target, and only containers on a changed path are copied.
@@ -8,26 +9,12 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 from typing import Any
 
-# kube-apiserver answers a JSON patch that does not apply with a bare 422 Status whose message
-# is this (the library's reason is dropped); it is kept in PatchError.detail for logs and tests.
-REJECTED = "the server rejected our request due to an error in our request"
+from kubesim.errors import REJECTED, PatchError
+from kubesim.strategic_merge import strategic_merge_patch
 
-
-class PatchError(Exception):
-    """A patch that cannot be applied; the server answers ``code`` with this message.
-
-    ``code`` is 400 for a malformed patch (not a list of operations, bad directive format) and
-    422 for one that does not apply to the object.  ``detail`` says why, when the message does
-    not (JSON patch failures).
-    """
-
-    def __init__(self, message: str, code: int = 422, detail: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.detail = detail or message
+__all__ = ["REJECTED", "PatchError", "json_merge_patch", "json_patch", "strategic_merge_patch"]
 
 
 def json_merge_patch(target: Any, patch: Any) -> Any:
@@ -227,13 +214,3 @@ def json_patch(target: Any, ops: Any) -> Any:
         else:
             raise _rejected(f"Unexpected kind: {kind}")
     return doc.root
-
-
-def strategic_merge_patch(
-    target: Any, patch: Any, *, merge_key: Callable[[tuple[str, ...]], str | None]
-) -> Any:
-    """Kubernetes strategic merge patch; see :mod:`kubesim.strategic_merge`."""
-    # Imported here: that module needs PatchError from this one.
-    from kubesim.strategic_merge import strategic_merge_patch as merge
-
-    return merge(target, patch, merge_key=merge_key)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from kubesim.patching import PatchError
+from kubesim.errors import PatchError
 
 MergeKey = Callable[[tuple[str, ...]], str | None]
 
