@@ -155,9 +155,8 @@ class Operations:
         if bundle is not None:
             found = catalog.bundles.get(bundle)
             if found is None:
-                raise UnknownBundle(
-                    f"unknown bundle {bundle!r}; known bundles: {', '.join(sorted(catalog.bundles)) or 'none'}"
-                )
+                known = ", ".join(sorted(catalog.bundles)) or "none"
+                raise UnknownBundle(f"unknown bundle {bundle!r}; known bundles: {known}")
             wanted.update(dict.fromkeys(found.apps))
         wanted.update(apps)
         if not wanted:
@@ -181,14 +180,18 @@ class Operations:
             raise EnvironmentDeleting(f"environment {name!r} is being deleted")
         return record
 
-    def check_may_modify(self, record: EnvironmentRecord, actor: Actor) -> None:
-        if not self.settings.owner_only or actor.via in ("expiry", "image-follow", "webhook"):
-            return
+    def check_owner_or_admin(self, record: EnvironmentRecord, actor: Actor, doing: str) -> None:
+        """The one ownership rule: only the environment's owner or an admin may `doing`."""
         if actor.name == record.owner or actor.name in self.settings.admins:
             return
-        raise NotAllowed(
-            f"only {record.owner or 'its owner'} or an admin may change environment {record.name!r}"
-        )
+        raise NotAllowed(f"only {record.owner or 'its owner'} or an admin may {doing}")
+
+    def check_may_modify(self, record: EnvironmentRecord, actor: Actor) -> None:
+        """With KOLLIE_OWNER_ONLY, changes are for the owner or an admin; Kollie's own loops
+        and registry webhooks act for everyone."""
+        if not self.settings.owner_only or actor.via in ("expiry", "image-follow", "webhook"):
+            return
+        self.check_owner_or_admin(record, actor, f"change environment {record.name!r}")
 
     # ------------------------------------------------------------------ environment
     async def put_environment(
@@ -277,8 +280,24 @@ class Operations:
         )
         applied = await self.client.apply(labels.CONFIG_MAP, body)
         record = projections.environment(applied)
-        assert record is not None
+        if record is None:
+            # Only an admission webhook stripping labels could cause this: say so, go no further.
+            raise KubeError(
+                f"the API server answered the apply of environment {name!r} "
+                f"without its {labels.ENVIRONMENT} label"
+            )
         return record
+
+    async def _update_settings(
+        self, record: EnvironmentRecord, **changes: Any
+    ) -> EnvironmentRecord:
+        """Apply the record again with these settings changed (owner and creation kept)."""
+        return await self._apply_record(
+            record.name,
+            owner=record.owner,
+            created_at=record.created_at,
+            settings={**record.settings, **changes},
+        )
 
     async def delete_environment(self, name: str, *, actor: Actor) -> None:
         """Delete the record; Kubernetes garbage collection removes everything it owns."""
@@ -317,14 +336,10 @@ class Operations:
     async def set_keep(self, name: str, keep: bool, *, actor: Actor) -> None:
         """Pin an environment so expiry never deletes it (owner or admin only)."""
         record = self._record(name)
-        if actor.name != record.owner and actor.name not in self.settings.admins:
-            raise NotAllowed(
-                f"only {record.owner or 'its owner'} or an admin may pin or unpin {name!r}"
-            )
-        settings = {**record.settings, "keep": keep}
-        updated = await self._apply_record(
-            name, owner=record.owner, created_at=record.created_at, settings=settings
-        )
+        # Stricter than check_may_modify: pinning is the owner's or an admin's even without
+        # KOLLIE_OWNER_ONLY, since it takes an environment out of expiry for good.
+        self.check_owner_or_admin(record, actor, f"pin or unpin {name!r}")
+        updated = await self._update_settings(record, keep=keep)
         await self._audit(
             updated, "KeepChanged", "kept: will not expire" if keep else "no longer kept", actor
         )
@@ -333,10 +348,7 @@ class Operations:
         """Switch between an end time and a weekly schedule, rewriting every app."""
         record = self._record(name)
         self.check_may_modify(record, actor)
-        settings = {**record.settings, "uptime": window.as_json()}
-        updated = await self._apply_record(
-            name, owner=record.owner, created_at=record.created_at, settings=settings
-        )
+        updated = await self._update_settings(record, uptime=window.as_json())
         await self._reapply_apps(updated)
         await self._audit(
             updated, "UptimeChanged", f"uptime set to {window.downscaler_value()}", actor
@@ -500,10 +512,7 @@ class Operations:
                     owner_uid=record.uid,
                 )
                 await self.client.apply(labels.GIT_REPOSITORY, copy)
-        settings = {**record.settings, "fluxBranch": branch}
-        updated = await self._apply_record(
-            name, owner=record.owner, created_at=record.created_at, settings=settings
-        )
+        updated = await self._update_settings(record, fluxBranch=branch)
         await self._reapply_apps(updated)
         if branch is None:
             for view in self.cache.git_repositories_of(name):
@@ -558,10 +567,7 @@ class Operations:
             window = uptime.extend(current, self.clock(), hours=hours, until=until)
         except uptime.InvalidUptime as e:
             raise InvalidRequest(str(e)) from e
-        settings = {**record.settings, "uptime": window.as_json()}
-        updated = await self._apply_record(
-            name, owner=record.owner, created_at=record.created_at, settings=settings
-        )
+        updated = await self._update_settings(record, uptime=window.as_json())
         await self._reapply_apps(updated)
         await self._audit(
             updated, "UptimeChanged", f"up until {window.as_json().get('until')}", actor

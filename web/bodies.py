@@ -67,8 +67,9 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 def _only(body: dict[str, Any], allowed: set[str], where: str = "body") -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
+        names = ", ".join(unknown)
         raise unprocessable(
-            f"unknown field(s) in {where}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+            f"unknown field(s) in {where}: {names}; allowed: {', '.join(sorted(allowed))}"
         )
 
 
