@@ -62,9 +62,7 @@ class LeaderElector:
                     await self._renew_until_lost(task)
                 finally:
                     self.is_leader = False
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                    await self._stop_work(task)
                 log.warning("leader_lost", identity=self.identity, lease=self.name)
         finally:
             if self.is_leader:
@@ -87,8 +85,6 @@ class LeaderElector:
             if done:
                 # Leader work must not end on its own; if it crashed, step down so another
                 # replica (or this one, after the lease cycles) takes over with a fresh start.
-                exc = task.exception() if not task.cancelled() else None
-                log.error("leader_work_ended", error=repr(exc))
                 return
             try:
                 if await self._try_acquire_or_renew():
@@ -99,6 +95,24 @@ class LeaderElector:
                 log.warning("leader_renew_failed", error=e.message)
             if self.monotonic() - last_renewed > self.renew_deadline:
                 return
+
+    async def _stop_work(self, task: asyncio.Task[None]) -> None:
+        """Cancel the leader's work and wait for it. Work that ended on its own, or raised
+        while being cancelled, is logged with its error; only a cancellation of this
+        campaign itself propagates."""
+        ended_on_its_own = task.done()
+        task.cancel()
+        error: Exception | None = None
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+        except Exception as e:
+            error = e
+        if ended_on_its_own or error is not None:
+            log.error("leader_work_ended", error=repr(error), exc_info=error)
 
     def _lease_body(self, *, acquire: bool, previous: dict[str, Any] | None) -> dict[str, Any]:
         now = _micro_time(self.wall_clock())

@@ -8,9 +8,14 @@ import socket
 from typing import Any
 
 import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from kollie.cache import Cache
+from kollie.views import EnvironmentRenderer
 from tests.helpers import eventually
 from tests.service.conftest import AUTH, Kollie
+from web import sse
 
 MERGE = "application/merge-patch+json"
 READY = {
@@ -129,3 +134,36 @@ async def test_pages_are_told_when_the_cluster_view_may_be_stale(kollie: Kollie)
             await kollie.cluster._serve()
         (back,) = await _read_events(r, 1, within=15)
         assert back["event"] == "health" and back["data"] == {"connected": True}
+
+
+async def test_a_stream_whose_client_leaves_ends_cancelled() -> None:
+    """aiohttp cancels the handler of a client that went away: the stream must let that
+    cancellation through (so shutdown and task groups see it), not finish as if it had ended."""
+    cache = Cache()
+    hub = sse.EventHub(
+        cache, EnvironmentRenderer(cache), rows_event=lambda env: None, counts_event=lambda: b"{}"
+    )
+    ended: list[str] = []
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await sse.serve(hub, request, None, "environments")
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+        ended.append("returned")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/events", stream)
+    hub.start()
+    try:
+        async with TestServer(app) as server, aiohttp.ClientSession() as http:
+            async with http.get(server.make_url("/events")) as r:
+                assert (await r.content.readline()).startswith(b"retry:")
+                assert len(hub.streams) == 1
+            await eventually(lambda: ended, message="the handler to end")
+    finally:
+        hub.stop()
+    assert ended == ["cancelled"]
+    assert not hub.streams
