@@ -88,16 +88,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from kollie.composition import create_app
+    from kollie.serving import serve
 
-    web.run_app(
-        create_app(settings, kubeconfig=args.kubeconfig),
-        host=args.host,
-        port=args.port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=10.0,
-        handler_cancellation=True,
-    )
+    app = create_app(settings, kubeconfig=args.kubeconfig)
+    asyncio.run(serve(app, host=args.host, port=args.port, settings=settings))
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> None:

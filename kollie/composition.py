@@ -67,6 +67,14 @@ class Runtime:
     pushes: PushQueue
     supervisor: Supervisor
 
+    async def drain(self) -> None:
+        """The first step of a graceful stop: /readyz fails, live pages are told to reconnect
+        to another replica, and a leader gives its Lease up (its loops stop) so another
+        replica takes over at once."""
+        self.services.shutdown.begin()
+        self.services.hub.reconnect_all()
+        await self.supervisor.stop_one("leader-election", SHUTDOWN_GRACE)
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Run every background task while the block runs; stop them within SHUTDOWN_GRACE."""

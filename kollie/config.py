@@ -79,6 +79,12 @@ class Settings:
     the request was sent to, and the cookie is not `Secure`."""
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
+    shutdown_delay: float = 5.0
+    """Seconds, after SIGTERM, that /readyz fails while requests are still served, so load
+    balancers stop routing here before the listener closes (`KOLLIE_SHUTDOWN_DELAY`)."""
+    shutdown_timeout: float = 25.0
+    """Seconds from SIGTERM to exit at most (`KOLLIE_SHUTDOWN_TIMEOUT`); keep it below the
+    pod's terminationGracePeriodSeconds (the chart's default is 30)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, demo: bool = False) -> Settings:
@@ -153,6 +159,15 @@ class Settings:
                 "KOLLIE_CSRF_SECRET: must be at least 32 characters (e.g. `openssl rand -hex 32`)"
             )
         public_url = _origin(get("KOLLIE_PUBLIC_URL") or None, problems)
+        delay = _seconds("KOLLIE_SHUTDOWN_DELAY", get("KOLLIE_SHUTDOWN_DELAY"), 5.0, problems)
+        timeout = _seconds(
+            "KOLLIE_SHUTDOWN_TIMEOUT", get("KOLLIE_SHUTDOWN_TIMEOUT"), 25.0, problems
+        )
+        if delay >= timeout:
+            problems.append(
+                f"KOLLIE_SHUTDOWN_DELAY={delay:g} must be shorter than "
+                f"KOLLIE_SHUTDOWN_TIMEOUT={timeout:g}"
+            )
         settings = cls(
             namespace=namespace,
             catalog_path=Path(get("KOLLIE_CATALOG", "/etc/kollie/catalog.yaml")),
@@ -172,6 +187,8 @@ class Settings:
             public_url=public_url,
             log_format="console" if log_format == "console" else "json",
             log_level=log_level,
+            shutdown_delay=delay,
+            shutdown_timeout=timeout,
         )
         if problems:
             raise ConfigError(problems)
@@ -204,6 +221,21 @@ def _origin(url: str | None, problems: list[str]) -> str | None:
     default = {"http": 80, "https": 443}[parts.scheme]
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+def _seconds(name: str, raw: str | None, default: float, problems: list[str]) -> float:
+    """A number of seconds from 0 to 600, written `5` or `5s`."""
+    if raw is None or not raw.strip():
+        return default
+    text = raw.strip().removesuffix("s")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 600:
+        problems.append(f"{name}={raw!r}: expected seconds from 0 to 600, like 5 or 5s")
+        return default
+    return value
 
 
 def _webhook_secrets(path: str | None, problems: list[str]) -> dict[str, str]:

@@ -44,6 +44,19 @@ class Supervisor:
             delay = min(delay * 2, self.max_restart_delay)
             log.info("task_restarting", task=name)
 
+    async def stop_one(self, name: str, grace: float = 5.0) -> None:
+        """Cancel one task (if running) and wait at most `grace` seconds for it to finish."""
+        task = self.tasks.pop(name, None)
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
+            log.error("task_did_not_stop", task=name)
+            return
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
+
     async def stop(self, grace: float = 5.0) -> None:
         """Cancel every task and wait at most `grace` seconds for them to finish."""
         tasks = list(self.tasks.values())

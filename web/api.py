@@ -47,16 +47,17 @@ class Call:
                 changed.set()
 
         unsubscribe = self.services.cache.subscribe(listener)
+        stopping = self.services.shutdown.started
         try:
             async with asyncio.timeout(seconds):
-                while not done():
+                while not done() and not stopping.is_set():
                     changed.clear()
-                    await changed.wait()
+                    await _either(changed, stopping)
         except TimeoutError:
-            return done()
+            pass
         finally:
             unsubscribe()
-        return True
+        return done()
 
     async def answer_when(
         self, done: Callable[[], bool], fallback: dict[str, Any], *, status: int = 200
@@ -142,6 +143,16 @@ def _wait_timeout(request: web.Request) -> float:
     return timeout
 
 
+async def _either(*events: asyncio.Event) -> None:
+    """Until one of `events` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 @routes.get("/api/v1/environments/{env}", name="api-environment")
 async def get_environment(request: web.Request) -> web.Response:
     call = _call(request)
@@ -163,6 +174,13 @@ async def get_environment(request: web.Request) -> web.Response:
     body = call.environment()
     if body is None:
         raise not_found(f"environment {name!r} was deleted while waiting")
+    if not ready and call.services.shutdown.draining:
+        raise ApiError(
+            503,
+            "shutting_down",
+            "this Kollie replica is shutting down; retry and another replica will answer",
+            headers={"Retry-After": "1"},
+        )
     if not ready:
         return web.json_response(
             {

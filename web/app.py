@@ -55,6 +55,19 @@ async def request_log(
 
 
 @web.middleware
+async def close_when_draining(
+    request: web.Request, handler: Callable[[web.Request], object]
+) -> web.StreamResponse:
+    """While the replica drains, every answer closes its connection: the client's next
+    request opens a new one, which the load balancer sends to a replica in rotation."""
+    response: web.StreamResponse = await handler(request)  # type: ignore[misc]
+    services = request.app.get(SERVICES)
+    if services is not None and services.shutdown.draining:
+        response.force_close()
+    return response
+
+
+@web.middleware
 async def security_headers(
     request: web.Request, handler: Callable[[web.Request], object]
 ) -> web.StreamResponse:
@@ -73,7 +86,8 @@ def application(settings: Settings) -> web.Application:
     """Kollie's aiohttp application: routes, middlewares and templates. Its services (the
     `SERVICES` key) are added by the composition root's cleanup context once the loop runs."""
     app = web.Application(
-        middlewares=[request_log, security_headers, json_errors], client_max_size=2 * 1024 * 1024
+        middlewares=[request_log, close_when_draining, security_headers, json_errors],
+        client_max_size=2 * 1024 * 1024,
     )
     app.add_routes(api.routes)
     app.add_routes(health.routes)

@@ -16,6 +16,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def readiness(s: Services) -> tuple[bool, dict[str, object]]:
+    if s.shutdown.draining:
+        return False, {"status": "shutting down"}
     health = s.background.health()
     informers = {
         w.kind: {"synced": w.synced, "connected": w.connected, "lastError": w.last_error}

@@ -35,6 +35,8 @@ View = Literal["environments", "rows"]
 KEEPALIVE = 15.0
 """Seconds between comment lines on an idle stream, so proxies keep it open."""
 RETRY = b"retry: 2000\n\n"
+RECONNECT = b'retry: 1000\nevent: reconnect\ndata: {"reason":"shutting down"}\n\n'
+"""The last frame of a stream whose replica is going away: reconnect (to another) in 1 s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,8 @@ class EventHub:
     _connected: bool = True
     _counts: bytes = b""
     _keepalive: asyncio.Task[None] | None = None
+    closing: bool = False
+    """Set when the replica drains: every stream is told to reconnect elsewhere."""
 
     def start(self) -> None:
         self._unsubscribe = self.cache.subscribe(self._changed)
@@ -211,6 +215,15 @@ class EventHub:
         backlog = sum(map(len, stream.backlog)) if stream.backlog else 0
         return stream.transport.get_write_buffer_size() + backlog - stream.first
 
+    def reconnect_all(self) -> None:
+        """Tell every open stream, and every one opened from now on, to reconnect: the replica
+        is going away, and the browser resumes on another one (`Last-Event-ID` makes that
+        one replay what it missed)."""
+        self.closing = True
+        for stream in list(self.streams):
+            self._write(stream, self._encoded(RECONNECT, stream.chunked))
+            self.close(stream)
+
     def close(self, stream: Stream) -> None:
         self.streams.discard(stream)
         if not stream.closed.done():
@@ -282,7 +295,6 @@ async def serve(
         raise ConnectionResetError("the client went away")
     since = request.headers.get("Last-Event-ID") or request.query.get("since")
     chunked = request.version >= HttpVersion11
-    stream, first = hub.open(transport, env, view, chunked=chunked, since=since)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -290,6 +302,11 @@ async def serve(
             "X-Accel-Buffering": "no",
         }
     )
+    if hub.closing:
+        await response.prepare(request)
+        await response.write(RECONNECT)
+        return response
+    stream, first = hub.open(transport, env, view, chunked=chunked, since=since)
     if chunked:
         response.enable_chunked_encoding()
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiohttp import web
@@ -12,6 +12,7 @@ from kollie.cache import Cache
 from kollie.catalog import Catalog, CatalogSource
 from kollie.config import Settings
 from kollie.health import HealthSource
+from kollie.lifecycle import Shutdown
 from kollie.listing import EnvironmentIndex
 from kollie.operations import Operations
 from kollie.views import EnvironmentRenderer
@@ -39,6 +40,8 @@ class Services:
     clock: Callable[[], datetime]
     hub: EventHub
     demo: bool = False
+    shutdown: Shutdown = field(default_factory=Shutdown)
+    """Set on SIGTERM: the replica drains (kollie.serving)."""
 
     def current_catalog(self) -> Catalog:
         return self.catalog.current

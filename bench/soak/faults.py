@@ -3,8 +3,8 @@
 The emulator injects them through its `/sim` routes (README "Fault injection"): latency,
 500s, 429s with `Retry-After`, watch streams cut after a few events, every watch cut, a
 forgotten watch history (resumes get 410 and relist) and two restarts. One replica is
-restarted as a rolling update does it: taken out of the Service's rotation, sent SIGTERM,
-started again and put back once ready.
+restarted as a rolling update does it: sent SIGTERM, taken out of the Service's rotation a
+moment later, started again and put back once ready.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from bench.soak.processes import Replica
 
 SHUTDOWN_WITHIN = 30.0
 """Seconds a replica has to exit after SIGTERM (the chart's terminationGracePeriodSeconds)."""
+ENDPOINT_LAG = 0.5
+"""Seconds the Service still routes to a replica after its SIGTERM, as an endpoint change
+takes a moment to reach every load balancer: requests sent then must still be answered."""
 
 
 @dataclass(frozen=True)
@@ -103,9 +106,10 @@ class FaultInjector:
     async def _restart_replica(self) -> None:
         replica = await self.replica_to_restart()
         loop = asyncio.get_running_loop()
-        self.balancer.out_of_rotation.add(replica.name)
         started = loop.time()
         replica.terminate()
+        await asyncio.sleep(ENDPOINT_LAG)
+        self.balancer.out_of_rotation.add(replica.name)
         code = await replica.wait_exit(SHUTDOWN_WITHIN)
         self.shutdown_seconds.append(loop.time() - started)
         self.replica_exit_codes.append(code)

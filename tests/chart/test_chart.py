@@ -411,6 +411,8 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"image": {"digest": "latest"}}, "digest"),
     ({"config": {"publicURL": "https://kollie.example.com/dashboard"}}, "publicURL"),
     ({"service": {"port": 70000}}, "port"),
+    ({"config": {"shutdownTimeout": 30}}, "terminationGracePeriodSeconds"),
+    ({"config": {"shutdownDelay": -1}}, "shutdownDelay"),
 ]
 
 
