@@ -9,6 +9,7 @@ URLs, conditions and state.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -37,14 +38,16 @@ LISTS = {
 
 async def cluster_objects(http: aiohttp.ClientSession, url: str) -> dict[str, list[Obj]]:
     """The objects the documented selectors pick, straight from the API server."""
-    out: dict[str, list[Obj]] = {}
     queries = {name: (path, MANAGED) for name, path in LISTS.items()}
     queries["ingresses"] = ("/apis/networking.k8s.io/v1/ingresses", f"{ENV_LABEL},{APP_LABEL}")
-    for name, (path, selector) in queries.items():
+
+    async def items(path: str, selector: str) -> list[Obj]:
         async with http.get(url + path, params={"labelSelector": selector}) as r:
             r.raise_for_status()
-            out[name] = list((await r.json()).get("items") or [])
-    return out
+            return list((await r.json()).get("items") or [])
+
+    found = await asyncio.gather(*(items(p, s) for p, s in queries.values()))
+    return dict(zip(queries, found, strict=True))
 
 
 def _meta(obj: Obj) -> Mapping[str, Any]:
