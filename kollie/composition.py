@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import socket
 import uuid
@@ -45,6 +46,8 @@ log = structlog.get_logger("kollie")
 
 CATALOG_POLL = 5.0
 """Seconds between two checks of the catalog file for changes."""
+GC_PAUSE_LIMIT = 120.0
+"""Seconds the cyclic garbage collector may stay paused while the first sync runs."""
 SHUTDOWN_GRACE = 10.0
 """Seconds for stopping background work; keep below the chart's terminationGracePeriodSeconds."""
 
@@ -78,19 +81,37 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Run every background task while the block runs; stop them within SHUTDOWN_GRACE."""
+        # The first sync builds hundreds of thousands of objects and leaves none in cycles;
+        # the cyclic collector, scanning them over and over meanwhile, would double its time.
+        gc.disable()
         self.services.hub.start()
         tasks = {
             **self.background.tasks(),
             "webhook-pushes": self.pushes.run,
             "catalog-reload": lambda: self.services.catalog.poll(CATALOG_POLL),
+            "warm-listings": self._warm_listings,
         }
         for name, task in tasks.items():
             self.supervisor.start(name, task)
         try:
             yield
         finally:
+            gc.enable()
             self.services.hub.stop()
             await self.supervisor.stop(SHUTDOWN_GRACE)
+
+    async def _warm_listings(self) -> None:
+        """After the first sync (or GC_PAUSE_LIMIT), collect once and freeze what the cache
+        holds so later collections skip it; then keep every environment's rendering current."""
+        try:
+            await self.background.wait_synced(GC_PAUSE_LIMIT)
+        finally:
+            gc.collect()
+            gc.freeze()
+            gc.enable()
+        while not await self.background.wait_synced(60):
+            pass
+        await self.services.index.keep_warm()
 
 
 def build_runtime(

@@ -8,6 +8,7 @@ next read).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -27,10 +28,27 @@ class EnvironmentIndex:
         self._failing: set[str] = set()
         self._app_states: Counter[str] = Counter()
         self._sorted_failing: list[str] | None = []
-        self.unsubscribe = cache.subscribe(self._dirty.add)
+        self._woken = asyncio.Event()
+        self.unsubscribe = cache.subscribe(self._changed)
 
-    def _refresh(self) -> None:
-        while self._dirty:
+    def _changed(self, name: str) -> None:
+        self._dirty.add(name)
+        self._woken.set()
+
+    async def keep_warm(self, *, batch: int = 200) -> None:
+        """Render changed environments in the background, a batch at a time, so that no page
+        view waits for thousands of renderings (after a start or a relist). Never returns."""
+        while True:
+            await self._woken.wait()
+            self._woken.clear()
+            while self._dirty:
+                self._refresh(limit=batch)
+                await asyncio.sleep(0)
+
+    def _refresh(self, limit: int | None = None) -> None:
+        done = 0
+        while self._dirty and (limit is None or done < limit):
+            done += 1
             name = self._dirty.pop()
             old = self._summaries.pop(name, None)
             if old is not None:

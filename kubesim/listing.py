@@ -60,22 +60,22 @@ def list_objects(
                 list_meta={"continue": _encode_continue(LATEST, start_after)},
             )
     items: list[dict[str, Any]] = []
-    more = 0
-    last_key: tuple[str, str] | None = None
-    for obj in store.iter(rt.gr, namespace if rt.namespaced else None):
-        meta = obj["metadata"]
-        key = (meta.get("namespace", ""), meta["name"])
-        if start_after is not None and key <= start_after:
-            continue
+    more = False
+    scope = namespace if rt.namespaced else None
+    for obj in store.iter(rt.gr, scope, after=start_after):
         if not labels_match(labels, obj) or not fields_match(fields, obj):
             continue
         if limit and len(items) >= limit:
-            more += 1
-            continue
+            more = True
+            break
         items.append(obj)
-        last_key = key
-    token = _encode_continue(rv, last_key) if more and last_key else ""
-    return ListResult(items, str(rv), token, more if more else None)
+    if not more or not items:
+        return ListResult(items, str(rv))
+    meta = items[-1]["metadata"]
+    last_key = (meta.get("namespace", ""), meta["name"])
+    # As the API server: the number of remaining items is known only without selectors.
+    remaining = None if labels or fields else store.count_after(rt.gr, scope, last_key)
+    return ListResult(items, str(rv), _encode_continue(rv, last_key), remaining)
 
 
 def _encode_continue(rv: int, key: tuple[str, str]) -> str:

@@ -7,6 +7,7 @@ event can hand the same object (and its encoded bytes) to any number of watchers
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -50,6 +51,9 @@ class Store:
 
     def __init__(self, *, history_size: int = 200_000) -> None:
         self._objects: dict[GroupResource, dict[ObjectKey, dict[str, Any]]] = {}
+        self._order: dict[GroupResource, list[ObjectKey]] = {}
+        """Each type's keys in order, dropped when a key comes or goes and sorted again when
+        next asked for (updates keep it): lists page through it with a binary search."""
         self._history: deque[Event] = deque(maxlen=history_size)
         self._rv = 1
         self._compacted_rv = 0
@@ -75,12 +79,42 @@ class Store:
     def get(self, gr: GroupResource, namespace: str, name: str) -> dict[str, Any] | None:
         return self._objects.get(gr, {}).get((namespace, name))
 
-    def iter(self, gr: GroupResource, namespace: str | None = None) -> Iterator[dict[str, Any]]:
-        """Objects of a type in key order, optionally in one namespace."""
+    def keys(self, gr: GroupResource) -> list[ObjectKey]:
+        """Every key of a type, in order (do not modify)."""
+        order = self._order.get(gr)
+        if order is None:
+            order = self._order[gr] = sorted(self._objects.get(gr, {}))
+        return order
+
+    def iter(
+        self, gr: GroupResource, namespace: str | None = None, *, after: ObjectKey | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Objects of a type in key order, optionally in one namespace, optionally only those
+        whose key sorts after `after`."""
         objects = self._objects.get(gr, {})
-        for key in sorted(objects):
-            if namespace is None or key[0] == namespace:
-                yield objects[key]
+        keys = self.keys(gr)
+        lowest = (namespace, "") if namespace is not None else ("", "")
+        if after is not None and after > lowest:
+            start = bisect.bisect_right(keys, after)
+        else:
+            start = bisect.bisect_left(keys, lowest)
+        # The list is never changed in place (a new one replaces it), so walking it is safe
+        # even while objects come and go.
+        for i in range(start, len(keys)):
+            key = keys[i]
+            if namespace is not None and key[0] != namespace:
+                break
+            obj = objects.get(key)
+            if obj is not None:
+                yield obj
+
+    def count_after(self, gr: GroupResource, namespace: str | None, after: ObjectKey) -> int:
+        """How many objects of a type (in `namespace`, if given) sort after `after`."""
+        keys = self.keys(gr)
+        start = bisect.bisect_right(keys, after)
+        if namespace is None:
+            return len(keys) - start
+        return bisect.bisect_left(keys, (namespace + "\x00", "")) - start
 
     def count(self, gr: GroupResource) -> int:
         return len(self._objects.get(gr, {}))
@@ -95,6 +129,8 @@ class Store:
         objects = self._objects.setdefault(gr, {})
         old = objects.get(key)
         objects[key] = obj
+        if old is None:
+            self._order.pop(gr, None)
         return self._publish(Event("MODIFIED" if old is not None else "ADDED", gr, obj, old, rv))
 
     def remove(
@@ -102,6 +138,7 @@ class Store:
     ) -> Event:
         """Remove an object; `final` is its last state with the deletion's resourceVersion."""
         old = self._objects.get(gr, {}).pop((namespace, name), None)
+        self._order.pop(gr, None)
         return self._publish(Event("DELETED", gr, final, old, rv))
 
     def drop_type(self, gr: GroupResource) -> None:
@@ -112,6 +149,7 @@ class Store:
             final = {**obj, "metadata": {**meta, "resourceVersion": str(rv)}}
             self.remove(gr, meta.get("namespace", ""), meta["name"], final, rv=rv)
         self._objects.pop(gr, None)
+        self._order.pop(gr, None)
 
     def _publish(self, event: Event) -> Event:
         if len(self._history) == self._history.maxlen:

@@ -16,6 +16,7 @@ the counts over all of them.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,8 +47,11 @@ class Change:
     sequence: int
     env: str | None
     """The environment it concerns; None for events about everything (health, counts)."""
-    environments: bytes
-    rows: bytes
+    environments: bytes | None
+    rows: bytes | None
+    """A view's frame is None when no stream of that view was open: rendering is most of the
+    cost of a change, so it is skipped, and a stream that would replay it gets a snapshot or a
+    resync instead."""
 
 
 @dataclass(eq=False, slots=True)
@@ -89,11 +93,21 @@ class EventHub:
     max_buffer: int = 256 * 1024
     """Unsent bytes after which a stream is dropped (it reconnects and catches up)."""
     streams: set[Stream] = field(default_factory=set)
-    sequence: int = 0
+    sequence: int = field(default_factory=time.time_ns)
+    """The last event id. Ids start at the process's start time in nanoseconds, so an id from
+    another process (a restarted or other replica) is never mistaken for one of ours: it gets
+    a snapshot, not someone else's history."""
+    _streamed: bool = False
+    """Whether a stream was ever opened: until then nobody can ask to replay a change, so none
+    is rendered for replay (a cold start does not render every environment)."""
     recent: deque[Change] = field(default_factory=deque)
     dropped: int = 0
     _pending: set[str] = field(default_factory=set)
     _scheduled: bool = False
+    _quiet_until: float = 0.0
+    """Loop time before which no flush starts: after a fan-out that took T seconds, the hub
+    waits T before the next, so writing to streams never takes more than half the loop and a
+    burst of changes is coalesced into fewer, larger writes."""
     _unsubscribe: Callable[[], None] | None = None
     _connected: bool = True
     _counts: bytes = b""
@@ -103,7 +117,6 @@ class EventHub:
 
     def start(self) -> None:
         self._unsubscribe = self.cache.subscribe(self._changed)
-        self._counts = self.counts_event()
         self._keepalive = asyncio.create_task(self._keep_alive(), name="sse-keepalive")
 
     def stop(self) -> None:
@@ -121,35 +134,52 @@ class EventHub:
         self._pending.add(env)
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop = asyncio.get_running_loop()
+            delay = self._quiet_until - loop.time()
+            if delay > 0:
+                loop.call_later(delay, self._flush)
+            else:
+                loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         self._scheduled = False
         pending, self._pending = self._pending, set()
-        changes = [self._change(env) for env in sorted(pending)]
-        counts = self.counts_event()
+        dashboards = any(stream.view == "rows" for stream in self.streams)
+        changes = [
+            self._change(env, environments=self._streamed, rows=dashboards)
+            for env in sorted(pending)
+        ]
+        counts = self.counts_event() if dashboards else self._counts
         if counts != self._counts:
             self._counts = counts
             changes.append(self._record(None, lambda seq: (b"", frame(seq, "counts", counts))))
         self._fan_out(changes)
+        finished = loop.time()
+        self._quiet_until = finished + (finished - started)
 
-    def _change(self, env: str) -> Change:
-        rendering = self.renderer.rendering(env)
-        if rendering is None:
+    def _change(self, env: str, *, environments: bool, rows: bool) -> Change:
+        """A changed environment's frames, for the views that have streams open."""
+        rendering = self.renderer.rendering(env) if environments or rows else None
+        if rendering is None and self.cache.environment(env) is None:
             gone = orjson.dumps({"name": env})
             return self._record(
                 env, lambda seq: (frame(seq, "deleted", gone), frame(seq, "deleted", gone))
             )
-        rows = self.rows_event(env)
+        json = rendering.json if environments and rendering is not None else None
+        row = self.rows_event(env) if rows else None
         return self._record(
             env,
             lambda seq: (
-                frame(seq, "environment", rendering.json),
-                frame(seq, "row", rows) if rows else b"",
+                frame(seq, "environment", json) if json is not None else None,
+                frame(seq, "row", row) if row is not None else None,
             ),
         )
 
-    def _record(self, env: str | None, frames: Callable[[int], tuple[bytes, bytes]]) -> Change:
+    def _record(
+        self, env: str | None, frames: Callable[[int], tuple[bytes | None, bytes | None]]
+    ) -> Change:
         """Number a change and keep it for streams that reconnect; `frames` builds each view's
         frame for that number."""
         self.sequence += 1
@@ -169,8 +199,8 @@ class EventHub:
 
     def _fan_out(self, changes: list[Change]) -> None:
         everything = {
-            "environments": b"".join(c.environments for c in changes),
-            "rows": b"".join(c.rows for c in changes),
+            "environments": b"".join(c.environments or b"" for c in changes),
+            "rows": b"".join(c.rows or b"" for c in changes),
         }
         framed: dict[tuple[str, bool], bytes] = {}
         for stream in list(self.streams):
@@ -187,7 +217,7 @@ class EventHub:
     @staticmethod
     def _for(stream: Stream, changes: list[Change]) -> bytes:
         return b"".join(
-            c.environments if stream.view == "environments" else c.rows
+            (c.environments if stream.view == "environments" else c.rows) or b""
             for c in changes
             if c.env is None or c.env == stream.env
         )
@@ -255,6 +285,7 @@ class EventHub:
             first = self._snapshot(stream)
         stream.first = len(first)
         self.streams.add(stream)
+        self._streamed = True
         return stream, first
 
     def live(self, stream: Stream) -> None:
@@ -273,7 +304,15 @@ class EventHub:
         oldest = self.recent[0].sequence if self.recent else self.sequence + 1
         if last < oldest - 1:
             return None
-        return self._for(stream, [c for c in self.recent if c.sequence > last])
+        missed = [
+            c
+            for c in self.recent
+            if c.sequence > last and (stream.env is None or c.env in (None, stream.env))
+        ]
+        frames = [c.environments if stream.view == "environments" else c.rows for c in missed]
+        if any(f is None for f in frames):
+            return None  # a change this view did not render: start afresh
+        return b"".join(f or b"" for f in frames)
 
     def _snapshot(self, stream: Stream) -> bytes:
         if stream.view == "rows":
