@@ -50,6 +50,8 @@ class Expiry:
     """Seconds every informer must have been healthy (no error, no relist) before deleting."""
     monotonic: Callable[[], float] = time.monotonic
     deleted: list[str] = field(default_factory=list)
+    passes: int = 0
+    """Sweeps the loop has completed (what a test waits for before asserting nothing more)."""
     _recent: deque[float] = field(default_factory=deque)
 
     def due(self, now: datetime) -> list[str]:
@@ -119,4 +121,5 @@ class Expiry:
     async def run(self) -> None:
         while True:
             await self.sweep()
+            self.passes += 1
             await asyncio.sleep(self.interval)

@@ -45,6 +45,8 @@ class LeaderElector:
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     is_leader: bool = False
     transitions: int = 0
+    attempts: int = 0
+    """Tries to acquire the Lease, including those that found it held by another replica."""
     _observed: tuple[str, str] | None = None
     """(holder, renewTime) of the last lease record seen, and when we saw it change."""
     _observed_at: float = 0.0
@@ -71,6 +73,7 @@ class LeaderElector:
 
     async def _acquire(self) -> None:
         while True:
+            self.attempts += 1
             try:
                 if await self._try_acquire_or_renew():
                     return

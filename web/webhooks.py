@@ -104,8 +104,16 @@ class PushQueue:
             batch = [await self.queue.get()]
             while not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            for push in coalesce(batch):
-                await self._handle(push)
+            try:
+                for push in coalesce(batch):
+                    await self._handle(push)
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def drained(self) -> None:
+        """Return once every push queued so far has been handled (or coalesced away)."""
+        await self.queue.join()
 
     async def _handle(self, push: Push) -> None:
         for attempt in range(self.retries):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -533,9 +532,9 @@ def test_inputs_are_never_modified() -> None:
     assert updated["metadata"] is not result["metadata"] and result["spec"]["interval"] == "1m"
 
 
-def test_two_thousand_applies_are_fast() -> None:
+def test_two_thousand_applies_end_with_the_last() -> None:
+    """(Their speed is measured in bench/emulator.py, against a same-run floor.)"""
     live = apply_ks(None, kustomization())
-    start = time.perf_counter()
     for i in range(2000):
         live = apply_ks(live, kustomization(tag=f"main-abc1234-{i}"), now=T1)
         if i % 4 == 0:
@@ -548,7 +547,4 @@ def test_two_thousand_applies_are_fast() -> None:
                 version=KS_VERSION,
                 subresource="status",
             )
-    elapsed = time.perf_counter() - start
-    print(f"server-side apply: {2000 / elapsed:.0f} applies/s")
-    assert elapsed < 5
     assert live["spec"]["postBuild"]["substitute"]["image_tag"] == "main-abc1234-1999"

@@ -19,6 +19,7 @@ from kubesim import SimCluster
 from kubesim.demo import seed_demo
 from watchers.runtime import Background, Timing
 from web.state import Services
+from web.webhooks import PushQueue
 
 TOKEN = "ci-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -37,6 +38,10 @@ class Kollie:
     @property
     def background(self) -> Background:
         return self.server.app[RUNTIME].background
+
+    @property
+    def pushes(self) -> PushQueue:
+        return self.server.app[RUNTIME].pushes
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from tests.helpers import eventually
 from tests.service.conftest import TOKEN, Kollie
 
 
@@ -52,7 +53,10 @@ async def test_up_waits_until_ready_then_down(kollie: Kollie) -> None:
     assert code == 0 and "feature-checkout" in out
     code, out, _ = await _cli(kollie, "down", "ci-env")
     assert code == 0 and "being deleted" in out
-    await asyncio.sleep(0.5)
+    await eventually(
+        lambda: "ci-env" not in kollie.services.cache.environment_names(),
+        message="the deletion to reach the cache",
+    )
     code, out, _ = await _cli(kollie, "down", "ci-env")
     assert code == 0
 

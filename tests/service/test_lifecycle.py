@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -154,7 +153,10 @@ async def test_expiry_fails_over_without_double_work(start_kollie: StartKollie) 
     await eventually(
         lambda: len(lead_bg.expiry.deleted) == 1, within=10, message="the leader's first deletion"
     )
-    await asyncio.sleep(0.5)
+    passes = lead_bg.expiry.passes
+    await eventually(
+        lambda: lead_bg.expiry.passes >= passes + 2, within=10, message="two more expiry passes"
+    )
     assert len(lead_bg.expiry.deleted) == 1, "rate limited to one a minute"
     await leader.server.close()  # the leader dies in the middle of its work
     await eventually(

@@ -3,8 +3,6 @@ elect one leader and fail over."""
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.helpers import eventually
 from tests.service.conftest import Kollie, StartKollie
 
@@ -44,7 +42,13 @@ async def test_leader_election_and_failover(start_kollie: StartKollie) -> None:
     bg1, bg2 = first.background, second.background
     assert bg1 is not None and bg2 is not None
     await eventually(lambda: bg1.is_leader or bg2.is_leader, within=10, message="a leader")
-    await asyncio.sleep(1.0)
+    other = bg2 if bg1.is_leader else bg1
+    tried = other.elector.attempts
+    await eventually(
+        lambda: other.is_leader or other.elector.attempts >= tried + 2,
+        within=10,
+        message="the other replica to try for the Lease twice more",
+    )
     assert bg1.is_leader != bg2.is_leader, "exactly one leader"
     leader, follower = (first, second) if bg1.is_leader else (second, first)
     await leader.server.close()
