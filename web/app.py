@@ -17,6 +17,7 @@ from kollie.config import Settings
 from web import api, events, health, openapi, pages, webhooks
 from web.csrf import Csrf
 from web.errors import json_errors
+from web.headers import add_security_headers
 from web.state import SERVICES
 
 log = structlog.get_logger("kollie.web")
@@ -67,26 +68,11 @@ async def close_when_draining(
     return response
 
 
-@web.middleware
-async def security_headers(
-    request: web.Request, handler: Callable[[web.Request], object]
-) -> web.StreamResponse:
-    response: web.StreamResponse = await handler(request)  # type: ignore[misc]
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
-
-
 def application(settings: Settings) -> web.Application:
     """Kollie's aiohttp application: routes, middlewares and templates. Its services (the
     `SERVICES` key) are added by the composition root's cleanup context once the loop runs."""
     app = web.Application(
-        middlewares=[request_log, close_when_draining, security_headers, json_errors],
+        middlewares=[request_log, close_when_draining, json_errors],
         client_max_size=2 * 1024 * 1024,
     )
     app.add_routes(api.routes)
@@ -100,6 +86,9 @@ def application(settings: Settings) -> web.Application:
         app,
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"]),
+    )
+    add_security_headers(
+        app, https=bool(settings.public_url and settings.public_url.startswith("https://"))
     )
     app[pages.CSRF] = Csrf(
         settings.csrf_secret.encode() if settings.csrf_secret else None,
