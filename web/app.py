@@ -18,6 +18,7 @@ from web import api, events, health, openapi, pages, webhooks
 from web.csrf import Csrf
 from web.errors import json_errors
 from web.headers import add_security_headers
+from web.paths import unambiguous_paths
 from web.state import SERVICES
 
 log = structlog.get_logger("kollie.web")
@@ -72,7 +73,7 @@ def application(settings: Settings) -> web.Application:
     """Kollie's aiohttp application: routes, middlewares and templates. Its services (the
     `SERVICES` key) are added by the composition root's cleanup context once the loop runs."""
     app = web.Application(
-        middlewares=[request_log, close_when_draining, json_errors],
+        middlewares=[request_log, close_when_draining, json_errors, unambiguous_paths],
         client_max_size=2 * 1024 * 1024,
     )
     app.add_routes(api.routes)

@@ -12,8 +12,17 @@ from kollie.operations import Actor, Via
 from web.errors import ApiError
 
 DEMO_USER = "demo@kollie.local"
-MACHINE_PATHS = ("/api/", "/webhooks/")
-"""Where callers are programs (CI with tokens, registries with signatures), never browsers."""
+MACHINE_ROUTES = ("/api/", "/webhooks/")
+"""Routes whose callers are programs (CI with tokens, registries with signatures), never
+browsers behind the auth proxy."""
+
+
+def browser_route(request: web.Request) -> bool:
+    """Whether the request was routed to the dashboard's surface (the pages, their forms and
+    stream), by the route Kollie registered for it: never by the path string the client sent,
+    which a proxy in front may read differently. Unrouted requests are not."""
+    resource = request.match_info.route.resource
+    return resource is not None and not resource.canonical.startswith(MACHINE_ROUTES)
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,7 @@ class Authenticator:
         if header.startswith("Bearer "):
             name = token_owner(self.tokens, header[len("Bearer ") :].strip())
             return Actor(f"token:{name}", "api") if name else None
-        if self.trust_proxy_headers and not request.path.startswith(MACHINE_PATHS):
+        if self.trust_proxy_headers and browser_route(request):
             # Only the browser surface sits behind the auth proxy. The API may be reachable without
             # it (CI, registries), where these headers would be whatever the caller wants them to be.
             user = request.headers.get("X-Auth-Request-Email") or request.headers.get(
@@ -65,4 +74,4 @@ def _readable(value: str) -> bool:
 
 
 def _via(request: web.Request) -> Via:
-    return "api" if request.path.startswith("/api/") else "ui"
+    return "ui" if browser_route(request) else "api"
