@@ -40,6 +40,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 VIEWER = "user7@example.com"
 PAGE = {"X-Auth-Request-Email": VIEWER}
 KUSTOMIZATIONS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/kollie/kustomizations"
+IMAGE_TAG = "main-0123abc-1900000000"
+"""The newest default-branch image of every app (pushed before the environments are loaded,
+so Flux resolves every ImagePolicy to the tag the Kustomizations already run)."""
 
 
 def _record() -> dict[str, Any]:
@@ -79,7 +82,7 @@ def _app(app: str) -> list[dict[str, Any]]:
     }
     substitute = {
         "environment": "env-{i}",
-        "image_tag": "main-0123abc-1700000000",
+        "image_tag": IMAGE_TAG,
         "downscaler_uptime": "2026-01-01T00:00:00Z-2099-01-01T19:00:00Z",
     }
     return [
@@ -230,8 +233,13 @@ def _clients(url: str, clients: int, stalled: int, headers: list[str]) -> Iterat
         result.update(json.loads(out.decode().strip().splitlines()[-1]))
 
 
+def marker(n: int) -> str:
+    """The text a change carries: its number and when it was written (CLOCK_MONOTONIC)."""
+    return f"bench-mark-{n}-{time.monotonic_ns()}"
+
+
 async def _write_changes(rate: float, seconds: float, write: Any) -> int:
-    """Call `write(marker)` `rate` times a second on a fixed schedule; returns how many."""
+    """Call `write(n)` `rate` times a second on a fixed schedule; returns how many."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     count = int(rate * seconds)
@@ -240,38 +248,47 @@ async def _write_changes(rate: float, seconds: float, write: Any) -> int:
         delay = start + n / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        marker = f"bench-mark-{n}-{time.monotonic_ns()}"
-        task = asyncio.create_task(write(n, marker))
+        task = asyncio.create_task(write(n))
         pending.add(task)
         task.add_done_callback(pending.discard)
     await asyncio.gather(*pending)
     return count
 
 
-def _status_patch(marker: str) -> dict[str, Any]:
+def _status_patch(message: str, generation: int) -> dict[str, Any]:
+    """Ready, as Flux writes it for the current generation, with `message`."""
     condition = {
         "type": "Ready",
         "status": "True",
         "reason": "ReconciliationSucceeded",
-        "message": marker,
-        "observedGeneration": 1,
+        "message": message,
+        "observedGeneration": generation,
         "lastTransitionTime": "2026-01-01T00:00:00Z",
     }
-    return {"status": {"observedGeneration": 1, "conditions": [condition]}}
+    return {"status": {"observedGeneration": generation, "conditions": [condition]}}
 
 
 async def _live(
-    base: str, api: str, environments: int, clients: int, stalled: int, seconds: float
+    base: str,
+    api: str,
+    environments: int,
+    clients: int,
+    stalled: int,
+    seconds: float,
+    apps: tuple[str, ...] = APPS,
 ) -> dict[str, Any]:
     """Changes written to the cluster → received by `/events` clients."""
     session = aiohttp.ClientSession()
     pick = random.Random(7)
 
-    async def write(n: int, marker: str) -> None:
-        name = f"env-{pick.randrange(environments)}-{pick.choice(APPS)}"
+    async def write(n: int) -> None:
+        url = f"{api}{KUSTOMIZATIONS}/env-{pick.randrange(environments)}-{pick.choice(apps)}"
+        # The change must be about the current generation, or pages show "waiting for Flux".
+        async with session.get(url) as r:
+            generation = (await r.json())["metadata"]["generation"]
         async with session.patch(
-            f"{api}{KUSTOMIZATIONS}/{name}/status",
-            json=_status_patch(marker),
+            f"{url}/status",
+            json=_status_patch(marker(n), generation),
             headers={"Content-Type": "application/merge-patch+json"},
         ) as r:
             assert r.status == 200, await r.text()
@@ -296,8 +313,8 @@ async def _floor(clients: int, seconds: float, size: int, workdir: Path) -> dict
         session = aiohttp.ClientSession()
         padding = "x" * max(0, size - 100)
 
-        async def write(n: int, marker: str) -> None:
-            async with session.post(f"{base}/emit", json={"m": marker, "p": padding}) as r:
+        async def write(n: int) -> None:
+            async with session.post(f"{base}/emit", json={"m": marker(n), "p": padding}) as r:
                 await r.read()
 
         try:
@@ -325,6 +342,70 @@ def _live_row(label: str, result: dict[str, Any], clients: int) -> None:
     )
 
 
+async def _settle(api: str, *, quiet: float = 5.0, within: float = 180.0) -> float:
+    """Wait until the cluster sees fewer than `quiet` writes/s (Flux and Kollie have caught
+    up); returns the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < within:
+        if await _cluster_writes_per_second(api, 2.0) < quiet:
+            break
+    return time.perf_counter() - started
+
+
+async def _push_image(api: str, app: str, tag: str) -> None:
+    """An image in the simulated registry (a new default-branch image: everyone follows)."""
+    image = {"image": f"registry.example.com/acme/{app}", "tag": tag}
+    async with aiohttp.ClientSession() as s, s.post(f"{api}/sim/registry/push", json=image) as r:
+        assert r.status < 300, await r.text()
+
+
+async def _row_size(base: str) -> int:
+    """Bytes of one dashboard row event, for a floor that sends the same amount."""
+    async with aiohttp.ClientSession() as s, s.get(f"{base}/?q=env-0", headers=PAGE) as r:
+        page = await r.text()
+    start = page.index('<tr data-env="env-0"')
+    return page.index("</tr>", start) - start + 60
+
+
+async def _requests_rows(base: str, environments: int, quick: bool) -> None:
+    timings = await _requests(base, 20 if quick else 60, f"env-{environments // 2}")
+    health = percentile(timings["/healthz"][0], 50)
+    for name, (values, size) in timings.items():
+        ratio = percentile(values, 50) / health
+        row(
+            f"GET {name} p50 (x /healthz) and size",
+            f"{_ms(values, 50)}  ({ratio:5.1f} x)  {size / 1024:8.1f} KB",
+        )
+    status, ms = await _not_modified(base)
+    row("GET /api/v1/environments with If-None-Match", f"{status or 'no ETag'} {ms:.2f} ms")
+
+
+async def _live_rows(
+    base: str, api: str, environments: int, proc: subprocess.Popen[bytes], quick: bool
+) -> tuple[int, float]:
+    clients = 100 if quick else 1000
+    seconds = 5 if quick else 20
+    live = await _live(base, api, environments, clients, 0, seconds)
+    _live_row(f"change -> /events receipt, {clients} clients, 50 changes/s", live, clients)
+    await _push_image(api, "web", "main-0123abd-1900000001")
+    wave = asyncio.create_task(_cluster_writes_per_second(api, seconds))
+    # The changes go to the other apps: web's own status is Flux's to write meanwhile.
+    others = tuple(a for a in APPS if a != "web")
+    live = await _live(base, api, environments, clients, 0, seconds, others)
+    _live_row(
+        f"the same while Flux rolls out a new web image ({await wave:.0f} writes/s)", live, clients
+    )
+    await _settle(api, quiet=1.0)
+    rss_before = rss_mb(proc.pid)
+    stalled = clients // 10
+    live = await _live(base, api, environments, clients - stalled, stalled, seconds)
+    _live_row(
+        f"the same with {stalled} more clients stalled (never reading)", live, clients - stalled
+    )
+    row("RSS before / after the stalled run", f"{rss_before:7.0f} / {rss_mb(proc.pid):.0f} MB")
+    return clients, seconds
+
+
 async def _scenario(environments: int, *, flux: bool, quick: bool, workdir: Path) -> None:
     print(
         f"== scale: {environments} environments x {len(APPS)} apps "
@@ -338,56 +419,34 @@ async def _scenario(environments: int, *, flux: bool, quick: bool, workdir: Path
         extra += ["--flux-crds", "--no-flux", "--namespace", "flux-system"]
     with emulator(workdir, *extra) as kubeconfig:
         api = server_url(kubeconfig)
+        if flux:
+            for app in APPS:
+                await _push_image(api, app, IMAGE_TAG)
         loaded = await _load(api, environments)
         row("objects loaded into the emulator", f"{environments * 11} in {loaded:.1f} s")
         if flux:
-            await asyncio.sleep(10 if not quick else 3)
-            row(
-                "cluster writes/s while Flux reconciles",
-                f"{await _cluster_writes_per_second(api):7.0f}",
-            )
+            row("simulated Flux reconciled them in", f"{await _settle(api):7.1f} s")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
         with _kollie(kubeconfig, port, workdir) as proc:
             await _wait_ready(base)
             cold = time.perf_counter() - started
-            await asyncio.sleep(2)
-            rss = rss_mb(proc.pid)
             row("cold start to /readyz (process start, list, cache)", f"{cold:7.2f} s")
-            row("RSS after sync", f"{rss:7.0f} MB")
-            timings = await _requests(base, 20 if quick else 60, f"env-{environments // 2}")
-            health = percentile(timings["/healthz"][0], 50)
-            for name, (values, size) in timings.items():
-                ratio = percentile(values, 50) / health
+            if flux:
                 row(
-                    f"GET {name} p50 (x /healthz) and size",
-                    f"{_ms(values, 50)}  ({ratio:5.1f} x)  {size / 1024:8.1f} KB",
+                    "Kollie following the registry's images, settled in",
+                    f"{await _settle(api):7.1f} s",
                 )
-            status, ms = await _not_modified(base)
-            row("GET /api/v1/environments with If-None-Match", f"{status or 'no ETag'} {ms:.2f} ms")
+            else:
+                await asyncio.sleep(2)
+            row("RSS after sync", f"{rss_mb(proc.pid):7.0f} MB")
+            await _requests_rows(base, environments, quick)
             if not flux:
                 return
-            clients = 100 if quick else 1000
-            seconds = 5 if quick else 20
-            live = await _live(base, api, environments, clients, 0, seconds)
-            _live_row(f"change -> /events receipt, {clients} clients, 50 changes/s", live, clients)
-            rss_before = rss_mb(proc.pid)
-            stalled = clients // 10
-            live = await _live(base, api, environments, clients - stalled, stalled, seconds)
-            _live_row(
-                f"the same with {stalled} of them stalled (never reading)", live, clients - stalled
-            )
-            row(
-                "RSS before / after the stalled run",
-                f"{rss_before:7.0f} / {rss_mb(proc.pid):.0f} MB",
-            )
-            async with (
-                aiohttp.ClientSession() as s,
-                s.get(f"{base}/api/v1/environments/env-0", headers=AUTH) as r,
-            ):
-                size = len(await r.read())
-    floor = await _floor(clients, seconds, max(size, 200), workdir)
+            clients, seconds = await _live_rows(base, api, environments, proc, quick)
+            size = await _row_size(base)
+    floor = await _floor(clients, seconds, size, workdir)
     _live_row(f"floor: encode once, write to every socket, {clients} clients", floor, clients)
 
 
