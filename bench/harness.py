@@ -25,12 +25,17 @@ def free_port() -> int:
 
 @contextmanager
 def process(
-    args: list[str], *, ready_url: str, workdir: Path, env: dict[str, str] | None = None
+    args: list[str],
+    *,
+    ready_url: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process until the block ends; wait until `ready_url` answers."""
     log = workdir / f"{Path(args[2] if len(args) > 2 else args[0]).name}-{os.getpid()}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
     deadline = time.monotonic() + 30
     try:
         while True:

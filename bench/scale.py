@@ -25,13 +25,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench.emulator import server_url
-from bench.harness import emulator, free_port, percentile, process, row, rss_mb
+from bench.harness import ROOT, emulator, free_port, percentile, process, row, rss_mb
 from kollie.cli import DEMO_CATALOG
 
 APPS = ("web", "api", "worker", "payments", "search")
@@ -140,8 +141,37 @@ async def _cluster_writes_per_second(api: str, seconds: float = 5.0) -> float:
     return (after - before) / seconds
 
 
+@dataclass(frozen=True)
+class Subject:
+    """A Kollie to measure: this checkout, or the one named by KOLLIE_BENCH_BASELINE (an older
+    checkout with its own .venv, measured in the same run against the same emulator)."""
+
+    label: str
+    root: Path
+    events: str
+    """The stream its dashboard reads."""
+
+    @property
+    def python(self) -> str:
+        return sys.executable if self.root == ROOT else str(self.root / ".venv" / "bin" / "python")
+
+
+def subjects() -> list[Subject]:
+    current = Subject("", ROOT, "/events?view=rows")
+    baseline = os.environ.get("KOLLIE_BENCH_BASELINE")
+    if not baseline:
+        return [current]
+    # Before the rows view, the dashboard read every environment's JSON from /events.
+    return [
+        Subject("before: ", Path(baseline).resolve(), "/events"),
+        Subject("after: ", ROOT, current.events),
+    ]
+
+
 @contextmanager
-def _kollie(kubeconfig: str, port: int, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _kollie(
+    kubeconfig: str, port: int, workdir: Path, subject: Subject
+) -> Iterator[subprocess.Popen[bytes]]:
     tokens = workdir / "tokens"
     tokens.write_text(f"bench:{TOKEN}\n")
     env = {
@@ -151,10 +181,14 @@ def _kollie(kubeconfig: str, port: int, workdir: Path) -> Iterator[subprocess.Po
         "KOLLIE_LOG_LEVEL": "warning",
         "KOLLIE_TRUST_PROXY_HEADERS": "true",
     }
-    args = [sys.executable, "-m", "kollie.cli", "serve", "--host", "127.0.0.1"]
+    args = [subject.python, "-m", "kollie.cli", "serve", "--host", "127.0.0.1"]
     args += ["--port", str(port), "--kubeconfig", kubeconfig]
     with process(
-        args, ready_url=f"http://127.0.0.1:{port}/healthz", workdir=workdir, env=env
+        args,
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+        workdir=workdir,
+        env=env,
+        cwd=subject.root,
     ) as proc:
         yield proc
 
@@ -275,6 +309,8 @@ async def _live(
     clients: int,
     stalled: int,
     seconds: float,
+    *,
+    events: str,
     apps: tuple[str, ...] = APPS,
 ) -> dict[str, Any]:
     """Changes written to the cluster → received by `/events` clients."""
@@ -295,7 +331,7 @@ async def _live(
 
     headers = [f"{k}: {v}" for k, v in PAGE.items()]
     try:
-        with _clients(f"{base}/events?view=rows", clients, stalled, headers) as result:
+        with _clients(f"{base}{events}", clients, stalled, headers) as result:
             await asyncio.sleep(2)
             written = await _write_changes(50, seconds, write)
             await asyncio.sleep(2)
@@ -367,43 +403,89 @@ async def _row_size(base: str) -> int:
     return page.index("</tr>", start) - start + 60
 
 
-async def _requests_rows(base: str, environments: int, quick: bool) -> None:
+async def _requests_rows(base: str, environments: int, quick: bool, label: str) -> None:
     timings = await _requests(base, 20 if quick else 60, f"env-{environments // 2}")
     health = percentile(timings["/healthz"][0], 50)
     for name, (values, size) in timings.items():
         ratio = percentile(values, 50) / health
         row(
-            f"GET {name} p50 (x /healthz) and size",
+            f"{label}GET {name} p50 (x /healthz) and size",
             f"{_ms(values, 50)}  ({ratio:5.1f} x)  {size / 1024:8.1f} KB",
         )
     status, ms = await _not_modified(base)
-    row("GET /api/v1/environments with If-None-Match", f"{status or 'no ETag'} {ms:.2f} ms")
+    row(f"{label}GET /api/v1/environments with If-None-Match", f"{status or 'no ETag'} {ms:.2f} ms")
 
 
 async def _live_rows(
-    base: str, api: str, environments: int, proc: subprocess.Popen[bytes], quick: bool
+    base: str,
+    api: str,
+    environments: int,
+    proc: subprocess.Popen[bytes],
+    *,
+    quick: bool,
+    subject: Subject,
+    wave: int,
 ) -> tuple[int, float]:
     clients = 100 if quick else 1000
     seconds = 5 if quick else 20
-    live = await _live(base, api, environments, clients, 0, seconds)
-    _live_row(f"change -> /events receipt, {clients} clients, 50 changes/s", live, clients)
-    await _push_image(api, "web", "main-0123abd-1900000001")
-    wave = asyncio.create_task(_cluster_writes_per_second(api, seconds))
+    label, events = subject.label, subject.events
+    live = await _live(base, api, environments, clients, 0, seconds, events=events)
+    _live_row(f"{label}change -> /events receipt, {clients} clients, 50/s", live, clients)
+    await _push_image(api, "web", f"main-0123abd-{1900000000 + wave}")
+    writes = asyncio.create_task(_cluster_writes_per_second(api, seconds))
     # The changes go to the other apps: web's own status is Flux's to write meanwhile.
     others = tuple(a for a in APPS if a != "web")
-    live = await _live(base, api, environments, clients, 0, seconds, others)
+    live = await _live(base, api, environments, clients, 0, seconds, events=events, apps=others)
     _live_row(
-        f"the same while Flux rolls out a new web image ({await wave:.0f} writes/s)", live, clients
+        f"{label}the same while Flux rolls out a new web image ({await writes:.0f} writes/s)",
+        live,
+        clients,
     )
     await _settle(api, quiet=1.0)
     rss_before = rss_mb(proc.pid)
     stalled = clients // 10
-    live = await _live(base, api, environments, clients - stalled, stalled, seconds)
+    live = await _live(base, api, environments, clients - stalled, stalled, seconds, events=events)
     _live_row(
-        f"the same with {stalled} more clients stalled (never reading)", live, clients - stalled
+        f"{label}the same with {stalled} more clients stalled (never reading)",
+        live,
+        clients - stalled,
     )
-    row("RSS before / after the stalled run", f"{rss_before:7.0f} / {rss_mb(proc.pid):.0f} MB")
+    row(
+        f"{label}RSS before / after the stalled run",
+        f"{rss_before:7.0f} / {rss_mb(proc.pid):.0f} MB",
+    )
     return clients, seconds
+
+
+async def _measure(
+    subject: Subject,
+    kubeconfig: str,
+    environments: int,
+    *,
+    flux: bool,
+    quick: bool,
+    workdir: Path,
+    wave: int,
+) -> tuple[int, float, int] | None:
+    """Everything about one Kollie; for the floor: clients, seconds and event size."""
+    api = server_url(kubeconfig)
+    label = subject.label
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    with _kollie(kubeconfig, port, workdir, subject) as proc:
+        await _wait_ready(base)
+        cold = time.perf_counter() - started
+        row(f"{label}cold start to /readyz (process start, list, cache)", f"{cold:7.2f} s")
+        await (_settle(api) if flux else asyncio.sleep(2))
+        row(f"{label}RSS after sync", f"{rss_mb(proc.pid):7.0f} MB")
+        await _requests_rows(base, environments, quick, label)
+        if not flux:
+            return None
+        clients, seconds = await _live_rows(
+            base, api, environments, proc, quick=quick, subject=subject, wave=wave
+        )
+        return clients, seconds, await _row_size(base)
 
 
 async def _scenario(environments: int, *, flux: bool, quick: bool, workdir: Path) -> None:
@@ -426,28 +508,21 @@ async def _scenario(environments: int, *, flux: bool, quick: bool, workdir: Path
         row("objects loaded into the emulator", f"{environments * 11} in {loaded:.1f} s")
         if flux:
             row("simulated Flux reconciled them in", f"{await _settle(api):7.1f} s")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        started = time.perf_counter()
-        with _kollie(kubeconfig, port, workdir) as proc:
-            await _wait_ready(base)
-            cold = time.perf_counter() - started
-            row("cold start to /readyz (process start, list, cache)", f"{cold:7.2f} s")
-            if flux:
-                row(
-                    "Kollie following the registry's images, settled in",
-                    f"{await _settle(api):7.1f} s",
-                )
-            else:
-                await asyncio.sleep(2)
-            row("RSS after sync", f"{rss_mb(proc.pid):7.0f} MB")
-            await _requests_rows(base, environments, quick)
-            if not flux:
-                return
-            clients, seconds = await _live_rows(base, api, environments, proc, quick)
-            size = await _row_size(base)
-    floor = await _floor(clients, seconds, size, workdir)
-    _live_row(f"floor: encode once, write to every socket, {clients} clients", floor, clients)
+        floor = None
+        for wave, subject in enumerate(subjects(), 1):
+            floor = await _measure(
+                subject,
+                kubeconfig,
+                environments,
+                flux=flux,
+                quick=quick,
+                workdir=workdir,
+                wave=wave,
+            )
+    if floor is not None:
+        clients, seconds, size = floor
+        result = await _floor(clients, seconds, size, workdir)
+        _live_row(f"floor: encode once, write to every socket, {clients} clients", result, clients)
 
 
 async def run(*, quick: bool = False) -> None:
