@@ -234,7 +234,9 @@ def parse_catalog(data: Any) -> Catalog:
             c.problems.append(f"{where}.apps: must be a non-empty list of app names")
             members = []
         for member in members:
-            if member not in apps:
+            if not isinstance(member, str):
+                c.problems.append(f"{where}.apps: {member!r} is not an app name")
+            elif member not in apps:
                 c.problems.append(f"{where}.apps: unknown app {member!r}")
         bundles[name] = Bundle(
             name,
@@ -270,9 +272,11 @@ def parse_catalog(data: Any) -> Catalog:
 
 def load_catalog(path: Path) -> Catalog:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise CatalogError([f"cannot read {path}: {e.strerror or e}"]) from e
+    except UnicodeDecodeError as e:
+        raise CatalogError([f"{path}: not UTF-8 text ({e.reason} at byte {e.start})"]) from e
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
