@@ -20,7 +20,7 @@ from kollie import audit, labels, manifests, projections, tombstones, uptime
 from kollie.cache import Cache
 from kollie.catalog import AppTemplate, Catalog, ObjectRef
 from kollie.config import Settings
-from kollie.kube import KubeClient, KubeError, NotFound
+from kollie.kube import ApiUnavailable, KubeClient, KubeError, NotFound
 from kollie.namespaces import namespace_problem
 from kollie.naming import (
     InvalidName,
@@ -84,6 +84,10 @@ def _valid(check: Callable[[str], str], value: str) -> str:
         return check(value)
     except InvalidName as e:
         raise InvalidRequest(str(e)) from e
+
+
+CERTAIN_WITHIN = 3.0
+"""Seconds a write waits for a whole view of the cluster before it is answered retryable."""
 
 
 class Operations:
@@ -172,6 +176,15 @@ class Operations:
             resolved[name] = _valid(check_prefix, prefix) if prefix else template.default_prefix
         return resolved
 
+    async def _whole_view(self) -> None:
+        """Wait (briefly) until every watch runs: what a write decides (create or update,
+        which apps to remove, whose environment it is) is read from the cache, and right after
+        a failed list, a relist or the API server's return it may be missing changes."""
+        if not await self.cache.wait_certain(CERTAIN_WITHIN):
+            raise ApiUnavailable(
+                "Kollie's view of the cluster is catching up (a watch is down or re-listing)"
+            )
+
     def _record(self, name: str) -> EnvironmentRecord:
         record = self.cache.environment(name)
         if record is None:
@@ -210,6 +223,7 @@ class Operations:
                 f"environment name {name!r} is reserved: it is Kollie's own namespace"
             )
         desired = self.resolve_apps(apps, bundle)
+        await self._whole_view()
         existing = self.cache.environment(name)
         if existing is not None:
             if existing.deleting:
@@ -301,6 +315,7 @@ class Operations:
 
     async def delete_environment(self, name: str, *, actor: Actor) -> None:
         """Delete the record; Kubernetes garbage collection removes everything it owns."""
+        await self._whole_view()
         record = self.cache.environment(name)
         if record is None:
             raise EnvironmentNotFound(f"environment {name!r} not found")
@@ -335,6 +350,7 @@ class Operations:
 
     async def set_keep(self, name: str, keep: bool, *, actor: Actor) -> None:
         """Pin an environment so expiry never deletes it (owner or admin only)."""
+        await self._whole_view()
         record = self._record(name)
         # Stricter than check_may_modify: pinning is the owner's or an admin's even without
         # KOLLIE_OWNER_ONLY, since it takes an environment out of expiry for good.
@@ -346,6 +362,7 @@ class Operations:
 
     async def set_uptime(self, name: str, window: uptime.Uptime, *, actor: Actor) -> None:
         """Switch between an end time and a weekly schedule, rewriting every app."""
+        await self._whole_view()
         record = self._record(name)
         self.check_may_modify(record, actor)
         updated = await self._update_settings(record, uptime=window.as_json())
@@ -357,6 +374,7 @@ class Operations:
     # ------------------------------------------------------------------ apps
     async def add_app(self, name: str, app: str, prefix: str | None, *, actor: Actor) -> None:
         """Add an app, or switch an app already there to another prefix."""
+        await self._whole_view()
         record = self._record(name)
         self.check_may_modify(record, actor)
         resolved = self.resolve_apps({app: prefix}, None)
@@ -372,6 +390,7 @@ class Operations:
             await self._audit(record, "AppAdded", text, actor, app=app)
 
     async def remove_app(self, name: str, app: str, *, actor: Actor) -> None:
+        await self._whole_view()
         record = self._record(name)
         self.check_may_modify(record, actor)
         if app not in {a.name for a in self.cache.apps(name)}:
@@ -486,6 +505,7 @@ class Operations:
         """Make every app of an environment build from `branch` of its Flux repository (None:
         back to the repositories' own branches). Copies of the catalog's GitRepositories are
         read from the cluster, so nothing about them is hard-coded here."""
+        await self._whole_view()
         record = self._record(name)
         self.check_may_modify(record, actor)
         if branch is not None:
@@ -545,6 +565,7 @@ class Operations:
         """Give the environment a window that ends: at `until`, or `hours` after its current
         end. On a schedule, hours count from now: asking for hours leaves the schedule (an
         extension, `extend`, refuses to). The window is checked before who asks."""
+        await self._whole_view()
         record = self.cache.environment(name)
         current = uptime.from_json(record.settings.get("uptime")) if record else None
         if current is not None and current.mode == "schedule" and hours is not None:
@@ -560,6 +581,7 @@ class Operations:
     async def extend(
         self, name: str, *, hours: float | None, until: datetime | None, actor: Actor
     ) -> uptime.Uptime:
+        await self._whole_view()
         record = self._record(name)
         self.check_may_modify(record, actor)
         current = uptime.from_json(record.settings.get("uptime")) or uptime.initial(self.clock())

@@ -64,6 +64,9 @@ def print_report(report: SoakReport) -> None:
             f"replica {name}{restarted} RSS idle / populated / after",
             f"{m.idle:.0f} / {m.baseline:.0f} / {m.after:.0f} MB",
         )
+    for name, objects in sorted(report.cache_objects.items()):
+        listed = ", ".join(f"{kind} {n:,}" for kind, n in sorted(objects.items()))
+        row(f"replica {name} cache at the end", listed)
     row(
         "replica restart: SIGTERM to exit",
         ", ".join(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -73,6 +74,8 @@ class SoakReport:
     """The apps of the final cluster view by state: what the comparison covered."""
     memory: dict[str, Memory] = field(default_factory=dict)
     log_failures: list[str] = field(default_factory=list)
+    cache_objects: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per replica, the objects its cache holds at the end (what its memory is spent on)."""
     shutdown_seconds: list[float] = field(default_factory=list)
     shutdown_exit_codes: list[int | None] = field(default_factory=list)
     restarted: str = ""
@@ -148,6 +151,14 @@ def log_failures(replicas: list[Replica]) -> list[str]:
             ):
                 found.append(f"{replica.name}: {str(record)[:400]}")
     return found
+
+
+async def _cache_objects(http: aiohttp.ClientSession, replica: Replica) -> dict[str, int]:
+    """kollie_cache_objects{kind=...} from the replica's /metrics."""
+    async with http.get(f"{replica.url}/metrics") as r:
+        text = await r.text()
+    found = re.findall(r'^kollie_cache_objects\{kind="([a-z]+)"\} ([0-9.e+]+)$', text, re.M)
+    return {kind: int(float(n)) for kind, n in found}
 
 
 async def _leader(http: aiohttp.ClientSession, replicas: list[Replica]) -> Replica:
@@ -230,6 +241,7 @@ async def run_soak(config: SoakConfig, *, workdir: Path | None = None) -> SoakRe
                 await asyncio.sleep(1.0)  # let the last responses and watch events be freed
                 for r in replicas:
                     report.memory[r.name].after = r.rss_mb()
+                    report.cache_objects[r.name] = await _cache_objects(http, r)
         finally:
             for r in replicas:
                 r.stop()

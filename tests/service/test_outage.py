@@ -319,3 +319,33 @@ async def test_a_push_never_acts_on_an_environment_list_it_cannot_trust(
     assert record is not None
     assert record["metadata"]["annotations"]["kollie.io/owner"] == "someone@example.com"
     assert cluster.store.get(CM, "kollie", "feature-dup-2") is None, "no second environment"
+
+
+async def test_an_api_write_waits_for_a_view_it_can_trust(start_kollie: StartKollie) -> None:
+    kollie = await start_kollie()
+    cluster = kollie.cluster
+    await eventually(lambda: kollie.services.cache.certain(), within=10, message="a whole view")
+    _fail_lists(cluster, "configmaps")
+    cluster.expire_history()
+    await eventually(
+        lambda: not kollie.services.cache.certain(), within=10, message="an uncertain view"
+    )
+    # Someone else creates the environment; this replica's view cannot show it yet.
+    cluster.apply_object(_record("shared", "someone@example.com"))
+    async with kollie.http.put(
+        kollie.url("/api/v1/environments/shared"), json={"apps": {"api": {}}}, headers=AUTH
+    ) as r:
+        answer = await r.json()
+        assert r.status == 503 and "Retry-After" in r.headers, answer
+        assert "catching up" in answer["message"]
+    record = cluster.store.get(CM, "kollie", "shared")
+    assert record is not None
+    assert record["metadata"]["annotations"]["kollie.io/owner"] == "someone@example.com"
+
+    cluster.faults.reset()
+    await eventually(lambda: kollie.services.cache.certain(), within=15, message="whole again")
+    status, body = await kollie.call(
+        "PUT", "/api/v1/environments/shared", json={"apps": {"api": {}}}
+    )
+    assert status == 200, "an update of the environment that exists, not a creation"
+    assert body["owner"] == "someone@example.com"
