@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import importlib
 
-BENCHMARKS = ("emulator", "service", "sse", "webhooks", "scale", "soak")
+BENCHMARKS = ("emulator", "service", "sse", "webhooks", "pushfaults", "scale", "soak")
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
-"""Registry webhooks: deliveries accepted per second, and push → rescan requested / → environment
-objects applied latency. Baseline in the same run: /healthz requests per second at the same
-concurrency (the HTTP floor of the same client and server)."""
+"""Registry webhooks: deliveries answered per second (an image no app tracks: verify, parse,
+answer), and push → rescan requested / → environment objects applied latency (the answer comes
+after both). Baseline in the same run: /healthz requests per second at the same concurrency
+(the HTTP floor of the same client and server), measured in slices interleaved with the
+deliveries so both see the same machine load."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from pathlib import Path
 import aiohttp
 
 from bench.emulator import server_url
-from bench.harness import emulator, free_port, percentile, process, row
+from bench.harness import emulator, free_port, median, percentile, process, row
 from kollie.cli import DEMO_CATALOG
 
 SECRET = "bench-webhook-secret"
+SLICES = 6
 
 
 def _signed(body: dict[str, str]) -> tuple[bytes, dict[str, str]]:
@@ -99,17 +102,29 @@ async def run(*, quick: bool = False) -> None:
                             if r.status == 200:
                                 break
                         await asyncio.sleep(0.05)
-                    health = await _rate(s, f"{base}/healthz", n, lambda i: (None, {}))
-                    accepted = await _rate(
-                        s,
-                        hook,
-                        n,
-                        lambda i: _signed(
-                            {"repository": "registry.example.com/other/thing", "tag": f"v{i}"}
-                        ),
-                    )
+                    # Interleaved slices, so both rates see the same machine load (a shared
+                    # machine's load changes within seconds); the medians are reported.
+                    healths, accepts = [], []
+                    for part in range(SLICES):
+                        healths.append(
+                            await _rate(s, f"{base}/healthz", n // SLICES, lambda i: (None, {}))
+                        )
+                        accepts.append(
+                            await _rate(
+                                s,
+                                hook,
+                                n // SLICES,
+                                lambda i, p=part: _signed(
+                                    {
+                                        "repository": "registry.example.com/other/thing",
+                                        "tag": f"v{p}-{i}",
+                                    }
+                                ),
+                            )
+                        )
+                    health, accepted = median(healths), median(accepts)
                     row(
-                        f"deliveries accepted/s ({n}, 32 in flight, HMAC verified)",
+                        f"deliveries answered/s ({n}, 32 in flight, HMAC verified)",
                         f"{accepted:7.0f}   (/healthz: {health:.0f}/s, ratio {accepted / health:.2f})",
                     )
                     rescans, creates = [], []
@@ -126,7 +141,7 @@ async def run(*, quick: bool = False) -> None:
                         )
                         started = time.perf_counter()
                         async with s.post(hook, data=raw, headers=headers) as r:
-                            assert r.status == 202, await r.text()
+                            assert r.status == 200, await r.text()
                         seen = await _watch_for(
                             s,
                             repo_url,

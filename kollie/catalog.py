@@ -68,6 +68,10 @@ class AutoCreateRule:
 
     prefix: re.Pattern[str]
     bundle: str
+    add_pushed_apps: bool = False
+    """`addPushedApps`: a push of an app on a matching prefix also joins environments that
+    already follow that prefix (added, or switched from another prefix). Off by default: a push
+    otherwise only moves apps an environment already runs on the prefix."""
 
 
 @dataclass(frozen=True)
@@ -255,8 +259,12 @@ def parse_catalog(data: Any) -> Catalog:
         bundle = c.str_field(where, item, "bundle")
         if bundle and bundle not in bundles:
             c.problems.append(f"{where}.bundle: unknown bundle {bundle!r}")
+        add_pushed_apps = item.get("addPushedApps", False)
+        if not isinstance(add_pushed_apps, bool):
+            c.problems.append(f"{where}.addPushedApps: must be true or false")
+            add_pushed_apps = False
         try:
-            rules.append(AutoCreateRule(re.compile(pattern), bundle))
+            rules.append(AutoCreateRule(re.compile(pattern), bundle, add_pushed_apps))
         except re.error as e:
             c.problems.append(f"{where}.prefix: invalid regular expression: {e}")
     if c.problems:

@@ -31,6 +31,7 @@ from kollie.kube import KubeClient
 from kollie.listing import EnvironmentIndex
 from kollie.operations import Actor, Operations
 from kollie.pushhandler import PushHandler
+from kollie.pushwork import PushWork
 from kollie.views import EnvironmentRenderer
 from watchers.runtime import Background, Timing
 from watchers.supervisor import Supervisor
@@ -40,7 +41,7 @@ from web.fragments import Fragments
 from web.metrics import Metrics
 from web.sse import EventHub
 from web.state import SERVICES, Services
-from web.webhooks import QUEUE, PushQueue
+from web.webhooks import RECEIVER, Receiver
 
 log = structlog.get_logger("kollie")
 
@@ -67,7 +68,7 @@ class Runtime:
 
     services: Services
     background: Background
-    pushes: PushQueue
+    webhooks: Receiver
     supervisor: Supervisor
 
     async def drain(self) -> None:
@@ -87,7 +88,6 @@ class Runtime:
         self.services.hub.start()
         tasks = {
             **self.background.tasks(),
-            "webhook-pushes": self.pushes.run,
             "catalog-reload": lambda: self.services.catalog.poll(CATALOG_POLL),
             "warm-listings": self._warm_listings,
         }
@@ -98,6 +98,7 @@ class Runtime:
         finally:
             gc.enable()
             self.services.hub.stop()
+            await self.webhooks.work.close()
             await self.supervisor.stop(SHUTDOWN_GRACE)
 
     async def _warm_listings(self) -> None:
@@ -154,8 +155,8 @@ def build_runtime(
         hub=hub,
         demo=demo,
     )
-    pushes = PushQueue(PushHandler(operations), metrics)
-    return Runtime(services, background, pushes, Supervisor())
+    webhooks = Receiver(PushWork(PushHandler(operations)))
+    return Runtime(services, background, webhooks, Supervisor())
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -217,7 +218,7 @@ async def _serve(
         )
         app[RUNTIME] = runtime
         app[SERVICES] = runtime.services
-        app[QUEUE] = runtime.pushes
+        app[RECEIVER] = runtime.webhooks
         async with runtime.running():
             log.info(
                 "kollie_started", namespace=settings.namespace, api_server=client.host, demo=demo

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kollie.naming import label_problem
-from kollie.webhookconfig import WebhookSecretsError, parse_webhook_secrets
+from kollie.webhookconfig import DEFAULT_MAX_AGE, WebhookSecretsError, parse_webhook_secrets
 
 
 class ConfigError(ValueError):
@@ -50,6 +50,9 @@ class Settings:
     webhook_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     """One secret per registry source, read at start from the `source:secret` lines of
     `KOLLIE_WEBHOOK_SECRETS_FILE` (kollie.webhookconfig)."""
+    webhook_max_age_seconds: int = DEFAULT_MAX_AGE
+    """Ignore pushes whose delivery says it is older than this (`KOLLIE_WEBHOOK_MAX_AGE`;
+    0 = any age)."""
     trust_proxy_headers: bool = False
     """Trust oauth2-proxy identity headers (`KOLLIE_TRUST_PROXY_HEADERS`)."""
     admins: frozenset[str] = field(default_factory=frozenset)
@@ -153,6 +156,17 @@ class Settings:
             )
         secret = get("KOLLIE_WEBHOOK_SECRET") or None
         webhook_secrets = _webhook_secrets(get("KOLLIE_WEBHOOK_SECRETS_FILE") or None, problems)
+        max_age_raw = get("KOLLIE_WEBHOOK_MAX_AGE", "1h").strip()
+        max_age = 0
+        if max_age_raw != "0":
+            d = _DURATION.match(max_age_raw)
+            if not d:
+                problems.append(
+                    f"KOLLIE_WEBHOOK_MAX_AGE={max_age_raw!r}: expected a duration like 1h, 30m "
+                    "or 0 (no limit)"
+                )
+            else:
+                max_age = int(d.group(1)) * _UNIT_SECONDS[d.group(2)]
         csrf_secret = get("KOLLIE_CSRF_SECRET") or None
         if csrf_secret is not None and len(csrf_secret) < 32:
             problems.append(
@@ -174,6 +188,7 @@ class Settings:
             api_tokens_file=Path(tokens_file) if tokens_file else None,
             webhook_secret=secret,
             webhook_secrets=webhook_secrets,
+            webhook_max_age_seconds=max_age,
             trust_proxy_headers=flag("KOLLIE_TRUST_PROXY_HEADERS", False),
             admins=names("KOLLIE_ADMINS"),
             owner_only=flag("KOLLIE_OWNER_ONLY", False),

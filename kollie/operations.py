@@ -200,9 +200,9 @@ class Operations:
         raise NotAllowed(f"only {record.owner or 'its owner'} or an admin may {doing}")
 
     def check_may_modify(self, record: EnvironmentRecord, actor: Actor) -> None:
-        """With KOLLIE_OWNER_ONLY, changes are for the owner or an admin; Kollie's own loops
-        and registry webhooks act for everyone."""
-        if not self.settings.owner_only or actor.via in ("expiry", "image-follow", "webhook"):
+        """With KOLLIE_OWNER_ONLY, changes are for the owner or an admin; Kollie's own loops act
+        for everyone. Registry webhooks do not: they change only environments they created."""
+        if not self.settings.owner_only or actor.via in ("expiry", "image-follow"):
             return
         self.check_owner_or_admin(record, actor, f"change environment {record.name!r}")
 

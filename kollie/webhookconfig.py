@@ -1,4 +1,4 @@
-"""Registry webhook settings read at start: one secret per source.
+"""Registry webhook settings read at start: one secret per source, and the delivery age limit.
 
 `KOLLIE_WEBHOOK_SECRETS_FILE` names a file of `source:secret` lines (like the API tokens file),
 so a secret that leaks through one registry's webhook URL or header cannot forge deliveries of
@@ -13,6 +13,10 @@ from kollie.pushes import SOURCES
 
 MIN_SECRET = 16
 """Characters a per-source secret needs at least (the API tokens' rule)."""
+DEFAULT_MAX_AGE = 3600
+"""Seconds a delivery's own timestamp may lie in the past before it is ignored as stale."""
+MAX_CLOCK_SKEW = 300
+"""Seconds a delivery's timestamp may lie in the future (the sender's clock runs ahead)."""
 
 
 class WebhookSecretsError(ValueError):

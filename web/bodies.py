@@ -21,17 +21,24 @@ BODY_SECONDS = 10.0
 time to hold a connection) is answered 408 rather than holding a handler for ever."""
 
 
-async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
-    """The whole body, at most `limit` bytes (413 beyond), within BODY_SECONDS (408 after).
+async def read_body(
+    request: web.Request, limit: int = MAX_BODY, *, seconds: float = BODY_SECONDS
+) -> bytes:
+    """The whole body, at most `limit` bytes (413 beyond), within `seconds` (408 after).
 
     `StreamReader.read(n)` returns what has arrived so far, not n bytes: a body split across
     packets must be read to its end."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "too_large", f"the body is larger than {limit} bytes")
+    if request.content.is_eof():  # all of it arrived with the headers, as it usually does
+        body = request.content.read_nowait()
+        if len(body) > limit:
+            raise ApiError(413, "too_large", f"the body is larger than {limit} bytes")
+        return body
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(BODY_SECONDS):
+        async with asyncio.timeout(seconds):
             while chunk := await request.content.read(64 * 1024):
                 size += len(chunk)
                 if size > limit:
@@ -39,7 +46,7 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise ApiError(
-            408, "timeout", f"the request body did not arrive within {BODY_SECONDS:g} s"
+            408, "timeout", f"the request body did not arrive within {seconds:g} s"
         ) from None
     return b"".join(chunks)
 

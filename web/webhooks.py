@@ -1,222 +1,200 @@
-"""POST /webhooks/registry/<source>: verify, parse, answer at once, work in the background.
+"""POST /webhooks/registry/<source>: admit, read, verify, parse, act, then answer.
 
-A delivery is answered within milliseconds with what was understood; the cluster work runs in
-a bounded queue with retries. Identical pushes (repository, tag, digest) within a window, and
-redelivered delivery ids, do the work once.
+A delivery is answered only once its pushes' effects are in the cluster (kollie.pushwork):
+200 lists what was done; a push the cluster could not take in time is answered 503 with
+`Retry-After`, so the sender may deliver again (a redelivery of work done meanwhile is answered
+as a duplicate). Nothing is queued in memory, so stopping or killing a replica loses no
+acknowledged push. Deliveries whose own timestamp is older than `KOLLIE_WEBHOOK_MAX_AGE` are
+answered 2xx and ignored with the reason (a stale delivery is retried by some senders until it
+succeeds, and must not block the ones behind it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
-import time
-from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from kollie.kube import KubeError
-from kollie.naming import parse_tag
-from kollie.operations import OperationError
-from kollie.pushes import SOURCES, PayloadError, Push, parse
-from kollie.pushhandler import PushHandler
-from kollie.webhookconfig import secret_for
+from kollie.pushes import SOURCES, Parsed, PayloadError, Push, parse
+from kollie.pushwork import PushResult, PushWork
+from kollie.webhookconfig import MAX_CLOCK_SKEW, secret_for
 from web.bodies import read_body
-from web.errors import ApiError
-from web.metrics import Metrics
-from web.state import services
+from web.errors import RETRY_AFTER_SECONDS, ApiError
+from web.state import Services, services
+from web.webhookauth import bearer_or_token, verify
+from web.webhooklimits import SourceLimits
 
 log = structlog.get_logger("kollie.webhooks")
 routes = web.RouteTableDef()
 MAX_BODY = 1024 * 1024
-DEDUPE_SECONDS = 600.0
-QUEUE_SIZE = 1000
-
-
-def _hmac(secret: str, body: bytes, algorithm: str) -> str:
-    return hmac.new(secret.encode(), body, algorithm).hexdigest()
-
-
-def verify(
-    source: str, secret: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
-) -> bool:
-    """Check a delivery's credentials the way its registry sends them, in constant time."""
-
-    def same(a: str, b: str) -> bool:
-        return hmac.compare_digest(a.encode(), b.encode())
-
-    if source == "generic":
-        return same(headers.get("X-Signature", ""), "sha256=" + _hmac(secret, body, "sha256"))
-    if source == "ghcr":
-        return same(
-            headers.get("X-Hub-Signature-256", ""), "sha256=" + _hmac(secret, body, "sha256")
-        )
-    if source == "nexus":
-        return same(headers.get("X-Nexus-Webhook-Signature", ""), _hmac(secret, body, "sha1"))
-    if source == "harbor":
-        return same(headers.get("Authorization", ""), secret)
-    if source == "artifactory":
-        return same(headers.get("X-JFrog-Event-Auth", ""), secret)
-    bearer = headers.get("Authorization", "")
-    return same(bearer, f"Bearer {secret}") or same(query.get("token", ""), secret)
 
 
 @dataclass
-class PushQueue:
-    """Bounded background work with deduplication and retries."""
+class Receiver:
+    """What the webhook endpoint keeps between deliveries."""
 
-    handler: PushHandler
-    metrics: Metrics
-    retries: int = 4
-    queue: asyncio.Queue[Push] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    seen: OrderedDict[tuple[str, ...], float] = field(default_factory=OrderedDict)
-    processed: int = 0
-
-    def duplicate(self, key: tuple[str, ...]) -> bool:
-        now = time.monotonic()
-        while self.seen and next(iter(self.seen.values())) < now - DEDUPE_SECONDS:
-            self.seen.popitem(last=False)
-        if key in self.seen:
-            return True
-        self.seen[key] = now
-        if len(self.seen) > 10_000:
-            self.seen.popitem(last=False)
-        return False
-
-    def offer(self, push: Push) -> str:
-        """'queued', 'duplicate' or 'overloaded'."""
-        if self.duplicate(
-            ("push", push.registry or "", push.repository, push.tag, push.digest or "")
-        ):
-            return "duplicate"
-        try:
-            self.queue.put_nowait(push)
-        except asyncio.QueueFull:
-            return "overloaded"
-        return "queued"
-
-    async def run(self) -> None:
-        while True:
-            batch = [await self.queue.get()]
-            while not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            try:
-                for push in coalesce(batch):
-                    await self._handle(push)
-            finally:
-                for _ in batch:
-                    self.queue.task_done()
-
-    async def drained(self) -> None:
-        """Return once every push queued so far has been handled (or coalesced away)."""
-        await self.queue.join()
-
-    async def _handle(self, push: Push) -> None:
-        for attempt in range(self.retries):
-            try:
-                outcome = await self.handler.handle(push)
-                log.info(
-                    "push_processed",
-                    repository=push.repository,
-                    tag=push.tag,
-                    rescanned=outcome.rescanned,
-                    environments=outcome.environments,
-                    created=outcome.created,
-                )
-                break
-            except (KubeError, OperationError) as e:
-                log.warning(
-                    "push_failed",
-                    repository=push.repository,
-                    tag=push.tag,
-                    attempt=attempt + 1,
-                    error=str(e),
-                )
-                await asyncio.sleep(0.5 * 2**attempt)
-        self.processed += 1
+    work: PushWork
+    limits: SourceLimits = field(default_factory=SourceLimits)
+    work_seconds: float = 2.5
+    """How long a delivery waits for its pushes' cluster work before it is answered 503.
+    Below the shortest sender timeout (Harbor's default is 3 s)."""
+    body_seconds: float = 10.0
+    """How long a delivery's body may take to arrive (slow senders are answered 408)."""
 
 
-def coalesce(pushes: list[Push]) -> list[Push]:
-    """A burst of pushes does the work once per image and branch prefix: the newest tag wins
-    (one rescan covers them all; environments follow the newest image anyway)."""
-    newest: dict[tuple[str | None, str, str], Push] = {}
-    for push in pushes:
-        tag = parse_tag(push.tag)
-        key = (push.registry, push.repository, tag.prefix if tag else push.tag)
-        current = newest.get(key)
-        current_tag = parse_tag(current.tag) if current else None
-        if (
-            current is None
-            or (tag and current_tag and tag.timestamp >= current_tag.timestamp)
-            or not tag
-        ):
-            newest[key] = push
-    return list(newest.values())
+RECEIVER = web.AppKey("webhook_receiver", Receiver)
 
 
-QUEUE = web.AppKey("push_queue", PushQueue)
-
-
-@routes.post("/webhooks/registry/{source}", name="webhook")
-async def receive(request: web.Request) -> web.Response:
-    s = services(request)
+def _source(request: web.Request) -> str:
     source = request.match_info["source"]
     if source not in SOURCES:
         raise ApiError(
             404, "unknown_source", f"unknown registry {source!r}; known: {', '.join(SOURCES)}"
         )
-    metrics = s.metrics.webhooks
+    return source
+
+
+def _secret(s: Services, source: str) -> str | None:
     secret = secret_for(source, s.settings.webhook_secrets, s.settings.webhook_secret)
-    try:
-        body = await read_body(request, MAX_BODY)
-    except ApiError as e:
-        metrics.labels(source, e.code).inc()
-        raise
     if secret is None and not s.demo:
-        metrics.labels(source, "not_configured").inc()
+        s.metrics.webhooks.labels(source, "not_configured").inc()
         raise ApiError(
             503,
             "webhooks_disabled",
             f"set KOLLIE_WEBHOOK_SECRET, or a {source} line in KOLLIE_WEBHOOK_SECRETS_FILE, "
             f"to accept {source} webhooks",
         )
-    if secret is not None and not verify(source, secret, request.headers, request.query, body):
-        metrics.labels(source, "unauthorized").inc()
-        log.warning("webhook_rejected", source=source, reason="bad or missing credentials")
-        raise ApiError(401, "unauthorized", "the delivery's signature or token is missing or wrong")
+    return secret
+
+
+@routes.post("/webhooks/registry/{source}", name="webhook")
+async def receive(request: web.Request) -> web.Response:
+    s = services(request)
+    source = _source(request)
+    secret = _secret(s, source)
+    receiver = request.app[RECEIVER]
+    metrics = s.metrics.webhooks
+    try:
+        async with receiver.limits.admit(source):
+            body = await _read(request, receiver)
+            if secret is not None and not verify(
+                source, secret, request.headers, request.query, body
+            ):
+                metrics.labels(source, "unauthorized").inc()
+                log.warning("webhook_rejected", source=source, reason="bad or missing credentials")
+                raise ApiError(
+                    401, "unauthorized", "the delivery's signature or token is missing or wrong"
+                )
+            parsed = _parse(source, body, request)
+            fresh = _drop_stale(s, parsed)
+            results = await _perform(receiver, fresh)
+    except ApiError as e:
+        if e.status == 413:
+            metrics.labels(source, "too_large").inc()
+        elif e.status == 429:
+            metrics.labels(source, "busy").inc()
+        raise
+    return _answer(s, source, parsed, fresh, results)
+
+
+async def _perform(receiver: Receiver, pushes: list[Push]) -> list[PushResult]:
+    """Each push's work, all under one deadline (most deliveries carry one push)."""
+    deadline = asyncio.get_running_loop().time() + receiver.work_seconds
+    if len(pushes) == 1:
+        return [await receiver.work.perform(pushes[0], deadline=deadline)]
+    return list(
+        await asyncio.gather(*(receiver.work.perform(p, deadline=deadline) for p in pushes))
+    )
+
+
+async def _read(request: web.Request, receiver: Receiver) -> bytes:
+    return await read_body(request, MAX_BODY, seconds=receiver.body_seconds)
+
+
+def _parse(source: str, body: bytes, request: web.Request) -> Parsed:
     try:
         payload: Any = json.loads(body)
-        parsed = parse(source, payload, request.headers)
+        return parse(source, payload, request.headers)
     except (ValueError, RecursionError, PayloadError) as e:
-        metrics.labels(source, "malformed").inc()
+        services(request).metrics.webhooks.labels(source, "malformed").inc()
         raise ApiError(400, "bad_request", f"malformed {source} delivery: {e}") from e
-    queue = request.app[QUEUE]
-    delivery = request.headers.get("X-GitHub-Delivery") or request.headers.get("X-Request-Id")
-    duplicate_delivery = bool(delivery) and queue.duplicate(("delivery", source, str(delivery)))
-    pushes = []
+
+
+def _drop_stale(s: Services, parsed: Parsed) -> list[Push]:
+    """The pushes recent enough to act on; the others join `parsed.ignored` with the reason."""
+    if all(p.pushed_at is None for p in parsed.pushes):
+        return parsed.pushes
+    max_age = s.settings.webhook_max_age_seconds
+    now = s.clock().timestamp()
+    fresh = []
     for push in parsed.pushes:
-        state = "duplicate" if duplicate_delivery else queue.offer(push)
-        pushes.append({**push.as_json(), "status": state})
-    outcome = "push" if parsed.pushes else "ignored"
-    metrics.labels(source, outcome).inc()
+        at = push.pushed_at
+        if at is not None and at > now + MAX_CLOCK_SKEW:
+            parsed.ignore("timestamp in the future", **push.as_json(), sentAt=at)
+        elif at is not None and max_age and now - at > max_age:
+            reason = (
+                f"stale delivery: sent {int(now - at)}s ago, more than KOLLIE_WEBHOOK_MAX_AGE "
+                f"({max_age}s) allows"
+            )
+            log.warning("webhook_stale", repository=push.repository, tag=push.tag, age=now - at)
+            parsed.ignore(reason, **push.as_json())
+        else:
+            fresh.append(push)
+    return fresh
+
+
+def _answer(
+    s: Services, source: str, parsed: Parsed, pushes: list[Push], results: list[PushResult]
+) -> web.Response:
+    items = []
+    for push, result in zip(pushes, results, strict=True):
+        item: dict[str, Any] = {**push.as_json(), "status": result.status}
+        if result.outcome is not None:
+            item.update(result.outcome.as_json())
+        if result.error is not None:
+            item["error"] = result.error
+        items.append(item)
+    answer: dict[str, Any] = {"pushes": items, "ignored": parsed.ignored, **parsed.reply}
+    done = all(r.acknowledged for r in results)
+    s.metrics.webhooks.labels(source, "push" if items else "ignored").inc()
     log.info(
         "webhook_received",
         source=source,
-        pushes=len(parsed.pushes),
+        pushes=[(p.repository, p.tag, r.status) for p, r in zip(pushes, results, strict=True)],
         ignored=[i["reason"] for i in parsed.ignored],
     )
-    if any(p["status"] == "overloaded" for p in pushes):
-        return web.json_response(
-            {
-                "pushes": pushes,
-                "ignored": parsed.ignored,
-                "error": "overloaded",
-                "message": "too many pushes queued; retry later",
-            },
-            status=503,
-        )
-    return web.json_response({"pushes": pushes, "ignored": parsed.ignored}, status=202)
+    if done:
+        return web.json_response(answer, status=200)
+    s.metrics.webhooks.labels(source, "retry").inc()
+    message = "; ".join(
+        f"{p.repository}:{p.tag}: {r.error}"
+        for p, r in zip(pushes, results, strict=True)
+        if not r.acknowledged
+    )
+    return web.json_response(
+        {"error": "not_done", "message": f"retry the delivery: {message}", **answer},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+@routes.options("/webhooks/registry/{source}")
+async def handshake(request: web.Request) -> web.Response:
+    """The CloudEvents webhook validation handshake (Event Grid in the CloudEvents schema, and
+    other CloudEvents senders): allowed for a caller that shows the source's secret."""
+    s = services(request)
+    source = _source(request)
+    secret = _secret(s, source)
+    origin = request.headers.get("WebHook-Request-Origin")
+    if origin is None:
+        return web.Response(status=204, headers={"Allow": "POST, OPTIONS"})
+    if secret is not None and not bearer_or_token(secret, request.headers, request.query):
+        raise ApiError(401, "unauthorized", "the handshake's token is missing or wrong")
+    return web.Response(
+        status=200,
+        headers={"WebHook-Allowed-Origin": origin, "Allow": "POST, OPTIONS"},
+    )

@@ -19,7 +19,7 @@ from kubesim import SimCluster
 from kubesim.demo import seed_demo
 from watchers.runtime import Background, Timing
 from web.state import Services
-from web.webhooks import PushQueue
+from web.webhooks import Receiver
 
 TOKEN = "ci-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,8 +40,8 @@ class Kollie:
         return self.server.app[RUNTIME].background
 
     @property
-    def pushes(self) -> PushQueue:
-        return self.server.app[RUNTIME].pushes
+    def webhooks(self) -> Receiver:
+        return self.server.app[RUNTIME].webhooks
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))

@@ -291,16 +291,19 @@ async def test_a_push_never_acts_on_an_environment_list_it_cannot_trust(
     cluster.apply_object(_record("feature-dup", "someone@example.com"))
     cluster.apply_object(_kustomization("feature-dup", "web", "feature-dup"))
 
+    # The push is not acknowledged while the view is uncertain: the sender is told to retry.
+    body, headers = _push("feature-dup-0123abc-1900000000")
+    async with kollie.http.post(
+        kollie.url("/webhooks/registry/generic"), data=body, headers=headers
+    ) as r:
+        answer = await r.json()
+        assert r.status == 503 and r.headers["Retry-After"], answer
+        assert answer["pushes"][0]["status"] in ("pending", "failed"), answer
     with capture_logs() as logs:
-        body, headers = _push("feature-dup-0123abc-1900000000")
-        async with kollie.http.post(
-            kollie.url("/webhooks/registry/generic"), data=body, headers=headers
-        ) as r:
-            assert r.status == 202, await r.text()
         await eventually(
             lambda: any(e.get("event") == "push_failed" for e in logs),
             within=15,
-            message="the push waits for a whole view",
+            message="the push gives up waiting for a whole view",
         )
     record = cluster.store.get(CM, "kollie", "feature-dup")
     assert record is not None
@@ -310,11 +313,13 @@ async def test_a_push_never_acts_on_an_environment_list_it_cannot_trust(
     assert cluster.store.get(KS, "kollie", "feature-dup-api") is None
 
     cluster.faults.reset()
-    await eventually(
-        lambda: cluster.store.get(KS, "kollie", "feature-dup-api") is not None,
-        within=30,
-        message="the push acts once the view is whole",
-    )
+    await eventually(lambda: kollie.services.cache.certain(), within=30, message="a whole view")
+    # The sender delivers again: now it acts.
+    async with kollie.http.post(
+        kollie.url("/webhooks/registry/generic"), data=body, headers=headers
+    ) as r:
+        assert r.status == 200, await r.text()
+    assert cluster.store.get(KS, "kollie", "feature-dup-api") is not None
     record = cluster.store.get(CM, "kollie", "feature-dup")
     assert record is not None
     assert record["metadata"]["annotations"]["kollie.io/owner"] == "someone@example.com"
