@@ -15,25 +15,35 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def readiness(s: Services) -> tuple[bool, dict[str, object]]:
+def readiness(s: Services, *, verbose: bool) -> tuple[bool, dict[str, object]]:
+    """Whether this replica should get traffic, and what it may say about why. Error texts
+    (API server refusals, the catalog's problems) are for authenticated callers and the logs:
+    anyone who can reach the pod can ask /readyz."""
     if s.shutdown.draining:
         return False, {"status": "shutting down"}
     health = s.background.health()
-    informers = {
-        w.kind: {"synced": w.synced, "connected": w.connected, "lastError": w.last_error}
-        for w in health.watches
-    }
-    return health.ready, {
+    body: dict[str, object] = {
         "status": "ready" if health.ready else "not ready",
-        "informers": informers,
         "leader": health.leader,
-        "catalogError": str(s.catalog.last_error) if s.catalog.last_error else None,
     }
+    if verbose:
+        body["informers"] = {
+            w.kind: {"synced": w.synced, "connected": w.connected, "lastError": w.last_error}
+            for w in health.watches
+        }
+        body["catalogError"] = str(s.catalog.last_error) if s.catalog.last_error else None
+    return health.ready, body
 
 
 @routes.get("/readyz", name="readyz")
 async def readyz(request: web.Request) -> web.Response:
-    ok, body = readiness(services(request))
+    """200 when ready, else 503; `?verbose` (with an API token or a dashboard identity) adds
+    each watch's state and last error and the catalog's error."""
+    s = services(request)
+    verbose = "verbose" in request.query
+    if verbose:
+        s.auth.require(request)
+    ok, body = readiness(s, verbose=verbose)
     return web.json_response(body, status=200 if ok else 503)
 
 
