@@ -17,6 +17,7 @@ from kollie.config import Settings
 from web import api, events, health, openapi, pages, webhooks
 from web.csrf import Csrf
 from web.errors import json_errors
+from web.flash import Flash
 from web.headers import add_security_headers
 from web.paths import unambiguous_paths
 from web.state import SERVICES
@@ -91,8 +92,10 @@ def application(settings: Settings) -> web.Application:
     add_security_headers(
         app, https=bool(settings.public_url and settings.public_url.startswith("https://"))
     )
-    app[pages.CSRF] = Csrf(
+    csrf = Csrf(
         settings.csrf_secret.encode() if settings.csrf_secret else None,
         public_origin=settings.public_url,
     )
+    app[pages.CSRF] = csrf
+    app[pages.FLASH] = Flash(csrf.secret, secure=csrf.secure)
     return app

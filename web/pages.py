@@ -18,11 +18,13 @@ from kollie.operations import Actor, OperationError
 from web import dashboard
 from web.csrf import FIELD, Csrf
 from web.errors import ApiError, from_kube
+from web.flash import Flash
 from web.state import Services, services
 
 log = structlog.get_logger("kollie.web")
 routes = web.RouteTableDef()
 CSRF = web.AppKey("csrf", Csrf)
+FLASH = web.AppKey("flash", Flash)
 
 
 def _actor(request: web.Request, s: Services) -> Actor:
@@ -48,6 +50,7 @@ def _render(
         context = context(token)
     catalog = s.current_catalog()
     defaults = {name: app.default_prefix for name, app in catalog.apps.items()}
+    flash = request.app[FLASH]
     context = {
         **context,
         "csrf_token": token,
@@ -55,11 +58,12 @@ def _render(
         "defaults": defaults,
         "catalog": s.current_catalog(),
         "synced": s.cache.certain(),
-        "message": request.query.get("msg"),
+        "message": flash.message(request, actor.name) if actor else None,
     }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     if fresh:
         csrf.set_cookie(response, fresh)
+    flash.forget(request, response)
     return response
 
 
@@ -80,8 +84,11 @@ async def _form(request: web.Request, actor: Actor) -> dict[str, str]:
     return form
 
 
-def _redirect(location: str, message: str) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"{location}?msg={quote(message)}")
+def _redirect(request: web.Request, actor: Actor, location: str, message: str) -> web.HTTPSeeOther:
+    """To `location`, whose page will say `message` to this user (web.flash)."""
+    redirect = web.HTTPSeeOther(location)
+    request.app[FLASH].put(redirect, actor.name, message)
+    return redirect
 
 
 def _listing(request: web.Request, s: Services, actor: Actor) -> dict[str, Any]:
@@ -124,7 +131,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         )
         page.headers.update(refusal.headers)
         return page
-    raise _redirect(f"/env/{quote(name)}", f"Environment {name} is being created")
+    raise _redirect(request, actor, f"/env/{quote(name)}", f"Environment {name} is being created")
 
 
 @routes.get("/env/{env}", name="environment")
@@ -150,10 +157,11 @@ class FormPost:
     form: dict[str, str]
     path: Mapping[str, str]
     """The route's path parameters (`env`, and `app` where the route has one)."""
+    request: web.Request
 
     def back(self, message: str) -> web.HTTPSeeOther:
         """Back to the environment's page, saying what was done."""
-        return _redirect(f"/env/{quote(self.env)}", message)
+        return _redirect(self.request, self.actor, f"/env/{quote(self.env)}", message)
 
 
 FormAction = Callable[[FormPost], Awaitable[web.HTTPSeeOther]]
@@ -170,7 +178,7 @@ def _env_form(path: str, name: str) -> Callable[[FormAction], FormAction]:
             form = await _form(request, actor)
             env = request.match_info["env"]
             try:
-                redirect = await action(FormPost(s, actor, env, form, request.match_info))
+                redirect = await action(FormPost(s, actor, env, form, request.match_info, request))
             except (OperationError, KubeError) as e:
                 return _refused(request, s, env, _refusal(e))
             raise redirect
@@ -277,4 +285,4 @@ async def delete(post: FormPost) -> web.HTTPSeeOther:
     if post.form.get("confirm", "") != post.env:
         raise OperationError(f"type the environment's name ({post.env}) to confirm the deletion")
     await post.services.operations.delete_environment(post.env, actor=post.actor)
-    return _redirect("/", f"Environment {post.env} is being deleted")
+    return _redirect(post.request, post.actor, "/", f"Environment {post.env} is being deleted")

@@ -71,7 +71,7 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     await page.goto(kollie.url("/env/browser-env"))
     await page.fill("input[name=confirm]", "browser-env")
     await page.click("form.danger button[type=submit]")
-    await page.wait_for_url("**/?msg=*")
+    await page.wait_for_url(kollie.url("/"))
     assert "being deleted" in await page.inner_text(".flash")
     assert dialogs == []
     await context.close()

@@ -226,7 +226,9 @@ async def test_extend_form_switches_a_schedule_only_when_it_says_so(
             headers=USER,
             allow_redirects=False,
         ) as r:
-            assert r.status == 303 and "Schedule%20replaced" in r.headers["Location"]
+            assert r.status == 303 and r.headers["Location"] == "/env/office"
+        _, html = await _page(kollie, browser, "/env/office")
+        assert "Schedule replaced: up for 4 hours" in html, "the page says what the form did"
 
 
 async def test_app_conditions_and_history_on_the_page(start_kollie: StartKollie) -> None:
