@@ -210,11 +210,13 @@ async def run(*, quick: bool = False) -> None:
                 creates, patches = await _writes(api, n_writes)
                 row(
                     f"creates/s via kubernetes-asyncio ({n_writes}, {CONCURRENCY} in flight)",
-                    f"{creates:8.0f}   (do-nothing server: {base_creates:.0f}/s, ratio {creates / base_creates:.2f})",
+                    f"{creates:8.0f}   (do-nothing server: {base_creates:.0f}/s, "
+                    f"ratio {creates / base_creates:.2f})",
                 )
                 row(
                     "merge patches/s via kubernetes-asyncio",
-                    f"{patches:8.0f}   (do-nothing server: {base_patches:.0f}/s, ratio {patches / base_patches:.2f})",
+                    f"{patches:8.0f}   (do-nothing server: {base_patches:.0f}/s, "
+                    f"ratio {patches / base_patches:.2f})",
                 )
                 for watchers in (1, 10):
                     rate = await _watch_rate(url, watchers, n_events)

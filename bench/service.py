@@ -43,7 +43,8 @@ def _record(i: str) -> dict[str, Any]:
             },
         },
         "data": {
-            "environment.json": '{"uptime":{"since":"2026-01-01T00:00:00Z","until":"2026-01-01T19:00:00Z"}}'
+            "environment.json": '{"uptime":{"since":"2026-01-01T00:00:00Z",'
+            '"until":"2026-01-01T19:00:00Z"}}'
         },
     }
 
@@ -186,7 +187,8 @@ async def _latencies(
 async def run(*, quick: bool = False) -> None:
     environments = 200 if quick else 1000
     print(
-        f"== service: {environments} environments x {len(APPS)} apps ({environments * 11} objects) ==",
+        f"== service: {environments} environments x {len(APPS)} apps "
+        f"({environments * 11} objects) ==",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -232,7 +234,8 @@ async def run(*, quick: bool = False) -> None:
         )
         row(
             "RSS after sync",
-            f"{rss:6.0f} MB  (idle Kollie: {idle_rss:.0f} MB, +{rss - idle_rss:.0f} MB for the cache)",
+            f"{rss:6.0f} MB  (idle Kollie: {idle_rss:.0f} MB, "
+            f"+{rss - idle_rss:.0f} MB for the cache)",
         )
         row(
             "GET /api/v1/environments p50 / p99",

@@ -170,7 +170,9 @@ async def run(*, quick: bool = False) -> None:
                     latencies = await _measure(base, api, clients, rounds)
                     expected = clients * rounds
                     row(
-                        f"cluster change -> SSE receipt, {clients} clients ({len(latencies)}/{expected} received)",
-                        f"p50 {percentile(latencies, 50) * 1000:6.1f} ms  p99 {percentile(latencies, 99) * 1000:6.1f} ms"
+                        f"cluster change -> SSE receipt, {clients} clients "
+                        f"({len(latencies)}/{expected} received)",
+                        f"p50 {percentile(latencies, 50) * 1000:6.1f} ms  "
+                        f"p99 {percentile(latencies, 99) * 1000:6.1f} ms"
                         f"   (/healthz round trip p50 {percentile(health, 50) * 1000:.1f} ms)",
                     )

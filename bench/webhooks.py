@@ -125,10 +125,14 @@ async def run(*, quick: bool = False) -> None:
                     health, accepted = median(healths), median(accepts)
                     row(
                         f"deliveries answered/s ({n}, 32 in flight, HMAC verified)",
-                        f"{accepted:7.0f}   (/healthz: {health:.0f}/s, ratio {accepted / health:.2f})",
+                        f"{accepted:7.0f}   "
+                        f"(/healthz: {health:.0f}/s, ratio {accepted / health:.2f})",
                     )
                     rescans, creates = [], []
-                    repo_url = f"{api}/apis/image.toolkit.fluxcd.io/v1/namespaces/flux-system/imagerepositories/web"
+                    repo_url = (
+                        f"{api}/apis/image.toolkit.fluxcd.io/v1"
+                        "/namespaces/flux-system/imagerepositories/web"
+                    )
                     for i in range(rounds):
                         prefix = f"feature-bench{i}"
                         tag = f"{prefix}-abc{i:04d}-{1900000000 + i}"
@@ -153,14 +157,19 @@ async def run(*, quick: bool = False) -> None:
                             ),
                         )
                         rescans.append(seen - started)
-                        ks = f"{api}/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/kollie/kustomizations/{prefix}-worker"
+                        ks = (
+                            f"{api}/apis/kustomize.toolkit.fluxcd.io/v1"
+                            f"/namespaces/kollie/kustomizations/{prefix}-worker"
+                        )
                         done = await _watch_for(s, ks, lambda o: True)
                         creates.append(done - started)
                 row(
                     "push -> ImageRepository rescan requested, p50 / p99",
-                    f"{percentile(rescans, 50) * 1000:7.1f} / {percentile(rescans, 99) * 1000:.1f} ms",
+                    f"{percentile(rescans, 50) * 1000:7.1f} / "
+                    f"{percentile(rescans, 99) * 1000:.1f} ms",
                 )
                 row(
                     "push -> auto-created environment's objects applied, p50 / p99",
-                    f"{percentile(creates, 50) * 1000:7.1f} / {percentile(creates, 99) * 1000:.1f} ms",
+                    f"{percentile(creates, 50) * 1000:7.1f} / "
+                    f"{percentile(creates, 99) * 1000:.1f} ms",
                 )

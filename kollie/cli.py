@@ -131,10 +131,13 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
         print(
             f"\nKollie demo is running: {url}\n"
             f"  API:        curl {url}/api/v1/environments\n"
-            f"  kubectl:    kubectl --kubeconfig {args.kubeconfig} get kustomizations,imagepolicies -n {settings.namespace}\n"
+            f"  kubectl:    kubectl --kubeconfig {args.kubeconfig} "
+            f"get kustomizations,imagepolicies -n {settings.namespace}\n"
             f"  emulator:   {cluster.url}  (push images: POST {cluster.url}/sim/registry/push)\n"
-            f"  try:        curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: application/json' "
-            '-d \'{"image": "registry.example.com/acme/web", "tag": "feature-new-0123abc-1900000000"}\'\n'
+            f"  try:        curl -X POST {cluster.url}/sim/registry/push "
+            "-H 'Content-Type: application/json' "
+            '-d \'{"image": "registry.example.com/acme/web", '
+            '"tag": "feature-new-0123abc-1900000000"}\'\n'
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -60,7 +60,8 @@ class Settings:
     owner_only: bool = False
     """Only owners and admins may change an environment (`KOLLIE_OWNER_ONLY`)."""
     lease_exclusion_list: frozenset[str] = field(default_factory=frozenset)
-    """Environments that follow office hours instead of an end time (`KOLLIE_LEASE_EXCLUSION_LIST`)."""
+    """Environments that follow office hours instead of an end time
+    (`KOLLIE_LEASE_EXCLUSION_LIST`)."""
     office_hours: str = "Mon-Fri 07:00-19:00 Europe/London"
     """Their uptime schedule (`KOLLIE_OFFICE_HOURS`), in GoKubeDownscaler's weekly format."""
     env_ttl_seconds: int = 7 * 86400
@@ -73,8 +74,8 @@ class Settings:
     """Show app URLs from Ingresses labelled with the environment and app (`KOLLIE_URL_DISCOVERY`);
     needs cluster-wide list/watch on Ingresses."""
     csrf_secret: str | None = None
-    """Key of the dashboard's CSRF tokens (`KOLLIE_CSRF_SECRET`); replicas behind one Service must share it.
-    Unset: a random key per process."""
+    """Key of the dashboard's CSRF tokens (`KOLLIE_CSRF_SECRET`); replicas behind one Service
+    must share it. Unset: a random key per process."""
     public_url: str | None = None
     """The dashboard's origin as browsers see it (`KOLLIE_PUBLIC_URL`, e.g.
     `https://kollie.example.com`): form posts must come from it, and when it is https the CSRF
@@ -120,7 +121,8 @@ class Settings:
         m = _OFFICE_HOURS.match(office)
         if not m:
             problems.append(
-                f"KOLLIE_OFFICE_HOURS={office!r}: expected a schedule like 'Mon-Fri 07:00-19:00 Europe/London'"
+                f"KOLLIE_OFFICE_HOURS={office!r}: "
+                "expected a schedule like 'Mon-Fri 07:00-19:00 Europe/London'"
             )
         else:
             try:

@@ -185,12 +185,16 @@ async def show(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _say(json.dumps(env, indent=2))
         return 0
+    window = env.get("uptime", {})
     _say(
-        f"{env['name']}  owner {env.get('owner')}  up until {env.get('uptime', {}).get('until') or env.get('uptime', {}).get('schedule')}"
+        f"{env['name']}  owner {env.get('owner')}  "
+        f"up until {window.get('until') or window.get('schedule')}"
     )
     for a in env["apps"]:
+        message = a["message"] if a["state"] != "Ready" else ""
         _say(
-            f"  {a['name']:<12} {a['state']:<12} {a['prefix'] or '':<24} {a['imageTag'] or '-'}  {a['message'] if a['state'] != 'Ready' else ''}"
+            f"  {a['name']:<12} {a['state']:<12} {a['prefix'] or '':<24} "
+            f"{a['imageTag'] or '-'}  {message}"
         )
     return 0 if env["apps"] and all(a["ready"] is True for a in env["apps"]) else 1
 

@@ -50,7 +50,8 @@ class Standalone:
 
 @pytest.fixture(scope="session")
 def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
-    """One standalone emulator (no simulated Flux, Flux CRDs installed) for the client-fidelity tests."""
+    """One standalone emulator (no simulated Flux, Flux CRDs installed) for the client-fidelity
+    tests."""
     port = free_port()
     kubeconfig = tmp_path_factory.mktemp("kubesim") / "kubeconfig"
     log = tmp_path_factory.mktemp("kubesim-log") / "kubesim.log"

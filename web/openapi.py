@@ -225,7 +225,9 @@ DOCUMENT: dict[str, Any] = {
         "/api/v1/environments/{env}/keep": {
             "parameters": [_ENV_PARAM],
             "put": {
-                "summary": "Pin (or unpin) an environment so expiry never deletes it; owner or admin",
+                "summary": (
+                    "Pin (or unpin) an environment so expiry never deletes it; owner or admin"
+                ),
                 "requestBody": _body(
                     {
                         "type": "object",
@@ -256,7 +258,9 @@ DOCUMENT: dict[str, Any] = {
         "/api/v1/environments/{env}/flux-branch": {
             "parameters": [_ENV_PARAM],
             "put": {
-                "summary": "Build the apps from another branch of the Flux repository (null: the default)",
+                "summary": (
+                    "Build the apps from another branch of the Flux repository (null: the default)"
+                ),
                 "requestBody": _body(
                     {
                         "type": "object",

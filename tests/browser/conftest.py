@@ -39,6 +39,7 @@ async def browser(chromium: str) -> AsyncIterator[object]:
 def chromium() -> str:
     if not Path(CHROMIUM).exists():
         pytest.fail(
-            "Debian's chromium is not installed (.ci/run installs it; locally: apt-get install chromium)"
+            "Debian's chromium is not installed "
+            "(.ci/run installs it; locally: apt-get install chromium)"
         )
     return CHROMIUM

@@ -72,7 +72,8 @@ async def service_account_token(cluster: SimCluster, name: str = "kollie") -> st
 
 
 def plain_settings(tmp_path: Path) -> dict[str, str]:
-    """Settings with the demo catalog, one API token and the webhook secret, as files and variables."""
+    """Settings with the demo catalog, one API token and the webhook secret, as files and
+    variables."""
     catalog, tokens = tmp_path / "catalog.yaml", tmp_path / "tokens"
     catalog.write_text(yaml.safe_dump(DEMO_CATALOG))
     tokens.write_text(f"ci:{TOKEN}\n")
@@ -108,7 +109,8 @@ async def kollie_as_service_account(
 
 
 async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
-    """Everything Kollie does to the cluster, step by step into `done` (raises at the first failure)."""
+    """Everything Kollie does to the cluster, step by step into `done` (raises at the first
+    failure)."""
     store = s.cluster.store
     flux = s.cluster.flux
 

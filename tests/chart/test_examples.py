@@ -1,4 +1,5 @@
-"""The example Flux objects in docs/examples/flux: valid against the Flux CRDs, the chart and Kollie."""
+"""The example Flux objects in docs/examples/flux: valid against the Flux CRDs, the chart and
+Kollie."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ async def test_flux_objects_validate_strictly_against_the_crds() -> None:
     ):
         for obj in objects:
             group, version = obj["apiVersion"].split("/")
-            path = f"/apis/{group}/{version}/namespaces/{obj['metadata']['namespace']}/{PLURALS[obj['kind']]}"
+            namespace, plural = obj["metadata"]["namespace"], PLURALS[obj["kind"]]
+            path = f"/apis/{group}/{version}/namespaces/{namespace}/{plural}"
             async with http.post(path, json=obj, params={"fieldValidation": "Strict"}) as r:
                 assert r.status == 201, (obj["kind"], await r.text())
                 assert "Warning" not in r.headers

@@ -1,6 +1,7 @@
 """The chart installed by real Helm (the Helm v4 SDK) into an emulated cluster that serves TLS and
 enforces RBAC; Kollie then runs as the installed Deployment describes it: its environment, its
-mounted catalog and Secret, its ServiceAccount's token. Upgrades and uninstalls change its access."""
+mounted catalog and Secret, its ServiceAccount's token. Upgrades and uninstalls change its
+access."""
 
 from __future__ import annotations
 
@@ -113,7 +114,8 @@ async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> Non
             await full_cycle(setup, within=10, done=done)
             assert done == ALL_STEPS
 
-            # An app from another namespace: the upgrade grants access to its objects there, by name.
+            # An app from another namespace: the upgrade grants access to its objects there, by
+            # name.
             cluster.apply_object(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}
             )
@@ -143,8 +145,9 @@ async def test_helm_install_then_kollie_runs_as_installed(tmp_path: Path) -> Non
             )
             assert role is not None and role["rules"][1]["resourceNames"] == ["billing"]
 
-            # Uninstalling removes the ServiceAccount: its token stops working. Open watches stay open
-            # (as on a real server, authentication is per request); when they end, Kollie is not ready.
+            # Uninstalling removes the ServiceAccount: its token stops working. Open watches stay
+            # open (as on a real server, authentication is per request); when they end, Kollie is
+            # not ready.
             await asyncio.to_thread(_helm, admin, "uninstall")
             cluster.server.close_watches()
 

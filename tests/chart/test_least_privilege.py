@@ -95,8 +95,8 @@ def _refused(cluster: SimCluster, rbac: list[dict[str, Any]], grant: Grant) -> b
 async def kollie_with(
     rbac: list[dict[str, Any]], tmp_path: Path, *, plugins: tuple[str, ...] = ()
 ) -> AsyncIterator[Setup]:
-    """An RBAC-enforcing cluster with the demo's Flux objects and `rbac` applied, Kollie running with
-    the ServiceAccount's token."""
+    """An RBAC-enforcing cluster with the demo's Flux objects and `rbac` applied, Kollie running
+    with the ServiceAccount's token."""
     async with SimCluster(
         crd_files=flux_crd_files(),
         reconcile_delay=0.0,
@@ -138,7 +138,8 @@ async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path
             except (AssertionError, aiohttp.ClientError) as e:
                 refused = _refused(cluster[0], rbac, grant) if cluster else False
                 outcomes[grant] = (
-                    f"failed after {done or 'nothing'}{'' if refused else ' WITHOUT A 403 FOR IT'}: "
+                    f"failed after {done or 'nothing'}"
+                    f"{'' if refused else ' WITHOUT A 403 FOR IT'}: "
                     f"{str(e).splitlines()[0][:100]}"
                 )
                 return
@@ -181,7 +182,8 @@ async def test_clusters_enforcing_owner_reference_permissions_need_the_charts_op
 
 
 async def test_a_refused_write_says_what_was_refused(chart: Any, tmp_path: Path) -> None:
-    """The patch handler's 403 for an apply that would create names no verb; Kollie adds the request."""
+    """The patch handler's 403 for an apply that would create names no verb; Kollie adds the
+    request."""
     rbac = without(chart_rbac(chart), ("Role", "kollie/kollie", 0, "create"))
     async with kollie_with(rbac, tmp_path) as setup:
         await eventually_ready(setup)

@@ -1,4 +1,5 @@
-"""The dashboard over plain HTTP: forms with CSRF, post/redirect/get, escaping, errors beside forms."""
+"""The dashboard over plain HTTP: forms with CSRF, post/redirect/get, escaping, errors beside
+forms."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ async def test_post_without_csrf_token_is_refused(start_kollie: StartKollie) -> 
 
 
 async def test_proxy_identity_is_for_the_dashboard_not_the_api(start_kollie: StartKollie) -> None:
-    """The API can be exposed without the auth proxy (for CI), so it never believes proxy headers."""
+    """The API can be exposed without the auth proxy (for CI), so it never believes proxy
+    headers."""
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     async with aiohttp.ClientSession() as http:
         async with http.put(
