@@ -88,7 +88,7 @@ class AtomicRelease:
                 return Outcome.DONE
             kind = "remediate" if action in ("rollback", "uninstall") else "release"
             if kind in done:
-                return self._stop_before()
+                return self._stop(remediated=False)
             message = f"Running '{action}' action with timeout of {req.timeout(action)}"
             c.mark_true(cond.RECONCILING, cond.PROGRESSING, message)
             c.delete(cond.STALLED)
@@ -103,7 +103,7 @@ class AtomicRelease:
                     c.mark_false(cond.READY, "ReconcileError", error)
                 return Outcome.ERROR
             if kind == "remediate":
-                return self._stop_after()
+                return self._stop(remediated=True)
             done.append(kind)
         return Outcome.ERROR
 
@@ -303,7 +303,10 @@ class AtomicRelease:
         )
         return Outcome.RETRY_AFTER
 
-    def _stop_before(self) -> Outcome:
+    def _stop(self, *, remediated: bool) -> Outcome:
+        """Stop for now, before a second action of a kind (`MustContinue`) or after a
+        remediation (`MustStop`): retry later, requeue at once while retries remain, else
+        give up (stalled after a remediation)."""
         retry = self.req.active_retry()
         if retry is not None:
             return self._retry(retry)
@@ -311,19 +314,11 @@ class AtomicRelease:
         if active is None or not active.exhausted(self.req.status):
             self._requeue_message()
             return Outcome.REQUEUE
+        if remediated:
+            self._stalled()
+            return Outcome.TERMINAL
         self.req.c.delete(cond.RECONCILING)
         return Outcome.DONE
-
-    def _stop_after(self) -> Outcome:
-        retry = self.req.active_retry()
-        if retry is not None:
-            return self._retry(retry)
-        active = self.req.active_remediation()
-        if active is None or not active.exhausted(self.req.status):
-            self._requeue_message()
-            return Outcome.REQUEUE
-        self._stalled()
-        return Outcome.TERMINAL
 
     def _requeue_message(self) -> None:
         ready = self.req.c.get(cond.READY) or {}

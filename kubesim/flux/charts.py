@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 import yaml
 
-from kubesim.flux.policies import InvalidPolicy, parse_range, parse_version
+from kubesim.flux.policies import InvalidPolicy, highest, parse_range, parse_version
 from kubesim.flux.registry import Push, Registry
 
 log = structlog.get_logger("kubesim.flux")
@@ -177,20 +177,7 @@ def select_chart(charts: Mapping[str, Mapping[str, Chart]], name: str, constrain
 
 def highest_tag(tags: list[str], constraint: str) -> str | None:
     """The tag an OCIRepository `ref.semver` picks (tags with `_` for `+`, as Helm pushes them)."""
-    try:
-        allowed = parse_range(constraint)
-    except InvalidPolicy:
-        return None
-    best: tuple[Any, str] | None = None
-    for tag in tags:
-        parsed = parse_version(tag.replace("_", "+"))
-        if (
-            parsed is not None
-            and allowed.allows(parsed)
-            and (best is None or parsed.key() > best[0])
-        ):
-            best = (parsed.key(), tag)
-    return best[1] if best else None
+    return highest(tags, constraint, as_version=lambda tag: tag.replace("_", "+"))
 
 
 # ---------------------------------------------------------------- rendering

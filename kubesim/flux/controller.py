@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from kubesim.errors import ApiError
+from kubesim.errors import ApiError, not_found
 from kubesim.flux import conditions as cond
 from kubesim.objects import ObjectApi, WriteOptions
 from kubesim.resources import GroupResource, ResourceType
@@ -31,6 +31,7 @@ log = structlog.get_logger("kubesim.flux")
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 FINALIZER = "finalizers.fluxcd.io"
+SECRETS = ("", "secrets")
 Key = tuple[str, str]
 
 
@@ -271,6 +272,46 @@ class Controller:
         if FINALIZER in finalizers:
             self.set_finalizers(obj, [f for f in finalizers if f != FINALIZER])
         self.forget(object_key(obj))
+
+    def begin(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The start every reconcile shares: a deleting object loses our finalizer, a new one
+        gets it, a suspended one only has its requests acknowledged; None when that is all."""
+        if obj["metadata"].get("deletionTimestamp"):
+            self.release(obj)
+            return None
+        obj = self.ensure_finalizer(obj)
+        if (obj.get("spec") or {}).get("suspend"):
+            self.suspended(obj)
+            return None
+        return obj
+
+    def failed(
+        self,
+        obj: dict[str, Any],
+        status: dict[str, Any],
+        c: cond.Conditions,
+        reason: str,
+        message: str,
+        *,
+        condition: str = "",
+    ) -> Result:
+        """A failure the controller retries with backoff: Ready=False (and `condition`, such as
+        FetchFailed, True) with `reason` and `message`, Reconciling left True with
+        `ProgressingWithRetry`, observedGeneration not advanced."""
+        if condition:
+            c.mark_true(condition, reason, message)
+        c.mark_false(cond.READY, reason, message)
+        c.delete(cond.STALLED)
+        c.retrying()
+        status["conditions"] = c.items()
+        self.write_status(obj, self.handled(obj, status))
+        return Result(failed=True)
+
+    def missing_secret(self, obj: Mapping[str, Any], name: str) -> str:
+        """The client's error for a Secret `name` absent from the object's namespace, or ``."""
+        if not name or self.api.store.get(SECRETS, obj["metadata"]["namespace"], name):
+            return ""
+        return not_found("secrets", "", name).message
 
     def handled(self, obj: Mapping[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         """Record `requestedAt` as handled, as every Flux controller does after any reconcile."""

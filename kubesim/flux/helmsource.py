@@ -29,7 +29,6 @@ simulated (they keep no status).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,118 +43,18 @@ from kubesim.flux.charts import (
     oci_image,
     select_chart,
 )
-from kubesim.flux.controller import Controller, Result, Settings, object_key
+from kubesim.flux.controller import Result, Settings, object_key
 from kubesim.flux.registry import InvalidReference, Registry, canonical_name, refused_error
 from kubesim.flux.source import (
-    ARTIFACT_IN_STORAGE,
     FETCH_FAILED,
     GROUP,
-    STORAGE_HOST,
     Artifact,
     ArtifactStorage,
+    SourceController,
 )
 from kubesim.objects import ObjectApi
 
 HELM_REPOSITORIES = (GROUP, "helmrepositories")
-
-
-class SourceController(Controller):
-    """What the Helm and OCI source controllers share: artifact storage and failure writes."""
-
-    group = GROUP
-    manager = "source-controller"
-
-    def __init__(self, api: ObjectApi, settings: Settings, *, storage: ArtifactStorage) -> None:
-        super().__init__(api, settings)
-        self.storage = storage
-
-    def begin(self, obj: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """Deletion, finalizer and suspension: (object, None) to go on, or (object, status)
-        when the reconcile is over."""
-        if obj["metadata"].get("deletionTimestamp"):
-            ns, name = object_key(obj)
-            self.storage.remove_for(self.kind, ns, name)
-            self.release(obj)
-            return obj, {}
-        obj = self.ensure_finalizer(obj)
-        if (obj.get("spec") or {}).get("suspend"):
-            self.suspended(obj)
-            return obj, {}
-        return obj, None
-
-    def failed(
-        self,
-        obj: dict[str, Any],
-        c: cond.Conditions,
-        reason: str,
-        message: str,
-        *,
-        stalled: bool = False,
-        condition: str = FETCH_FAILED,
-    ) -> Result:
-        status = dict(obj.get("status") or {})
-        c.mark_true(condition, reason, message)
-        c.mark_false(cond.READY, reason, message)
-        if stalled:
-            c.mark_true(cond.STALLED, reason, message)
-            c.delete(cond.RECONCILING)
-            status["observedGeneration"] = obj["metadata"].get("generation")
-        else:
-            c.delete(cond.STALLED)
-            c.retrying()
-        status["conditions"] = c.items()
-        self.write_status(obj, self.handled(obj, status))
-        return Result() if stalled else Result(failed=True)
-
-    def stored(
-        self,
-        obj: dict[str, Any],
-        c: cond.Conditions,
-        artifact: dict[str, Any],
-        reason: str,
-        message: str,
-        **extra: Any,
-    ) -> Result:
-        status = dict(obj.get("status") or {})
-        for failure in (FETCH_FAILED, "BuildFailed", "ArtifactOutdated", cond.STALLED):
-            c.delete(failure)
-        c.delete(cond.RECONCILING)
-        c.mark_true(ARTIFACT_IN_STORAGE, reason, message)
-        c.mark_true(cond.READY, reason, message)
-        status.update(
-            artifact=artifact,
-            conditions=c.items(),
-            observedGeneration=obj["metadata"].get("generation"),
-            **extra,
-        )
-        self.write_status(obj, self.handled(obj, status))
-        interval = cond.parse_duration((obj.get("spec") or {}).get("interval"), 600.0)
-        return Result(after=interval)
-
-    def artifact(
-        self, obj: Mapping[str, Any], revision: str, filename: str, content: Artifact
-    ) -> dict[str, Any]:
-        """Store `content` and describe it as `status.artifact` (the current one if unchanged)."""
-        ns, name = object_key(obj)
-        current = (obj.get("status") or {}).get("artifact") or {}
-        path = f"{self.kind.lower()}/{ns}/{name}/{filename}"
-        url = f"{STORAGE_HOST}/{path}"
-        self.storage.put(url, content)
-        if current.get("revision") == revision and current.get("path") == path:
-            return dict(current)
-        data = f"{revision}\n{path}".encode()
-        return {
-            "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
-            "lastUpdateTime": cond.rfc3339(self.now()),
-            "path": path,
-            "revision": revision,
-            "size": len(data),
-            "url": url,
-        }
-
-    def symlink(self, obj: Mapping[str, Any], name: str) -> str:
-        ns, obj_name = object_key(obj)
-        return f"{STORAGE_HOST}/{self.kind.lower()}/{ns}/{obj_name}/{name}"
 
 
 class HelmRepositoryController(SourceController):
@@ -169,9 +68,10 @@ class HelmRepositoryController(SourceController):
         self.charts = charts
 
     def reconcile(self, obj: dict[str, Any]) -> Result:
-        obj, done = self.begin(obj)
-        if done is not None:
+        started = self.begin(obj)
+        if started is None:
             return Result()
+        obj = started
         spec = obj.get("spec") or {}
         c = cond.Conditions(obj, self.now())
         c.progressing("reconciliation in progress")
@@ -187,7 +87,7 @@ class HelmRepositoryController(SourceController):
                 "failed to fetch Helm repository index: failed to cache index to temporary "
                 f"file: failed to fetch {url}/index.yaml : 404 Not Found"
             )
-            return self.failed(obj, c, cond.FAILED, message)
+            return self.fetch_failed(obj, c, cond.FAILED, message)
         revision = index_digest(index)
         hex_digest = revision.split(":", 1)[1]
         artifact = self.artifact(
@@ -210,9 +110,10 @@ class HelmChartController(SourceController):
     kind = "HelmChart"
 
     def reconcile(self, obj: dict[str, Any]) -> Result:
-        obj, done = self.begin(obj)
-        if done is not None:
+        started = self.begin(obj)
+        if started is None:
             return Result()
+        obj = started
         spec = obj.get("spec") or {}
         ref = spec.get("sourceRef") or {}
         if ref.get("kind") != "HelmRepository":
@@ -226,7 +127,7 @@ class HelmChartController(SourceController):
             message = (
                 f"failed to get source: {not_found('helmrepositories', GROUP, repo_name).message}"
             )
-            return self.failed(obj, c, "SourceUnavailable", message)
+            return self.fetch_failed(obj, c, "SourceUnavailable", message)
         repo_artifact = (repo.get("status") or {}).get("artifact") or {}
         content = self.storage.get(str(repo_artifact.get("url", "")))
         if content is None or content.charts is None:
@@ -245,7 +146,7 @@ class HelmChartController(SourceController):
             message = (
                 f"invalid chart reference: failed to get chart version for remote reference: {e}"
             )
-            return self.failed(obj, c, "InvalidChartReference", message, stalled=True)
+            return self.stalled(obj, c, "InvalidChartReference", message)
         artifact = self.artifact(
             obj,
             chart.version,
@@ -291,9 +192,10 @@ class OCIRepositoryController(SourceController):
         self.charts = charts
 
     def reconcile(self, obj: dict[str, Any]) -> Result:
-        obj, done = self.begin(obj)
-        if done is not None:
+        started = self.begin(obj)
+        if started is None:
             return Result()
+        obj = started
         spec = obj.get("spec") or {}
         c = cond.Conditions(obj, self.now())
         c.progressing("reconciliation in progress")
@@ -302,7 +204,7 @@ class OCIRepositoryController(SourceController):
             image = canonical_name(oci_image(url))
         except (ValueError, InvalidReference) as e:
             message = f"URL validation failed for '{url}': {e}"
-            return self.failed(obj, c, "URLInvalid", message, stalled=True)
+            return self.stalled(obj, c, "URLInvalid", message)
         ref = spec.get("ref") or {}
         host, _, path = image.partition("/")
         tags = self.registry.tags(image) or {}
@@ -316,19 +218,19 @@ class OCIRepositoryController(SourceController):
                     f"failed to determine the artifact tag for '{url}': "
                     f"no match found for semver: {ref['semver']}"
                 )
-                return self.failed(obj, c, "ReadOperationFailed", message)
+                return self.fetch_failed(obj, c, "ReadOperationFailed", message)
             tag = chosen
         if self.registry.refuses(image):
             error = refused_error(image, "GET", f"manifests/{tag}")
             message = f"failed to determine artifact digest: {error}"
-            return self.failed(obj, c, "OCIPullFailed", message)
+            return self.fetch_failed(obj, c, "OCIPullFailed", message)
         push = tags.get(tag)
         if push is None:
             message = (
                 f"failed to determine artifact digest: GET https://{host}/v2/{path}/manifests/"
                 f"{tag}: MANIFEST_UNKNOWN: manifest unknown; map[Tag:{tag}]"
             )
-            return self.failed(obj, c, "OCIPullFailed", message)
+            return self.fetch_failed(obj, c, "OCIPullFailed", message)
         revision = f"{tag}@{push.digest}"
         hex_digest = push.digest.split(":", 1)[1]
         chart = self.charts.oci_chart(push.digest)

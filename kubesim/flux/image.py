@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from kubesim.errors import not_found
 from kubesim.flux import conditions as cond
 from kubesim.flux.controller import (
     REQUESTED_AT,
@@ -46,7 +45,6 @@ from kubesim.objects import ObjectApi
 
 GROUP = "image.toolkit.fluxcd.io"
 REPOSITORIES = (GROUP, "imagerepositories")
-SECRETS = ("", "secrets")
 DEFAULT_EXCLUSIONS = ["^.*\\.sig$"]
 LATEST_TAGS = 10
 
@@ -70,10 +68,10 @@ def exclusions_of(spec: Mapping[str, Any]) -> list[str]:
     return list(spec.get("exclusionList") or DEFAULT_EXCLUSIONS)
 
 
-class ImageRepositoryController(Controller):
+class ImageReflector(Controller):
+    """What image-reflector-controller's reconcilers share: the registry and the tag database."""
+
     group = GROUP
-    plural = "imagerepositories"
-    kind = "ImageRepository"
     manager = "image-reflector-controller"
 
     def __init__(
@@ -83,14 +81,16 @@ class ImageRepositoryController(Controller):
         self.registry = registry
         self.database = database
 
+
+class ImageRepositoryController(ImageReflector):
+    plural = "imagerepositories"
+    kind = "ImageRepository"
+
     def reconcile(self, obj: dict[str, Any]) -> Result:
-        if obj["metadata"].get("deletionTimestamp"):
-            self.release(obj)
+        started = self.begin(obj)
+        if started is None:
             return Result()
-        obj = self.ensure_finalizer(obj)
-        spec = obj.get("spec") or {}
-        if spec.get("suspend"):
-            return self.suspended(obj)
+        obj, spec = started, started.get("spec") or {}
         status = dict(obj.get("status") or {})
         c = cond.Conditions(obj, self.now())
         c.progressing("reconciliation in progress")
@@ -107,10 +107,10 @@ class ImageRepositoryController(Controller):
             self.write_status(obj, self.handled(obj, status))
             return Result()
         c.delete(cond.STALLED)
-        problem = self._missing_secret(obj)
+        problem = self.missing_secret(obj, str((spec.get("secretRef") or {}).get("name") or ""))
         if problem:
             message = f"failed to configure authentication options: {problem}"
-            return self._failed(obj, status, c, "AuthenticationFailed", message)
+            return self.failed(obj, status, c, "AuthenticationFailed", message)
         interval = cond.parse_duration(spec.get("interval"), 600.0)
         exclusions = exclusions_of(spec)
         scan, after = self._should_scan(obj, canonical, exclusions, interval)
@@ -118,14 +118,14 @@ class ImageRepositoryController(Controller):
             tags = self.registry.tags(canonical)
             if self.registry.refuses(canonical):
                 message = f"scan failed: {refused_error(canonical, 'GET', 'tags/list')}"
-                return self._failed(obj, status, c, "ReadOperationFailed", message)
+                return self.failed(obj, status, c, "ReadOperationFailed", message)
             if tags is None:
                 host, _, path = canonical.partition("/")
                 message = (
                     f"scan failed: GET https://{host}/v2/{path}/tags/list?n=1000: NAME_UNKNOWN: "
                     f"repository name not known to registry; map[name:{path}]"
                 )
-                return self._failed(obj, status, c, "ReadOperationFailed", message)
+                return self.failed(obj, status, c, "ReadOperationFailed", message)
             kept = sorted(
                 (t for t in tags if not any(re.search(x, t) for x in exclusions)), reverse=True
             )
@@ -150,28 +150,6 @@ class ImageRepositoryController(Controller):
         status.update(conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
         self.write_status(obj, self.handled(obj, status))
         return Result(after=after)
-
-    def _missing_secret(self, obj: Mapping[str, Any]) -> str:
-        """AuthOptionsGetter.GetOptions: a `secretRef` naming no Secret is the client's error."""
-        name = str(((obj.get("spec") or {}).get("secretRef") or {}).get("name") or "")
-        if not name or self.api.store.get(SECRETS, obj["metadata"]["namespace"], name):
-            return ""
-        return not_found("secrets", "", name).message
-
-    def _failed(
-        self,
-        obj: dict[str, Any],
-        status: dict[str, Any],
-        c: cond.Conditions,
-        reason: str,
-        message: str,
-    ) -> Result:
-        """Ready=False, Reconciling left True (`ProgressingWithRetry`), retried with backoff."""
-        c.mark_false(cond.READY, reason, message)
-        c.retrying()
-        status["conditions"] = c.items()
-        self.write_status(obj, self.handled(obj, status))
-        return Result(failed=True)
 
     def _should_scan(
         self, obj: Mapping[str, Any], canonical: str, exclusions: list[str], interval: float

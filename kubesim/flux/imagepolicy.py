@@ -25,38 +25,25 @@ from typing import Any
 
 from kubesim.errors import not_found
 from kubesim.flux import conditions as cond
-from kubesim.flux.controller import Controller, Result, Settings, object_key
-from kubesim.flux.image import GROUP, REPOSITORIES, TagDatabase
+from kubesim.flux.controller import Result, object_key
+from kubesim.flux.image import GROUP, REPOSITORIES, ImageReflector
 from kubesim.flux.policies import InvalidPolicy, NoLatest, check_policy, select
-from kubesim.flux.registry import InvalidReference, Registry, canonical_name, refused_error
-from kubesim.objects import ObjectApi
+from kubesim.flux.registry import InvalidReference, canonical_name, refused_error
 
 
 def _labels_match(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
     return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
 
 
-class ImagePolicyController(Controller):
-    group = GROUP
+class ImagePolicyController(ImageReflector):
     plural = "imagepolicies"
     kind = "ImagePolicy"
-    manager = "image-reflector-controller"
-
-    def __init__(
-        self, api: ObjectApi, settings: Settings, *, registry: Registry, database: TagDatabase
-    ) -> None:
-        super().__init__(api, settings)
-        self.registry = registry
-        self.database = database
 
     def reconcile(self, obj: dict[str, Any]) -> Result:
-        if obj["metadata"].get("deletionTimestamp"):
-            self.release(obj)
+        started = self.begin(obj)
+        if started is None:
             return Result()
-        obj = self.ensure_finalizer(obj)
-        spec = obj.get("spec") or {}
-        if spec.get("suspend"):
-            return self.suspended(obj)
+        obj, spec = started, started.get("spec") or {}
         status = dict(obj.get("status") or {})
         c = cond.Conditions(obj, self.now())
         reflect = spec.get("digestReflectionPolicy") or "Never"
@@ -73,7 +60,7 @@ class ImagePolicyController(Controller):
         c.progressing("reconciliation in progress")
         repo, reason, problem = self._repository(obj)
         if repo is None:
-            return self._failed(
+            return self.failed(
                 obj, status, c, reason, f"failed to get the referred ImageRepository: {problem}"
             )
         image = str((repo.get("spec") or {}).get("image", ""))
@@ -100,7 +87,7 @@ class ImagePolicyController(Controller):
         except InvalidPolicy as e:
             return self._stalled(obj, status, c, "InvalidPolicy", str(e))
         except NoLatest as e:
-            return self._failed(obj, status, c, "Failure", str(e))
+            return self.failed(obj, status, c, "Failure", str(e))
         latest: dict[str, str] = {"name": image, "tag": chosen}
         previous = status.get("latestRef")
         if reflect in ("IfNotPresent", "Always"):
@@ -115,7 +102,7 @@ class ImagePolicyController(Controller):
                 previous["digest"] if keep and previous else self.registry.digest(canonical, chosen)
             )
             if digest is None or self.registry.refuses(canonical):
-                return self._failed(
+                return self.failed(
                     obj,
                     status,
                     c,
@@ -173,21 +160,6 @@ class ImagePolicyController(Controller):
                 f"mismatch on namespace '{ns}'"
             ),
         )
-
-    def _failed(
-        self,
-        obj: dict[str, Any],
-        status: dict[str, Any],
-        c: cond.Conditions,
-        reason: str,
-        message: str,
-    ) -> Result:
-        c.mark_false(cond.READY, reason, message)
-        c.delete(cond.STALLED)
-        c.retrying()
-        status["conditions"] = c.items()
-        self.write_status(obj, self.handled(obj, status))
-        return Result(failed=True)
 
     def _stalled(
         self,

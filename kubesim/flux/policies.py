@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,23 @@ def latest(values: list[str], policy: Mapping[str, Any]) -> str:
             numbers.append((number, value))
         return (max(numbers) if order == "ASC" else min(numbers))[1]
     raise InvalidPolicy("invalid policy: given ImagePolicyChoice object is invalid")
+
+
+def highest(
+    tags: Iterable[str], range_text: str, *, as_version: Callable[[str], str] | None = None
+) -> str | None:
+    """The tag of the highest version `range_text` allows (None if none does, or the range is
+    bad); `as_version(tag)` turns a tag into version text (e.g. OCI's `_` back into `+`)."""
+    try:
+        constraint = parse_range(range_text)
+    except InvalidPolicy:
+        return None
+    best: tuple[SortKey, str] | None = None
+    for tag in tags:
+        v = parse_version(as_version(tag) if as_version else tag)
+        if v is not None and constraint.allows(v) and (best is None or v.key() > best[0]):
+            best = (v.key(), tag)
+    return best[1] if best else None
 
 
 def select(

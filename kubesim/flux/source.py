@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubesim.errors import not_found
 from kubesim.flux import conditions as cond
 from kubesim.flux.charts import Chart
 from kubesim.flux.controller import Controller, Result, Settings, object_key
 from kubesim.flux.githost import Checkout, Commit, GitError, GitHost
-from kubesim.flux.policies import InvalidPolicy, parse_range, parse_version
+from kubesim.flux.policies import highest
 from kubesim.objects import ObjectApi
 
 GROUP = "source.toolkit.fluxcd.io"
@@ -28,7 +27,6 @@ ARTIFACT_IN_STORAGE = "ArtifactInStorage"
 FETCH_FAILED = "FetchFailed"
 GIT_OPERATION_FAILED = "GitOperationFailed"
 AUTHENTICATION_FAILED = "AuthenticationFailed"
-SECRETS = ("", "secrets")
 ARTIFACT_OUTDATED = "ArtifactOutdated"
 STORAGE_HOST = "http://source-controller.flux-system.svc.cluster.local."
 
@@ -64,16 +62,7 @@ class ArtifactStorage:
 
 def highest_semver(tags: list[str], range_text: str) -> str | None:
     """The tag a GitRepository `ref.semver` picks (None if none matches or the range is bad)."""
-    try:
-        constraint = parse_range(range_text)
-    except InvalidPolicy:
-        return None
-    best: tuple[Any, str] | None = None
-    for tag in tags:
-        v = parse_version(tag)
-        if v is not None and constraint.allows(v) and (best is None or v.key() > best[0]):
-            best = (v.key(), tag)
-    return best[1] if best else None
+    return highest(tags, range_text)
 
 
 def _digest(commit: Commit, revision: str) -> tuple[str, int]:
@@ -82,43 +71,122 @@ def _digest(commit: Commit, revision: str) -> tuple[str, int]:
     return "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
 
 
-class GitRepositoryController(Controller):
+class SourceController(Controller):
+    """What the source controllers share: artifact storage and the failure and success writes
+    of source-controller's summarize helper."""
+
     group = GROUP
+    manager = "source-controller"
+
+    def __init__(self, api: ObjectApi, settings: Settings, *, storage: ArtifactStorage) -> None:
+        super().__init__(api, settings)
+        self.storage = storage
+
+    def release(self, obj: dict[str, Any]) -> None:
+        """A deleted source's artifacts go, then our finalizer."""
+        ns, name = object_key(obj)
+        self.storage.remove_for(self.kind, ns, name)
+        super().release(obj)
+
+    def fetch_failed(
+        self, obj: dict[str, Any], c: cond.Conditions, reason: str, message: str
+    ) -> Result:
+        """FetchFailed=True and Ready=False with the same reason and message, retried."""
+        status = dict(obj.get("status") or {})
+        return self.failed(obj, status, c, reason, message, condition=FETCH_FAILED)
+
+    def stalled(self, obj: dict[str, Any], c: cond.Conditions, reason: str, message: str) -> Result:
+        """A persistent failure: FetchFailed, Stalled and Ready=False with the same reason and
+        message, Reconciling removed, observedGeneration advanced; not retried."""
+        status = dict(obj.get("status") or {})
+        c.mark_true(FETCH_FAILED, reason, message)
+        c.mark_false(cond.READY, reason, message)
+        c.mark_stalled(reason, message)
+        status.update(conditions=c.items(), observedGeneration=obj["metadata"].get("generation"))
+        self.write_status(obj, self.handled(obj, status))
+        return Result()
+
+    def stored(
+        self,
+        obj: dict[str, Any],
+        c: cond.Conditions,
+        artifact: dict[str, Any],
+        reason: str,
+        message: str,
+        **extra: Any,
+    ) -> Result:
+        status = dict(obj.get("status") or {})
+        for failure in (FETCH_FAILED, "BuildFailed", "ArtifactOutdated", cond.STALLED):
+            c.delete(failure)
+        c.delete(cond.RECONCILING)
+        c.mark_true(ARTIFACT_IN_STORAGE, reason, message)
+        c.mark_true(cond.READY, reason, message)
+        status.update(
+            artifact=artifact,
+            conditions=c.items(),
+            observedGeneration=obj["metadata"].get("generation"),
+            **extra,
+        )
+        self.write_status(obj, self.handled(obj, status))
+        interval = cond.parse_duration((obj.get("spec") or {}).get("interval"), 600.0)
+        return Result(after=interval)
+
+    def artifact(
+        self, obj: Mapping[str, Any], revision: str, filename: str, content: Artifact
+    ) -> dict[str, Any]:
+        """Store `content` and describe it as `status.artifact` (the current one if unchanged)."""
+        ns, name = object_key(obj)
+        current = (obj.get("status") or {}).get("artifact") or {}
+        path = f"{self.kind.lower()}/{ns}/{name}/{filename}"
+        url = f"{STORAGE_HOST}/{path}"
+        self.storage.put(url, content)
+        if current.get("revision") == revision and current.get("path") == path:
+            return dict(current)
+        data = f"{revision}\n{path}".encode()
+        return {
+            "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "lastUpdateTime": cond.rfc3339(self.now()),
+            "path": path,
+            "revision": revision,
+            "size": len(data),
+            "url": url,
+        }
+
+    def symlink(self, obj: Mapping[str, Any], name: str) -> str:
+        ns, obj_name = object_key(obj)
+        return f"{STORAGE_HOST}/{self.kind.lower()}/{ns}/{obj_name}/{name}"
+
+
+class GitRepositoryController(SourceController):
     plural = "gitrepositories"
     kind = "GitRepository"
-    manager = "source-controller"
 
     def __init__(
         self, api: ObjectApi, settings: Settings, *, git: GitHost, storage: ArtifactStorage
     ) -> None:
-        super().__init__(api, settings)
+        super().__init__(api, settings, storage=storage)
         self.git = git
-        self.storage = storage
 
     def reconcile(self, obj: dict[str, Any]) -> Result:
         ns, name = object_key(obj)
-        if obj["metadata"].get("deletionTimestamp"):
-            self.storage.remove_for(self.kind, ns, name)
-            self.release(obj)
+        started = self.begin(obj)
+        if started is None:
             return Result()
-        obj = self.ensure_finalizer(obj)
-        spec = obj.get("spec") or {}
-        if spec.get("suspend"):
-            return self.suspended(obj)
+        obj, spec = started, started.get("spec") or {}
         interval = cond.parse_duration(spec.get("interval"), 60.0)
         status = dict(obj.get("status") or {})
         c = cond.Conditions(obj, self.now())
         c.progressing("reconciliation in progress")
         problem = self._missing_secret(obj)
         if problem:
-            return self._fetch_failed(obj, status, c, AUTHENTICATION_FAILED, problem)
+            return self.fetch_failed(obj, c, AUTHENTICATION_FAILED, problem)
         try:
             checkout = self.git.checkout(
                 str(spec.get("url", "")), spec.get("ref"), semver=highest_semver
             )
         except GitError as e:
             message = f"failed to checkout and determine revision: {e}"
-            return self._fetch_failed(obj, status, c, GIT_OPERATION_FAILED, message)
+            return self.fetch_failed(obj, c, GIT_OPERATION_FAILED, message)
         c.delete(FETCH_FAILED)
         c.delete(ARTIFACT_OUTDATED)
         artifact = status.get("artifact") or {}
@@ -151,29 +219,10 @@ class GitRepositoryController(Controller):
         message reads `failed to get secret 'ns/name': failed to get secret 'ns/name':
         secrets "name" not found` (v1.6 had the prefix once)."""
         ns = obj["metadata"]["namespace"]
-        ref = (obj.get("spec") or {}).get("secretRef") or {}
-        name = str(ref.get("name") or "")
-        if not name or self.api.store.get(SECRETS, ns, name) is not None:
-            return ""
+        name = str(((obj.get("spec") or {}).get("secretRef") or {}).get("name") or "")
+        problem = self.missing_secret(obj, name)
         prefix = f"failed to get secret '{ns}/{name}': "
-        return f"{prefix}{prefix}{not_found('secrets', '', name).message}"
-
-    def _fetch_failed(
-        self,
-        obj: dict[str, Any],
-        status: dict[str, Any],
-        c: cond.Conditions,
-        reason: str,
-        message: str,
-    ) -> Result:
-        """FetchFailed=True and Ready=False with the same reason and message, Reconciling left
-        True (`ProgressingWithRetry`), observedGeneration not advanced; retried with backoff."""
-        c.mark_true(FETCH_FAILED, reason, message)
-        c.mark_false(cond.READY, reason, message)
-        c.retrying()
-        status["conditions"] = c.items()
-        self.write_status(obj, self.handled(obj, status))
-        return Result(failed=True)
+        return f"{prefix}{prefix}{problem}" if problem else ""
 
     def _store(self, ns: str, name: str, checkout: Checkout) -> dict[str, Any]:
         sha = checkout.commit.sha
