@@ -27,10 +27,11 @@ def print_report(report: SoakReport) -> None:
     row("faults injected", f"{sum(report.faults.values())}")
     for kind, n in sorted(report.faults.items()):
         row(f"  {kind}", str(n))
+    rate = sum(report.changes.values()) / report.workload_seconds
     row(
         "workload",
-        f"{report.workload_seconds:6.1f} s  ({sum(report.changes.values()) / report.workload_seconds:.0f}"
-        f" changes/s, {c.concurrency} concurrent clients)",
+        f"{report.workload_seconds:6.1f} s  ({rate:.0f} changes/s, "
+        f"{c.concurrency} concurrent clients)",
     )
     states = ", ".join(f"{state} {n}" for state, n in sorted(report.app_states.items()))
     row("environments / apps at the end", f"{report.environments} / {report.app_states.total()}")
