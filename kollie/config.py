@@ -129,16 +129,19 @@ class Settings:
                 ZoneInfo(m.group(7))
             except (ZoneInfoNotFoundError, ValueError):
                 problems.append(f"KOLLIE_OFFICE_HOURS={office!r}: unknown time zone {m.group(7)!r}")
-        ttl_raw = get("KOLLIE_ENV_TTL", "7d").strip()
-        ttl = 0
-        if ttl_raw != "0":
-            d = _DURATION.match(ttl_raw)
+
+        def duration(name: str, default: str, *, like: str, zero: str) -> int:
+            """Seconds of a duration like `7d` or `36h`; `0` is 0 (meaning `zero`)."""
+            raw = get(name, default).strip()
+            if raw == "0":
+                return 0
+            d = _DURATION.match(raw)
             if not d:
-                problems.append(
-                    f"KOLLIE_ENV_TTL={ttl_raw!r}: expected a duration like 7d, 36h or 0 (never)"
-                )
-            else:
-                ttl = int(d.group(1)) * _UNIT_SECONDS[d.group(2)]
+                problems.append(f"{name}={raw!r}: expected a duration like {like} or 0 ({zero})")
+                return 0
+            return int(d.group(1)) * _UNIT_SECONDS[d.group(2)]
+
+        ttl = duration("KOLLIE_ENV_TTL", "7d", like="7d, 36h", zero="never")
         rate_raw = get("KOLLIE_EXPIRY_MAX_PER_MINUTE", "10")
         rate = 10
         if not rate_raw.isdigit() or not 1 <= int(rate_raw) <= 1000:
@@ -158,17 +161,7 @@ class Settings:
             )
         secret = get("KOLLIE_WEBHOOK_SECRET") or None
         webhook_secrets = _webhook_secrets(get("KOLLIE_WEBHOOK_SECRETS_FILE") or None, problems)
-        max_age_raw = get("KOLLIE_WEBHOOK_MAX_AGE", "1h").strip()
-        max_age = 0
-        if max_age_raw != "0":
-            d = _DURATION.match(max_age_raw)
-            if not d:
-                problems.append(
-                    f"KOLLIE_WEBHOOK_MAX_AGE={max_age_raw!r}: expected a duration like 1h, 30m "
-                    "or 0 (no limit)"
-                )
-            else:
-                max_age = int(d.group(1)) * _UNIT_SECONDS[d.group(2)]
+        max_age = duration("KOLLIE_WEBHOOK_MAX_AGE", "1h", like="1h, 30m", zero="no limit")
         csrf_secret = get("KOLLIE_CSRF_SECRET") or None
         if csrf_secret is not None and len(csrf_secret) < 32:
             problems.append(

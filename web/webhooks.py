@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -168,17 +169,23 @@ def _answer(
         ignored=[i["reason"] for i in parsed.ignored],
     )
     if done:
-        return web.json_response(answer, status=200)
+        return _json(answer, 200)
     s.metrics.webhooks.labels(source, "retry").inc()
     message = "; ".join(
         f"{p.repository}:{p.tag}: {r.error}"
         for p, r in zip(pushes, results, strict=True)
         if not r.acknowledged
     )
-    return web.json_response(
+    return _json(
         {"error": "not_done", "message": f"retry the delivery: {message}", **answer},
-        status=503,
+        503,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
     )
 
 

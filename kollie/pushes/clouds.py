@@ -96,7 +96,8 @@ def gar(body: Any, headers: Mapping[str, str]) -> Parsed:
         at = instant(headers.get("X-Goog-Pubsub-Publish-Time"))
     else:
         raise PayloadError(
-            'expected a Pub/Sub push envelope ("message") or an Artifact Registry message ("action")'
+            'expected a Pub/Sub push envelope ("message") '
+            'or an Artifact Registry message ("action")'
         )
     action = text(d.get("action")) or ""
     if action != "INSERT":
@@ -143,7 +144,8 @@ def ecr(body: Any, headers: Mapping[str, str]) -> Parsed:
 
 
 def cdevents(body: Any, headers: Mapping[str, str]) -> Parsed:
-    """A CDEvent, sent as the body (CloudEvents binary mode) or as a structured CloudEvent's data."""
+    """A CDEvent, sent as the body (CloudEvents binary mode) or as a structured CloudEvent's
+    data."""
     b = obj(body, "body")
     sent = instant(headers.get("ce-time"))
     if "specversion" in b and "data" in b:
@@ -171,7 +173,8 @@ def cdevents(body: Any, headers: Mapping[str, str]) -> Parsed:
 
 
 def _oci_location(name: str, repository_url: str) -> tuple[str | None, str]:
-    """The purl-spec's repository_url ends with the artifact name; some producers give only the registry."""
+    """The purl-spec's repository_url ends with the artifact name; some producers give only the
+    registry."""
     if not repository_url:
         return None, name
     location = repository_url.split("://", 1)[-1].rstrip("/")

@@ -1,4 +1,5 @@
-"""A webhook secret per registry source: checked at start, used by the real endpoint."""
+"""A webhook secret per registry source and the delivery age limit: checked at start, used by
+the real endpoint."""
 
 from __future__ import annotations
 
@@ -131,3 +132,15 @@ def test_settings_never_show_webhook_secrets(tmp_path: Path) -> None:
     )
     assert settings.webhook_secrets == {"harbor": HARBOR}
     assert HARBOR not in repr(settings) and SHARED not in repr(settings)
+
+
+def test_the_delivery_age_limit_is_a_duration() -> None:
+    assert Settings.from_env({}).webhook_max_age_seconds == 3600
+    assert Settings.from_env({"KOLLIE_WEBHOOK_MAX_AGE": "24h"}).webhook_max_age_seconds == 86400
+    assert Settings.from_env({"KOLLIE_WEBHOOK_MAX_AGE": "0"}).webhook_max_age_seconds == 0
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"KOLLIE_WEBHOOK_MAX_AGE": "an hour", "KOLLIE_ENV_TTL": "forever"})
+    assert raised.value.problems == [
+        "KOLLIE_ENV_TTL='forever': expected a duration like 7d, 36h or 0 (never)",
+        "KOLLIE_WEBHOOK_MAX_AGE='an hour': expected a duration like 1h, 30m or 0 (no limit)",
+    ]

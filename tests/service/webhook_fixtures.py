@@ -50,7 +50,8 @@ def _gar_envelope(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pubsub_push(message: str) -> dict[str, Any]:
-    """Pub/Sub's documented push request body ("Receive messages from push subscriptions"), carrying `message`."""
+    """Pub/Sub's documented push request body ("Receive messages from push subscriptions"),
+    carrying `message`."""
     return {
         "message": {
             "attributes": {"key": "value"},
@@ -64,7 +65,8 @@ def _pubsub_push(message: str) -> dict[str, Any]:
     }
 
 
-# Artifact Registry's "Notification examples" (Configure Pub/Sub notifications), as the JSON strings it publishes;
+# Artifact Registry's "Notification examples" (Configure Pub/Sub notifications), as the JSON
+# strings it publishes;
 # the documentation shortens the digest, so it is not read as one.
 _GAR_IMAGE_PUSHED = (
     '{"action":"INSERT",'
@@ -79,7 +81,8 @@ _GAR_TAG_DELETED = (
     '{"action":"DELETE","tag":"us-west1-docker.pkg.dev/my-project/my-repo/hello-world:1.1"}'
 )
 
-# CDEvents spec examples/artifact_published.json (spec v0.2 era), verbatim: its subject is a Go module purl.
+# CDEvents spec examples/artifact_published.json (spec v0.2 era), verbatim: its subject is a Go
+# module purl.
 _CDEVENT_ARTIFACT_PUBLISHED: dict[str, Any] = {
     "context": {
         "version": "0.2.0",
@@ -98,7 +101,8 @@ _CDEVENT_ARTIFACT_PUBLISHED: dict[str, Any] = {
 
 
 def _cdevent_for(purl: str) -> dict[str, Any]:
-    """The spec's example with an OCI purl as its subject (the purl-spec's own `oci` examples below)."""
+    """The spec's example with an OCI purl as its subject (the purl-spec's own `oci` examples
+    below)."""
     return {
         **_CDEVENT_ARTIFACT_PUBLISHED,
         "subject": {**_CDEVENT_ARTIFACT_PUBLISHED["subject"], "id": purl},
@@ -135,7 +139,8 @@ HARBOR_CLOUDEVENT: dict[str, Any] = {
             {
                 "digest": "sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4",
                 "tag": "sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4",
-                "resource_url": "localhost/harbor/alpine@sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4",
+                "resource_url": "localhost/harbor/alpine@sha256:"
+                "954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4",
             }
         ],
         "repository": {
@@ -231,7 +236,8 @@ GRID_VALIDATION: list[dict[str, Any]] = [
 ]
 _ACR_DIGEST = "sha256:213bbc182920ab41e18edc2001e06abcca6735d87782d9cef68abd83941cf0e5"
 
-# One documented example per source: (source, body, expected pushes as (registry, repository, tag, digest)).
+# One documented example per source: (source, body, expected pushes as (registry, repository,
+# tag, digest)).
 FIXTURES: list[tuple[str, Any, list[tuple[str | None, str, str, str | None]]]] = [
     (
         "generic",
@@ -277,7 +283,8 @@ FIXTURES: list[tuple[str, Any, list[tuple[str | None, str, str, str | None]]]] =
             "event_data": {
                 "resources": [
                     {
-                        "digest": "sha256:76525f02955aec223342400a080c73024c995c9db1ba2eabf7505cf3bdf3f1f0",
+                        "digest": "sha256:"
+                        "76525f02955aec223342400a080c73024c995c9db1ba2eabf7505cf3bdf3f1f0",
                         "tag": "v1",
                         "resource_url": "hb.nicolas.my.id/library/rumput:v1",
                     }
@@ -447,7 +454,8 @@ FIXTURES: list[tuple[str, Any, list[tuple[str | None, str, str, str | None]]]] =
             "detail": {
                 "result": "SUCCESS",
                 "repository-name": "my-repository-name",
-                "image-digest": "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234",
+                "image-digest": "sha256:"
+                "7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234",
                 "action-type": "PUSH",
                 "image-tag": "latest",
             },
@@ -494,7 +502,8 @@ FIXTURES: list[tuple[str, Any, list[tuple[str | None, str, str, str | None]]]] =
         },
         [("reg.example.com", "acme/web", "v1", DIGEST)],
     ),
-    # Distribution's notification envelope with every field of its Event type (id, timestamp, target with
+    # Distribution's notification envelope with every field of its Event type (id, timestamp,
+    # target with
     # size/length/url, request with addr/host/method/useragent, actor, source); it is sent with
     # Content-Type application/vnd.docker.distribution.events.v1+json, which the endpoint accepts.
     (
@@ -582,7 +591,8 @@ FIXTURES: list[tuple[str, Any, list[tuple[str | None, str, str, str | None]]]] =
         },
         [(None, "acme/web", "v1", None)],
     ),
-    # Artifact Registry's documented tag push, in Pub/Sub's documented push envelope and delivered unwrapped
+    # Artifact Registry's documented tag push, in Pub/Sub's documented push envelope and
+    # delivered unwrapped
     (
         "gar",
         _pubsub_push(_GAR_TAG_PUSHED),
@@ -628,7 +638,8 @@ FIXTURES: list[tuple[str, Any, list[tuple[str | None, str, str, str | None]]]] =
         _cdevent_for("pkg:oci/debian@sha256%3A244fd47e07d10?repository_url=ghcr.io&tag=bullseye"),
         [("ghcr.io", "debian", "bullseye", "sha256:244fd47e07d10")],
     ),
-    # A structured-mode CloudEvent carrying the CDEvent as its data (a JSON string, as the Java SDK sends it)
+    # A structured-mode CloudEvent carrying the CDEvent as its data (a JSON string, as the Java
+    # SDK sends it)
     (
         "cdevents",
         {
@@ -652,7 +663,8 @@ FIXTURES: list[tuple[str, Any, list[tuple[str | None, str, str, str | None]]]] =
         {
             "context": {"type": "dev.cdevents.artifact.published.0.1.1", "id": "1", "source": "ci"},
             "subject": {
-                "id": f"pkg:oci/web@{DIGEST.replace(':', '%3A')}?repository_url=reg.example.com/acme/web&tag=v1"
+                "id": f"pkg:oci/web@{DIGEST.replace(':', '%3A')}"
+                "?repository_url=reg.example.com/acme/web&tag=v1"
             },
         },
         [("reg.example.com", "acme/web", "v1", DIGEST)],
@@ -683,7 +695,8 @@ FIXTURES: list[tuple[str, Any, list[tuple[str | None, str, str, str | None]]]] =
 ]
 
 IGNORED: list[tuple[str, Any]] = [
-    # Nexus Repository's documented repository *asset* event (rm:repository:asset): not a component push
+    # Nexus Repository's documented repository *asset* event (rm:repository:asset): not a
+    # component push
     (
         "nexus",
         {
@@ -733,7 +746,8 @@ IGNORED: list[tuple[str, Any]] = [
     ("cdevents", {"context": {"type": "dev.cdevents.build.finished.0.1.1"}, "subject": {}}),
     # The CDEvents spec's own artifact.published example: a Go module, not an image
     ("cdevents", _CDEVENT_ARTIFACT_PUBLISHED),
-    # The CDEvents spec's OCI artifact id (service.deployed's artifactId example): a digest, no tag to follow
+    # The CDEvents spec's OCI artifact id (service.deployed's artifactId example): a digest, no
+    # tag to follow
     (
         "cdevents",
         _cdevent_for(
