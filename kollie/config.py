@@ -14,6 +14,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kollie.limits import Limits
 from kollie.naming import label_problem
 from kollie.webhookconfig import DEFAULT_MAX_AGE, WebhookSecretsError, parse_webhook_secrets
 
@@ -81,6 +82,8 @@ class Settings:
     `https://kollie.example.com`): form posts must come from it, and when it is https the CSRF
     cookie is `Secure` with the `__Host-` prefix. Unset: a form post's Origin must name the host
     the request was sent to, and the cookie is not `Secure`."""
+    limits: Limits = field(default_factory=Limits)
+    """What one identity may hold at once (kollie.limits)."""
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
     shutdown_delay: float = 5.0
@@ -195,6 +198,7 @@ class Settings:
             url_discovery=flag("KOLLIE_URL_DISCOVERY", True),
             csrf_secret=csrf_secret,
             public_url=public_url,
+            limits=Limits.from_env(get, problems),
             log_format="console" if log_format == "console" else "json",
             log_level=log_level,
             shutdown_delay=delay,

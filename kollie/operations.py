@@ -41,6 +41,7 @@ from kollie.refusals import (
     NameTaken,
     NotAllowed,
     OperationError,
+    QuotaExceeded,
     UnknownApp,
     UnknownBundle,
     Via,
@@ -232,6 +233,7 @@ class Operations:
                 )
             self.check_may_modify(existing, actor)
         else:
+            self._check_quota(actor)
             await self._check_namespace_free(name)
         now = self.clock()
         settings: dict[str, Any] = dict(existing.settings) if existing else {}
@@ -263,6 +265,25 @@ class Operations:
             text = f"apps set to {summary}" + (f"; removed {', '.join(removed)}" if removed else "")
             await self._audit(record, "EnvironmentUpdated", text, actor)
         return EnvironmentChange(name, existing is None, tuple(sorted(desired)), removed)
+
+    def _check_quota(self, actor: Actor) -> None:
+        """A new environment is refused when its owner-to-be owns the most allowed
+        (admins, and registry pushes that auto-create, are not limited)."""
+        limit = self.settings.limits.environments
+        if not limit or actor.via == "webhook" or actor.name in self.settings.admins:
+            return
+        owned = sum(
+            1
+            for name in self.cache.environment_names()
+            if (record := self.cache.environment(name)) is not None
+            and record.owner == actor.name
+            and not record.deleting
+        )
+        if owned >= limit:
+            raise QuotaExceeded(
+                f"{actor.name} owns {owned} environments, the most allowed "
+                f"(KOLLIE_LIMIT_ENVIRONMENTS={limit}); delete one first"
+            )
 
     async def _check_namespace_free(self, name: str) -> None:
         problem = await namespace_problem(

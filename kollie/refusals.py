@@ -25,6 +25,8 @@ class OperationError(Exception):
 
     status = 422
     code = "invalid"
+    retry_after: int | None = None
+    """Seconds after which trying again may succeed (`Retry-After`), for refusals that pass."""
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -78,3 +80,12 @@ class NameTaken(OperationError):
     """A new environment's name is a namespace that exists for something else."""
 
     status, code = 409, "name_taken"
+
+
+class QuotaExceeded(OperationError):
+    """The caller owns as many environments as KOLLIE_LIMIT_ENVIRONMENTS allows."""
+
+    status, code = 429, "quota_exceeded"
+    retry_after = 60
+    """Seconds a client is told to wait (`Retry-After`): an environment of theirs may expire or
+    be deleted meanwhile."""

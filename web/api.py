@@ -13,11 +13,13 @@ from kollie.catalog import Catalog
 from kollie.operations import Actor
 from web import collection
 from web.bodies import environment_request, extension, json_body, uptime_change
+from web.concurrency import LONG_REQUESTS
 from web.errors import ApiError, not_found, unprocessable
 from web.state import Services, services
 
 routes = web.RouteTableDef()
-WAIT_MAX = 3600
+DEFAULT_WAIT = 300
+"""Seconds `?wait=ready` waits without a `timeout` (at most KOLLIE_LIMIT_WAIT_SECONDS)."""
 CATCH_UP = 5.0
 """Seconds a write waits for the watch to bring its own change back into the cache."""
 
@@ -133,13 +135,15 @@ def _ready(body: dict[str, Any] | None) -> bool:
     return bool(body and body["apps"] and all(a["ready"] is True for a in body["apps"]))
 
 
-def _wait_timeout(request: web.Request) -> float:
+def _wait_timeout(request: web.Request, longest: int) -> float:
     try:
-        timeout = float(request.query.get("timeout", "300"))
+        timeout = float(request.query.get("timeout", str(min(DEFAULT_WAIT, longest))))
     except ValueError:
         raise unprocessable("timeout must be a number of seconds") from None
-    if not 0 < timeout <= WAIT_MAX:
-        raise unprocessable(f"timeout must be between 0 and {WAIT_MAX} seconds")
+    if not 0 < timeout <= longest:
+        raise unprocessable(
+            f"timeout must be between 0 and {longest} seconds (KOLLIE_LIMIT_WAIT_SECONDS)"
+        )
     return timeout
 
 
@@ -165,12 +169,13 @@ async def get_environment(request: web.Request) -> web.Response:
         return web.json_response(body)
     if wait != "ready":
         raise unprocessable("wait must be 'ready'")
-    timeout = _wait_timeout(request)
+    timeout = _wait_timeout(request, call.services.settings.limits.wait_seconds)
     if call.environment() is None:
         raise not_found(f"environment {name!r} not found")
-    ready = await call.wait_for(
-        lambda: call.environment() is None or _ready(call.environment()), timeout
-    )
+    with request.app[LONG_REQUESTS].waits.hold(call.actor.name):
+        ready = await call.wait_for(
+            lambda: call.environment() is None or _ready(call.environment()), timeout
+        )
     body = call.environment()
     if body is None:
         raise not_found(f"environment {name!r} was deleted while waiting")

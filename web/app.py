@@ -15,6 +15,7 @@ from aiohttp import web
 
 from kollie.config import Settings
 from web import api, events, health, openapi, pages, webhooks
+from web.concurrency import LONG_REQUESTS, LongRequests
 from web.csrf import Csrf
 from web.errors import json_errors
 from web.flash import Flash
@@ -98,4 +99,5 @@ def application(settings: Settings) -> web.Application:
     )
     app[pages.CSRF] = csrf
     app[pages.FLASH] = Flash(csrf.secret, secure=csrf.secure)
+    app[LONG_REQUESTS] = LongRequests.from_limits(settings.limits)
     return app

@@ -57,6 +57,12 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
 
 
+def from_refusal(e: OperationError) -> ApiError:
+    """What a client is told when Kollie refused a change."""
+    headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
+    return ApiError(e.status, e.code, e.message, headers=headers, **e.details)
+
+
 def from_kube(e: KubeError) -> ApiError:
     """What an API client is told when the cluster refused or failed a write."""
     if isinstance(e, ApiUnavailable):
@@ -92,7 +98,7 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except ApiError as e:
         return e.response()
     except OperationError as e:
-        return ApiError(e.status, e.code, e.message, **e.details).response()
+        return from_refusal(e).response()
     except KubeError as e:
         return from_kube(e).response()
     except web.HTTPException as e:

@@ -185,15 +185,16 @@ DOCUMENT: dict[str, Any] = {
                     {
                         "name": "timeout",
                         "in": "query",
+                        "description": "seconds, at most KOLLIE_LIMIT_WAIT_SECONDS (default 3600)",
                         "schema": {"type": "number", "maximum": 3600},
                     },
                 ],
-                "responses": _responses(_ok(_ENV), 404, 408, 422),
+                "responses": _responses(_ok(_ENV), 404, 408, 422, 429),
             },
             "put": {
                 "summary": "Create or update an environment (idempotent)",
                 "requestBody": _body({"$ref": "#/components/schemas/EnvironmentRequest"}),
-                "responses": _responses({**_ok(_ENV), **_ok(_ENV, "201")}, *_WRITE),
+                "responses": _responses({**_ok(_ENV), **_ok(_ENV, "201")}, *_WRITE, 429),
             },
             "delete": {
                 "summary": "Delete an environment",

@@ -17,7 +17,7 @@ from kollie.kube import KubeError
 from kollie.operations import Actor, OperationError
 from web import dashboard
 from web.csrf import FIELD, Csrf
-from web.errors import ApiError, from_kube
+from web.errors import ApiError, from_kube, from_refusal
 from web.flash import Flash
 from web.state import Services, services
 
@@ -194,7 +194,7 @@ def _refusal(e: OperationError | KubeError) -> ApiError:
     with Retry-After while the API server is unavailable: nothing to fix, try again)."""
     if isinstance(e, KubeError):
         return from_kube(e)
-    return ApiError(e.status, e.code, e.message)
+    return from_refusal(e)
 
 
 def _refused(request: web.Request, s: Services, env: str, e: ApiError) -> web.Response:

@@ -56,6 +56,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "leaseExclusionList": ["staging-like"],
             "admins": ["alice@example.com"],
             "ownerOnly": True,
+            "limits": {"waits": 3, "environments": 5},
         },
     },
     "minimal": {
@@ -181,6 +182,8 @@ def test_settings_the_chart_passes_are_valid_for_kollie(render: Render) -> None:
     settings = Settings.from_env(plain)
     assert settings.namespace == NAMESPACE and settings.owner_only and settings.trust_proxy_headers
     assert settings.public_url == "https://kollie.example.com", "the Ingress serves TLS"
+    assert settings.limits.waits == 3 and settings.limits.environments == 5
+    assert settings.limits.event_streams == 20, "the chart's default, as Kollie's"
     assert settings.admins == {"alice@example.com"} and settings.lease_exclusion_list == {
         "staging-like"
     }
@@ -189,7 +192,8 @@ def test_settings_the_chart_passes_are_valid_for_kollie(render: Render) -> None:
 
 
 def test_every_kollie_setting_is_configurable_and_documented(render: Render) -> None:
-    source = (Path(__file__).parents[2] / "kollie" / "config.py").read_text()
+    kollie = Path(__file__).parents[2] / "kollie"
+    source = "".join((kollie / module).read_text() for module in ("config.py", "limits.py"))
     variables = set(re.findall(r"\bKOLLIE_[A-Z_]+", source))
     env = _env(one(render(), "Deployment"))
     assert variables <= set(env), f"not set by the chart: {variables - set(env)}"
