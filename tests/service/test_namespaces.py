@@ -115,7 +115,7 @@ async def test_a_push_does_not_auto_create_an_environment_over_a_namespace(
     kollie = await start_kollie(KOLLIE_WEBHOOK_SECRET=SECRET)
     kollie.cluster.apply_object(_namespace("feature-payroll"))
     tag = "feature-payroll-abc1234-1900000000"
-    kollie.cluster.controllers[0].registry.push("registry.example.com/acme/web", tag)  # type: ignore[attr-defined]
+    kollie.cluster.flux.registry.push("registry.example.com/acme/web", tag)
     body = json.dumps({"repository": "registry.example.com/acme/web", "tag": tag}).encode()
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     async with kollie.http.post(
