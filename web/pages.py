@@ -3,10 +3,13 @@ static/app.js keeps the pages live from /events."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 import structlog
@@ -91,11 +94,22 @@ def _redirect(request: web.Request, actor: Actor, location: str, message: str) -
     return redirect
 
 
+_LIST_PATH = re.compile(r"/(\?[A-Za-z0-9_.~%&=+-]*)?")
+
+
+def _list_to_return_to(form: Mapping[str, str]) -> str | None:
+    """The dashboard list (with its filters and page) a form posted from it goes back to; only
+    the index itself, so a form cannot send the browser anywhere else."""
+    target = form.get("return_to", "")
+    return target if _LIST_PATH.fullmatch(target) else None
+
+
 def _listing(request: web.Request, s: Services, actor: Actor) -> dict[str, Any]:
     """The index page's environments (see web.dashboard) and the stream position they show."""
     return {
         **dashboard.listing(request.query, actor.name, s.fragments),
         "since": s.hub.sequence,
+        "return_to": request.path_qs,
     }
 
 
@@ -160,8 +174,10 @@ class FormPost:
     request: web.Request
 
     def back(self, message: str) -> web.HTTPSeeOther:
-        """Back to the environment's page, saying what was done."""
-        return _redirect(self.request, self.actor, f"/env/{quote(self.env)}", message)
+        """Back to the list the form was posted from (a quick action on a row), otherwise to
+        the environment's page, saying what was done."""
+        location = _list_to_return_to(self.form) or f"/env/{quote(self.env)}"
+        return _redirect(self.request, self.actor, location, message)
 
 
 FormAction = Callable[[FormPost], Awaitable[web.HTTPSeeOther]]
@@ -265,19 +281,45 @@ async def remove_app(post: FormPost) -> web.HTTPSeeOther:
     return post.back(f"{app} removed")
 
 
+def _until(form: Mapping[str, str]) -> datetime:
+    """The form's `until`, a wall-clock time (as `<input type=datetime-local>` sends it) in the
+    form's `zone` (the viewer's, filled in by the page's script; UTC without it)."""
+    try:
+        zone = ZoneInfo(form.get("zone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, a long name
+        raise OperationError(f"unknown time zone {form.get('zone')!r}") from None
+    try:
+        moment = datetime.fromisoformat(form.get("until", ""))
+    except ValueError:
+        raise OperationError(
+            "the end time must be a date and time, such as 2026-12-01T18:00"
+        ) from None
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
 @_env_form("/env/{env}/extend", "extend")
 async def extend(post: FormPost) -> web.HTTPSeeOther:
-    try:
-        hours = float(post.form.get("hours", ""))
-    except ValueError:
-        raise OperationError("hours must be a number") from None
+    """Extend by `hours`, or up until `until` (see `_until`); on an environment that follows a
+    schedule, the forms say that this replaces the schedule with an end time."""
+    hours: float | None = None
+    until: datetime | None = None
+    if post.form.get("until"):
+        until = _until(post.form)
+    else:
+        try:
+            hours = float(post.form.get("hours", ""))
+        except ValueError:
+            raise OperationError("hours must be a number") from None
     operations = post.services.operations
     if operations.follows_schedule(post.env):
-        # The form says so on a scheduled environment: this replaces the schedule.
-        await operations.end_uptime(post.env, hours=hours, actor=post.actor)
+        await operations.end_uptime(post.env, hours=hours, until=until, actor=post.actor)
+        if hours is None:
+            return post.back("Schedule replaced by an end time")
         return post.back(f"Schedule replaced: up for {hours:g} hours")
-    window = await operations.extend(post.env, hours=hours, until=None, actor=post.actor)
-    return post.back(f"Extended by {hours:g} hours, until {window.as_json().get('until')}")
+    await operations.extend(post.env, hours=hours, until=until, actor=post.actor)
+    if hours is None:
+        return post.back(f"{post.env} is up until the time you chose")
+    return post.back(f"Extended by {hours:g} hours")
 
 
 @_env_form("/env/{env}/delete", "delete")
@@ -285,4 +327,20 @@ async def delete(post: FormPost) -> web.HTTPSeeOther:
     if post.form.get("confirm", "") != post.env:
         raise OperationError(f"type the environment's name ({post.env}) to confirm the deletion")
     await post.services.operations.delete_environment(post.env, actor=post.actor)
-    return _redirect(post.request, post.actor, "/", f"Environment {post.env} is being deleted")
+    location = _list_to_return_to(post.form) or "/"
+    return _redirect(post.request, post.actor, location, f"Environment {post.env} is being deleted")
+
+
+@routes.get("/env/{env}/delete", name="confirm-delete")
+async def confirm_delete(request: web.Request) -> web.Response:
+    """The confirmation a row's Delete link leads to (the list opens it as a dialog instead
+    when JavaScript runs)."""
+    s = services(request)
+    _actor(request, s)
+    name = request.match_info["env"]
+    env = s.renderer.one(name)
+    if env is None:
+        return _render(request, "missing.html", {"name": name}, status=404)
+    back = request.query.get("return_to", "")
+    return_to = back if _LIST_PATH.fullmatch(back) else "/"
+    return _render(request, "delete.html", {"env": env, "return_to": return_to})

@@ -3,12 +3,11 @@ cluster-side changes without reloading, delete after confirming, nothing injecte
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, USER
 from tests.service.conftest import StartKollie
-
-USER = {"X-Auth-Request-Email": "dev@example.com"}
 
 
 async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: Any) -> None:
@@ -34,7 +33,7 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     await page.wait_for_selector(
         "[data-app=web] a[href='http://web.browser-env.test.example.com/']", timeout=5000
     )
-    await page.wait_for_selector("[data-app=web] dd code", timeout=5000)  # the short image digest
+    await page.wait_for_selector("[data-app=web] code.digest", timeout=5000)  # the short digest
     await page.screenshot(path=str(ARTIFACTS / "environment.png"), full_page=True)
 
     # A change made in the cluster shows within a second, still without a reload.
@@ -47,19 +46,19 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     flux.fail("kollie", "browser-env-web", None)
     await page.wait_for_selector("[data-app=web].state-ready", timeout=5000)
 
-    # Add an app, switch an app's branch, extend the uptime: each through its form.
-    await page.select_option("form[action$='/apps'] select[name=app]", "worker")
-    await page.click("form[action$='/apps'] button[type=submit]")
+    # Add an app, switch an app's branch in its card, extend the uptime: each through its form.
+    await page.select_option("form.add-app select[name=app]", "worker")
+    await page.click("form.add-app button[type=submit]")
     await page.wait_for_selector("[data-app=worker].state-ready", timeout=15000)
-    await page.select_option("form[action$='/apps'] select[name=app]", "api")
-    await page.fill("form[action$='/apps'] input[name=prefix]", "feature-checkout")
-    await page.click("form[action$='/apps'] button[type=submit]")
+    await page.fill("[data-app=api] form.switch input[name=prefix]", "feature-checkout")
+    await page.click("[data-app=api] form.switch button[type=submit]")
     await page.wait_for_selector("[data-app=api].state-ready", timeout=15000)
-    assert "feature-checkout" in await page.inner_text("[data-app=api] dd")
+    assert "feature-checkout" in await page.inner_text("[data-app=api] [data-field=prefix]")
     await page.fill("input[name=hours]", "5")
-    assert (await page.inner_text("[data-extend-preview]")).startswith("until 20"), (
-        "the resulting time, before submit"
-    )
+    assert re.fullmatch(
+        r"until (tomorrow )?\d\d?:\d\d( [AP]M)? \(\d+ h from now\)",
+        await page.inner_text("[data-extend-preview]"),
+    ), "the resulting time, before submit"
     await page.click("form[action$='/extend'] button[type=submit]")
     await page.wait_for_selector(".flash")
     assert "Extended by 5 hours" in await page.inner_text(".flash")

@@ -1,14 +1,18 @@
-// Keeps the pages live from /events and words times for the viewer. The dashboard's rows
-// arrive rendered by the server (escaped there, like the page itself); untrusted text in the
+// Keeps the pages live from /events, words times for the viewer and marks the viewer's own
+// environments. The pages' shared parts (rows, an environment's content) are the same for every
+// viewer: what depends on the viewer or on the clock is done here. The dashboard's rows arrive
+// rendered by the server (escaped there, like the page itself); untrusted text in the
 // environment page's JSON events (branch names, Flux messages) only goes into textContent.
 "use strict";
 (function () {
   const live = document.getElementById("live");
+  const user = document.body.dataset.user || "";
 
   // ---------------------------------------------------------------- times, in the viewer's zone
   const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   const day = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
   const exact = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
 
   function span(ms) {
     const minutes = Math.round(Math.abs(ms) / 60000);
@@ -19,9 +23,15 @@
     return Math.round(hours / 24) + " days";
   }
 
+  function sameDay(a, b) { return a.toDateString() === b.toDateString(); }
+
+  // "19:00" today, "tomorrow 07:00", otherwise "Tue 8 Dec 19:00".
   function when(date, now) {
-    const sameDay = date.toDateString() === new Date(now).toDateString();
-    return sameDay ? clock.format(date) : day.format(date) + " " + clock.format(date);
+    const today = new Date(now);
+    if (sameDay(date, today)) { return clock.format(date); }
+    const tomorrow = new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1);
+    if (sameDay(date, tomorrow)) { return "tomorrow " + clock.format(date); }
+    return day.format(date) + " " + clock.format(date);
   }
 
   function wordTime(node, now) {
@@ -32,6 +42,7 @@
     if (node.hasAttribute("data-until")) {
       node.textContent = ms > 0 ? "sleeps in " + span(ms) + ", at " + when(date, now)
         : "asleep since " + when(date, now);
+      node.classList.toggle("asleep", ms <= 0);
     } else if (node.hasAttribute("data-expires")) {
       // Expiry matters once the environment sleeps; until then it would only be noise.
       const until = node.parentElement.querySelector("time[data-until]");
@@ -39,9 +50,9 @@
       node.textContent = ms > 0 ? ", expires in " + span(ms) : ", expiring";
       node.hidden = !asleep;
     } else if (node.hasAttribute("data-ago")) {
-      node.textContent = ms < 0 ? span(ms) + " ago" : "just now";
+      node.textContent = ms < -60000 ? span(ms) + " ago" : "just now";
     } else {
-      node.textContent = when(date, now);
+      node.textContent = (ms > 0 ? "in " + span(ms) + ", " : span(ms) + " ago, ") + when(date, now);
     }
   }
 
@@ -52,19 +63,83 @@
   wordTimes(document);
   setInterval(() => wordTimes(document), 30000);
 
-  // ---------------------------------------------------------------- extend preview
+  // ---------------------------------------------------------------- yours, copy buttons
+  function enhance(root) {
+    root.querySelectorAll("tr[data-owner], .env-head[data-owner]").forEach(node => {
+      const mine = user !== "" && node.dataset.owner === user;
+      node.classList.toggle("mine", mine);
+      const anchor = node.querySelector("th.name a, h1");
+      if (mine && anchor && !node.querySelector(".yours")) {
+        const badge = document.createElement("span");
+        badge.className = "yours";
+        badge.innerHTML = '<span aria-hidden="true">♥</span> yours';
+        anchor.after(" ", badge);
+      }
+    });
+    root.querySelectorAll("button[data-copy]").forEach(button => { button.hidden = false; });
+  }
+  enhance(document);
+
+  document.addEventListener("click", event => {
+    const button = event.target.closest("button[data-copy]");
+    if (!button) { return; }
+    const done = text => {
+      const label = button.firstChild;
+      label.textContent = text;
+      setTimeout(() => { label.textContent = "Copy"; }, 2000);
+    };
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(button.dataset.copy).then(() => done("Copied"), () => done("Copy failed"));
+    } else { done("Copy failed"); }
+  });
+
+  // ---------------------------------------------------------------- extend: preview, until
   const extend = document.querySelector("[data-extend]");
   const preview = document.querySelector("[data-extend-preview]");
   if (extend && preview) {
     const show = () => {
       const hours = Number(extend.value);
-      const base = Math.max(Date.parse(extend.dataset.until) || 0, Date.now());
+      const now = Date.now();
+      const base = Math.max(Date.parse(extend.dataset.until) || 0, now);
       const until = new Date(base + hours * 3600000);
-      preview.textContent = hours > 0 ? "until " + until.toISOString().replace(".000", "") +
-        " (" + when(until, Date.now()) + " your time)" : "";
+      preview.textContent = hours > 0 ? "until " + when(until, now) + " (" + span(until - now) + " from now)" : "";
+      preview.title = hours > 0 ? exact.format(until) : "";
     };
     extend.addEventListener("input", show);
     show();
+  }
+  // The end-time form sends a wall-clock time: say in which zone (the viewer's), and start
+  // from three hours after the current end.
+  document.querySelectorAll("[data-zone]").forEach(node => { if (zone) { node.value = zone; } });
+  document.querySelectorAll("[data-zone-name]").forEach(node => { if (zone) { node.textContent = "your time (" + zone + ")"; } });
+  document.querySelectorAll("[data-until-input]").forEach(input => {
+    const local = date => new Date(date - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    const current = extend ? Date.parse(extend.dataset.until) || 0 : 0;
+    const start = new Date(Math.max(current, Date.now()) + 3 * 3600000);
+    start.setMinutes(0, 0, 0);
+    input.value = local(start);
+    input.min = local(new Date());
+  });
+
+  // ---------------------------------------------------------------- delete from the list
+  const dialog = document.getElementById("confirm-delete");
+  if (dialog && dialog.showModal) {
+    let opener = null;
+    document.addEventListener("click", event => {
+      const link = event.target.closest("a[data-delete]");
+      if (!link) { return; }
+      event.preventDefault();
+      opener = link;
+      const name = link.dataset.delete;
+      const form = dialog.querySelector("form");
+      form.action = "/env/" + encodeURIComponent(name) + "/delete";
+      form.elements.confirm.value = name;
+      dialog.querySelectorAll("[data-name]").forEach(node => { node.textContent = name; });
+      dialog.showModal();
+      dialog.querySelector("[data-close]").focus();
+    });
+    dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => { if (opener && opener.isConnected) { opener.focus(); } });
   }
 
   const url = document.body.dataset.stream;
@@ -77,20 +152,37 @@
     return node;
   }
 
-  // ---------------------------------------------------------------- the dashboard: rows
-  const user = document.body.dataset.user || "";
+  function timeEl(datetime, kind) {
+    const node = el("time");
+    node.setAttribute("datetime", datetime);
+    node.setAttribute("data-" + kind, "");
+    wordTime(node, Date.now());
+    return node;
+  }
 
+  // ---------------------------------------------------------------- the dashboard: rows
   function parseRow(html) {
     const template = document.createElement("template");
     template.innerHTML = html.trim();
-    const row = template.content.firstElementChild;
     wordTimes(template.content);
-    return row;
+    enhance(template.content);
+    return template.content.firstElementChild;
   }
 
   function applyRow(name, html) {
     const rows = Array.from(document.querySelectorAll("tr[data-env]")).filter(r => r.dataset.env === name);
-    for (const row of rows) { row.replaceWith(parseRow(html)); }
+    for (const row of rows) {
+      const focused = row.contains(document.activeElement) ? document.activeElement : null;
+      const fresh = parseRow(html);
+      row.replaceWith(fresh);
+      // Keep a keyboard user's place when the row they are in changes under them.
+      if (focused) {
+        const same = focused.getAttribute("formaction") || focused.getAttribute("href");
+        const again = Array.from(fresh.querySelectorAll("a, button")).find(n =>
+          (n.getAttribute("formaction") || n.getAttribute("href")) === same);
+        if (again) { again.focus(); }
+      }
+    }
     if (rows.length === 0) {
       const fresh = parseRow(html);
       const mine = document.querySelector("[data-section=mine] tbody");
@@ -111,38 +203,85 @@
   }
 
   // ---------------------------------------------------------------- one environment's page
+  const ICONS = { Ready: "✔", Progressing: "◐", Failed: "✖", Suspended: "○", Deleting: "⊘" };
+
+  function setBadge(badge, state) {
+    if (!badge) { return; }
+    badge.className = badge.className.replace(/\bstate-\S+/, "state-" + state.toLowerCase());
+    badge.querySelector(".icon").textContent = ICONS[state] || "•";
+    badge.querySelector("[data-state-text]").textContent = state;
+  }
+
+  function code(text, cls) { return el("code", cls, text); }
+
+  function shortRevision(value) {
+    const cut = value.includes(":") ? value.lastIndexOf(":") : value.lastIndexOf("/");
+    const tail = value.slice(cut + 1);
+    return cut >= 0 && tail.length > 12 ? value.slice(0, cut + 1) + tail.slice(0, 8) : value;
+  }
+
+  function updateCard(card, app) {
+    card.className = card.className.replace(/\bstate-\S+/, "state-" + app.state.toLowerCase());
+    setBadge(card.querySelector("header [data-state-badge]"), app.state);
+    const field = name => card.querySelector("[data-field=" + name + "]");
+    const input = card.querySelector("form.switch input[name=prefix]");
+    const fallback = input ? input.placeholder : "";
+    const prefix = field("prefix");
+    prefix.replaceChildren(code(app.prefix || fallback));
+    if (!app.prefix || app.prefix === fallback) { prefix.append(" ", el("span", "meta", "(default)")); }
+    if (input && document.activeElement !== input && input.value === input.defaultValue) {
+      input.value = input.defaultValue = app.prefix && app.prefix !== fallback ? app.prefix : "";
+    }
+    const image = field("image");
+    image.replaceChildren(app.imageTag ? code(app.imageTag, "tag") : "—");
+    if (app.imageDigest) {
+      const digest = code(app.imageDigest.slice(7, 19), "digest");
+      digest.title = app.imageDigest;
+      image.append(" ", digest);
+    }
+    const revision = field("revision");
+    if (app.revision) {
+      const short = code(shortRevision(app.revision), "rev");
+      short.title = app.revision;
+      const copy = el("button", "copy", "Copy");
+      copy.type = "button";
+      copy.dataset.copy = app.revision;
+      copy.append(el("span", "visually-hidden", " the full revision"));
+      revision.replaceChildren(short, copy);
+    } else { revision.textContent = "—"; }
+    field("changed").replaceChildren(app.lastTransitionTime ? timeEl(app.lastTransitionTime, "ago") : "—");
+    const urls = app.urls.map(u => {
+      const link = el("a", null, u);
+      // Only web links: a hostile Ingress host must not become a javascript: URL.
+      if (/^https?:\/\//.test(u)) { link.href = u; link.rel = "noopener"; }
+      return link;
+    });
+    field("urls").replaceChildren(...(urls.length ? urls.flatMap(u => [u, " "]) : ["—"]));
+    let message = card.querySelector("[data-message]");
+    if (app.state !== "Ready") {
+      if (!message) {
+        message = el("p", "message");
+        message.setAttribute("data-message", "");
+        card.querySelector("header").after(message);
+      }
+      message.textContent = app.message || "";
+    } else if (message) { message.remove(); }
+  }
+
   function updateDetail(env) {
     const detail = document.querySelector("[data-detail]");
     if (!detail || detail.dataset.env !== env.name) { return; }
+    const cards = Array.from(detail.querySelectorAll("[data-app]"));
+    if (cards.length !== env.apps.length) { window.location.reload(); return; }
     for (const app of env.apps) {
-      const card = Array.from(detail.querySelectorAll("[data-app]")).find(c => c.dataset.app === app.name);
+      const card = cards.find(c => c.dataset.app === app.name);
       if (!card) { window.location.reload(); return; }
-      card.className = "app-card state-" + app.state.toLowerCase();
-      card.querySelector(".state").textContent = app.state;
-      const dd = card.querySelectorAll("dd");
-      dd[0].textContent = app.prefix || "";
-      dd[1].textContent = app.imageTag || "—";
-      if (app.imageDigest) { dd[1].append(" "); dd[1].appendChild(el("code", null, app.imageDigest.slice(7, 19))); }
-      dd[2].textContent = app.revision || "—";
-      if (app.lastTransitionTime) {
-        const time = el("time");
-        time.setAttribute("datetime", app.lastTransitionTime);
-        time.setAttribute("data-ago", "");
-        wordTime(time, Date.now());
-        dd[3].replaceChildren(time);
-      } else { dd[3].textContent = "—"; }
-      dd[4].replaceChildren(...app.urls.map(u => {
-        const link = el("a", null, u);
-        // Only web links: a hostile Ingress host must not become a javascript: URL.
-        if (/^https?:\/\//.test(u)) { link.href = u; link.rel = "noopener"; }
-        return link;
-      }));
-      let message = card.querySelector(".message");
-      if (app.state !== "Ready") {
-        if (!message) { message = el("p", "message"); card.querySelector("dl").after(message); }
-        message.textContent = app.message || "";
-      } else if (message) { message.remove(); }
+      updateCard(card, app);
     }
+    const states = env.apps.map(a => a.state);
+    const overall = env.deleting ? "Deleting"
+      : ["Failed", "Progressing", "Suspended", "Ready"].find(s => states.includes(s));
+    if (overall) { setBadge(document.querySelector("[data-overall] [data-state-badge]"), overall); }
   }
 
   function updateUptime(env) {
@@ -150,22 +289,15 @@
     if (!cell) { return; }
     const up = env.uptime || {};
     const parts = [];
-    if (up.schedule) { parts.push("up " + up.schedule); }
+    if (up.schedule) { parts.push(el("span", "schedule", "up " + up.schedule)); }
     else if (up.until) {
-      const until = el("time", null, "up until " + up.until);
-      until.setAttribute("datetime", up.until);
-      until.setAttribute("data-until", "");
-      parts.push(until);
-      if (env.expiresAt) {
-        const expires = el("time", null, ", expires " + env.expiresAt);
-        expires.setAttribute("datetime", env.expiresAt);
-        expires.setAttribute("data-expires", "");
-        parts.push(expires);
-      }
+      parts.push(timeEl(up.until, "until"));
+      if (env.expiresAt) { parts.push(timeEl(env.expiresAt, "expires")); }
     }
-    if (env.keep) { parts.push(" (kept)"); }
+    if (env.keep) { parts.push(" ", el("span", "kept", "kept")); }
     cell.replaceChildren(...parts);
     wordTimes(cell);
+    if (extend && up.until) { extend.dataset.until = up.until; extend.dispatchEvent(new Event("input")); }
   }
 
   // ---------------------------------------------------------------- the stream

@@ -1,0 +1,77 @@
+"""Every page, light and dark, at a phone's width and a wide screen's: axe-core finds nothing,
+the list never scrolls sideways on a phone and app chips stay one line; screenshots of each
+are written to tests/artifacts/ for people to look at."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.browser import showroom
+from tests.browser.conftest import PHONE, USER, WIDE, axe_violations, describe, screenshot
+from tests.service.conftest import StartKollie
+
+PAGES = {
+    "index": "/",
+    "environment": "/env/checkout-redesign",
+    "failing": f"/env/{showroom.FAILING}",
+    "missing": "/env/no-such-environment",
+    "confirm-delete": "/env/search-v2/delete",
+}
+
+
+async def _no_sideways_scroll(page: Any) -> None:
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px"
+
+
+async def _chips_on_one_line(page: Any) -> None:
+    heights = await page.eval_on_selector_all(
+        ".chip",
+        """chips => chips.map(c => [c.textContent.trim(), c.getBoundingClientRect().height,
+                                   parseFloat(getComputedStyle(c).lineHeight)])""",
+    )
+    assert heights, "the list shows app chips"
+    for text, height, line in heights:
+        assert height < 2 * line, f"the chip {text!r} wraps ({height}px tall)"
+
+
+async def test_every_page_light_and_dark_at_both_widths(
+    start_kollie: StartKollie, browser: Any
+) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    await showroom.build(kollie)
+    found: dict[str, str] = {}
+    for scheme in ("light", "dark"):
+        for width, viewport in (("390", PHONE), ("1400", WIDE)):
+            context = await browser.new_context(
+                extra_http_headers=USER,
+                color_scheme=scheme,
+                viewport=viewport,
+                locale="en-GB",
+                timezone_id="Europe/Paris",
+            )
+            page = await context.new_page()
+            for name, path in PAGES.items():
+                response = await page.goto(kollie.url(path))
+                assert response.status == (404 if name == "missing" else 200), path
+                if name != "missing" and name != "confirm-delete":
+                    await page.wait_for_selector("#live.on", timeout=5000)
+                if name == "index":
+                    await _chips_on_one_line(page)
+                await _no_sideways_scroll(page)
+                label = f"{name}-{width}-{scheme}"
+                if violations := await axe_violations(page):
+                    found[label] = describe(violations)
+                await screenshot(page, label)
+            # The delete confirmation the list opens as a dialog.
+            await page.goto(kollie.url("/"))
+            await page.click("tr[data-env=search-v2] a[data-delete]")
+            await page.wait_for_selector("#confirm-delete[open]")
+            label = f"index-dialog-{width}-{scheme}"
+            if violations := await axe_violations(page):
+                found[label] = describe(violations)
+            await screenshot(page, label)
+            await context.close()
+    assert not found, "\n".join(f"{label}:\n{text}" for label, text in found.items())

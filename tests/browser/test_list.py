@@ -1,0 +1,179 @@
+"""What people read and do on the list and an environment's page: times in their own zone,
+their environments marked, short revisions they can copy, quick actions on the rows (with
+JavaScript and without), extending until a time of their choosing."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tests.browser import showroom
+from tests.browser.conftest import PHONE, USER, VIEWER
+from tests.helpers import eventually
+from tests.service.conftest import Kollie, StartKollie
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+async def _context(browser: Any, **options: Any) -> Any:
+    return await browser.new_context(
+        extra_http_headers=USER, locale="en-GB", timezone_id="Europe/Paris", **options
+    )
+
+
+async def _env(kollie: Kollie, name: str) -> dict[str, Any]:
+    status, body = await kollie.call("GET", f"/api/v1/environments/{name}")
+    assert status == 200, body
+    return dict(body)
+
+
+async def _gone(kollie: Kollie, name: str) -> bool:
+    status, body = await kollie.call("GET", f"/api/v1/environments/{name}")
+    return status == 404 or bool(body["deleting"])
+
+
+def _paris(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(PARIS)
+
+
+async def test_times_yours_and_revisions(start_kollie: StartKollie, browser: Any) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    await showroom.build(kollie)
+    context = await _context(browser, viewport=PHONE)
+    await context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = await context.new_page()
+    await page.goto(kollie.url("/"))
+
+    # The viewer's own environments are marked, in their own section at the top.
+    mine = page.locator("[data-section=mine] tr[data-env]")
+    assert await mine.count() == 2
+    assert await page.locator("[data-section]").first.get_attribute("data-section") == "mine"
+    yours = page.locator("[data-section=all] tr[data-env] .yours")
+    assert await yours.count() == 2
+    for row in await page.locator("[data-section=all] tr[data-env]").all():
+        marked = await row.locator(".yours").count() == 1
+        assert marked == (await row.get_attribute("data-owner") == VIEWER)
+
+    # Times in the viewer's zone (Paris), worded, with the exact time on hover.
+    until = _paris((await _env(kollie, "checkout-redesign"))["uptime"]["until"])
+    uptime = page.locator("[data-section=all] tr[data-env=checkout-redesign] time[data-until]")
+    assert re.fullmatch(
+        rf"sleeps in \d+ (h|min), at (tomorrow )?{until:%H:%M}", await uptime.inner_text()
+    ), await uptime.inner_text()
+    assert str(until.year) in (await uptime.get_attribute("title") or "")
+    asleep = await page.inner_text("[data-section=all] tr[data-env=nightly-qa] [data-uptime]")
+    assert re.fullmatch(r"asleep since \d\d:\d\d, expires in 7 days", asleep), asleep
+    created = await page.inner_text("[data-section=all] tr[data-env=checkout-redesign] td.who")
+    assert "created just now" in created or re.search(r"created \d+ min ago", created)
+
+    # An environment's page: when it changed, its short revision, copied whole.
+    await page.goto(kollie.url("/env/checkout-redesign"))
+    card = page.locator("[data-app=web]")
+    changed = card.locator("[data-field=changed] time")
+    assert re.fullmatch(r"just now|\d+ min ago", await changed.inner_text())
+    full = (await _env(kollie, "checkout-redesign"))["apps"][1]["revision"]
+    assert re.fullmatch(r"main@sha1:[0-9a-f]{40}", full), full
+    revision = card.locator("code.rev")
+    assert await revision.inner_text() == full[: len("main@sha1:") + 8]
+    assert await revision.get_attribute("title") == full
+    lines = await revision.evaluate(
+        "n => n.getBoundingClientRect().height / parseFloat(getComputedStyle(n).lineHeight)"
+    )
+    assert lines < 2, "a revision never wraps"
+    await card.locator("button.copy").click()
+    assert await page.evaluate("navigator.clipboard.readText()") == full
+    assert await card.locator("button.copy").text_content() == "Copied the full revision"
+    await context.close()
+
+
+async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    await showroom.build(kollie)
+    context = await _context(browser)
+    page = await context.new_page()
+    await page.goto(kollie.url("/?sort=newest"))
+    # Rows are shared by every viewer: no viewer's form token is in them.
+    token = await page.get_attribute("#row-actions input[name=csrf_token]", "value")
+    assert token and token not in await page.inner_html("tbody")
+
+    before = datetime.fromisoformat((await _env(kollie, "checkout-redesign"))["uptime"]["until"])
+    await page.click("tr[data-env=checkout-redesign] button[formaction$='/extend']")
+    await page.wait_for_url("**/?sort=newest&msg=*")
+    assert "Extended by 3 hours" in await page.inner_text(".flash")
+    after = datetime.fromisoformat((await _env(kollie, "checkout-redesign"))["uptime"]["until"])
+    assert after - before == timedelta(hours=3)
+
+    # Delete asks first, in a dialog; cancelling changes nothing and gives the focus back.
+    link = page.locator("tr[data-env=search-v2] a[data-delete]")
+    await link.click()
+    dialog = page.locator("#confirm-delete")
+    assert await dialog.get_attribute("open") is not None
+    assert "Delete search-v2?" in await dialog.inner_text()
+    await dialog.locator("[data-close]").click()
+    assert await dialog.get_attribute("open") is None
+    assert await link.evaluate("n => n === document.activeElement")
+    assert (await _env(kollie, "search-v2"))["deleting"] is False
+    await link.click()
+    await dialog.locator("button.danger").click()
+    await page.wait_for_url("**/?sort=newest&msg=*")
+    assert "search-v2 is being deleted" in await page.inner_text(".flash")
+    await eventually(lambda: _gone(kollie, "search-v2"), within=5, message="search-v2 deleted")
+    await context.close()
+
+    # Without JavaScript: the same buttons submit the page's form, Delete opens a page.
+    context = await _context(browser, java_script_enabled=False)
+    page = await context.new_page()
+    await page.goto(kollie.url("/"))
+    await page.click("[data-section=all] tr[data-env=nightly-qa] button[formaction$='/extend']")
+    await page.wait_for_url("**/?msg=*")
+    assert "Extended by 3 hours" in await page.inner_text(".flash")
+    nightly = await _env(kollie, "nightly-qa")
+    assert _paris(nightly["uptime"]["until"]) > datetime.now(PARIS), "woken up by the extension"
+    await page.click("[data-section=all] tr[data-env=nightly-qa] a[data-delete]")
+    await page.wait_for_url("**/env/nightly-qa/delete")
+    assert "Delete nightly-qa?" in await page.inner_text("h1")
+    await page.click("form.confirm button.danger")
+    await page.wait_for_url("**/?msg=*")
+    assert "nightly-qa is being deleted" in await page.inner_text(".flash")
+    await eventually(lambda: _gone(kollie, "nightly-qa"), within=5, message="nightly-qa deleted")
+    await context.close()
+
+
+async def test_extend_until_a_time_in_the_viewers_zone(
+    start_kollie: StartKollie, browser: Any
+) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    status, _ = await kollie.call("PUT", "/api/v1/environments/late", json={"apps": {"api": {}}})
+    assert status == 201
+    wanted = (datetime.now(PARIS) + timedelta(days=2)).replace(
+        hour=18, minute=30, second=0, microsecond=0
+    )
+    for javascript, zone in ((True, PARIS), (False, ZoneInfo("UTC"))):
+        context = await _context(browser, java_script_enabled=javascript)
+        page = await context.new_page()
+        await page.goto(kollie.url("/env/late"))
+        if javascript:
+            assert "Europe/Paris" in await page.inner_text("[data-zone-name]")
+            prefilled = await page.input_value("input[name=until]")
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00", prefilled), prefilled
+        else:
+            assert await page.inner_text("[data-zone-name]") == "UTC"
+        await page.fill("input[name=until]", f"{wanted:%Y-%m-%dT%H:%M}")
+        await page.click("form:has(input[name=until]) button[type=submit]")
+        await page.wait_for_url("**/env/late?msg=*")
+        until = datetime.fromisoformat((await _env(kollie, "late"))["uptime"]["until"])
+        assert until == wanted.replace(tzinfo=zone), (javascript, until)
+        await context.close()
+    # A time in the past is refused beside the form, and changes nothing.
+    context = await _context(browser)
+    page = await context.new_page()
+    await page.goto(kollie.url("/env/late"))
+    await page.fill("input[name=until]", "2020-01-01T10:00")
+    await page.evaluate("document.querySelector('input[name=until]').min = ''")
+    await page.click("form:has(input[name=until]) button[type=submit]")
+    assert "in the past" in await page.inner_text("[role=alert]")
+    until = datetime.fromisoformat((await _env(kollie, "late"))["uptime"]["until"])
+    assert until == wanted.replace(tzinfo=ZoneInfo("UTC"))
+    await context.close()
