@@ -59,8 +59,8 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
         r"until (tomorrow )?\d\d?:\d\d( [AP]M)? \(\d+ h from now\)",
         await page.inner_text("[data-extend-preview]"),
     ), "the resulting time, before submit"
-    await page.click("form[action$='/extend'] button[type=submit]")
-    await page.wait_for_selector(".flash")
+    async with page.expect_navigation(url="**/env/browser-env?msg=*"):
+        await page.click("form[action$='/extend'] button[type=submit]")
     assert "Extended by 5 hours" in await page.inner_text(".flash")
 
     await page.goto(kollie.url("/"))

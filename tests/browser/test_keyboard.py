@@ -60,8 +60,8 @@ async def test_create_extend_and_delete_with_the_keyboard(
     await _tab_to(page, lambda f: f["name"] == "prefix_api")
     await keys.type("feature-checkout")
     await _tab_to(page, lambda f: f["text"] == "Create")
-    await keys.press("Enter")
-    await page.wait_for_url("**/env/by-keyboard?msg=*")
+    async with page.expect_navigation(url="**/env/by-keyboard?msg=*"):
+        await keys.press("Enter")
     assert "being created" in await page.inner_text(".flash")
 
     # Extend by four hours from the environment's page.
@@ -69,18 +69,18 @@ async def test_create_extend_and_delete_with_the_keyboard(
     await keys.press("Control+A")
     await keys.type("4")
     await _tab_to(page, lambda f: f["text"] == "Extend")
-    await keys.press("Enter")
-    await page.wait_for_url("**/env/by-keyboard?msg=*")
+    async with page.expect_navigation(url="**/env/by-keyboard?msg=*"):
+        await keys.press("Enter")
     assert "Extended by 4 hours" in await page.inner_text(".flash")
 
     # Back to the list, extend from the row, then delete from the row through its dialog.
     await _tab_to(page, lambda f: f["href"] == "/")
-    await keys.press("Enter")
-    await page.wait_for_url(kollie.url("/"))
+    async with page.expect_navigation(url=kollie.url("/")):
+        await keys.press("Enter")
     _, before = await kollie.call("GET", "/api/v1/environments/by-keyboard")
     await _tab_to(page, lambda f: f["formaction"] == "/env/by-keyboard/extend")
-    await keys.press("Enter")
-    await page.wait_for_url("**/?msg=*")
+    async with page.expect_navigation(url="**/?msg=*"):
+        await keys.press("Enter")
     assert "Extended by 3 hours" in await page.inner_text(".flash")
     _, after = await kollie.call("GET", "/api/v1/environments/by-keyboard")
     assert after["uptime"]["until"] > before["uptime"]["until"]
@@ -91,8 +91,8 @@ async def test_create_extend_and_delete_with_the_keyboard(
     focused = await page.evaluate(FOCUS)
     assert focused["text"] == "Cancel" and focused["visible"], "the safe choice has the focus"
     await _tab_to(page, lambda f: f["text"] == "Delete by-keyboard", backwards=True, limit=5)
-    await keys.press("Enter")
-    await page.wait_for_url("**/?msg=*")
+    async with page.expect_navigation(url="**/?msg=*"):
+        await keys.press("Enter")
     assert "by-keyboard is being deleted" in await page.inner_text(".flash")
 
     async def gone() -> bool:

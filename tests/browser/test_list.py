@@ -99,8 +99,8 @@ async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any
     assert token and token not in await page.inner_html("tbody")
 
     before = datetime.fromisoformat((await _env(kollie, "checkout-redesign"))["uptime"]["until"])
-    await page.click("tr[data-env=checkout-redesign] button[formaction$='/extend']")
-    await page.wait_for_url("**/?sort=newest&msg=*")
+    async with page.expect_navigation(url="**/?sort=newest&msg=*"):
+        await page.click("tr[data-env=checkout-redesign] button[formaction$='/extend']")
     assert "Extended by 3 hours" in await page.inner_text(".flash")
     after = datetime.fromisoformat((await _env(kollie, "checkout-redesign"))["uptime"]["until"])
     assert after - before == timedelta(hours=3)
@@ -116,8 +116,8 @@ async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any
     assert await link.evaluate("n => n === document.activeElement")
     assert (await _env(kollie, "search-v2"))["deleting"] is False
     await link.click()
-    await dialog.locator("button.danger").click()
-    await page.wait_for_url("**/?sort=newest&msg=*")
+    async with page.expect_navigation(url="**/?sort=newest&msg=*"):
+        await dialog.locator("button.danger").click()
     assert "search-v2 is being deleted" in await page.inner_text(".flash")
     await eventually(lambda: _gone(kollie, "search-v2"), within=5, message="search-v2 deleted")
     await context.close()
@@ -126,16 +126,16 @@ async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any
     context = await _context(browser, java_script_enabled=False)
     page = await context.new_page()
     await page.goto(kollie.url("/"))
-    await page.click("[data-section=all] tr[data-env=nightly-qa] button[formaction$='/extend']")
-    await page.wait_for_url("**/?msg=*")
+    async with page.expect_navigation(url="**/?msg=*"):
+        await page.click("[data-section=all] tr[data-env=nightly-qa] button[formaction$='/extend']")
     assert "Extended by 3 hours" in await page.inner_text(".flash")
     nightly = await _env(kollie, "nightly-qa")
     assert _paris(nightly["uptime"]["until"]) > datetime.now(PARIS), "woken up by the extension"
-    await page.click("[data-section=all] tr[data-env=nightly-qa] a[data-delete]")
-    await page.wait_for_url("**/env/nightly-qa/delete")
+    async with page.expect_navigation(url="**/env/nightly-qa/delete"):
+        await page.click("[data-section=all] tr[data-env=nightly-qa] a[data-delete]")
     assert "Delete nightly-qa?" in await page.inner_text("h1")
-    await page.click("form.confirm button.danger")
-    await page.wait_for_url("**/?msg=*")
+    async with page.expect_navigation(url="**/?msg=*"):
+        await page.click("form.confirm button.danger")
     assert "nightly-qa is being deleted" in await page.inner_text(".flash")
     await eventually(lambda: _gone(kollie, "nightly-qa"), within=5, message="nightly-qa deleted")
     await context.close()
@@ -161,8 +161,8 @@ async def test_extend_until_a_time_in_the_viewers_zone(
         else:
             assert await page.inner_text("[data-zone-name]") == "UTC"
         await page.fill("input[name=until]", f"{wanted:%Y-%m-%dT%H:%M}")
-        await page.click("form:has(input[name=until]) button[type=submit]")
-        await page.wait_for_url("**/env/late?msg=*")
+        async with page.expect_navigation(url="**/env/late?msg=*"):
+            await page.click("form:has(input[name=until]) button[type=submit]")
         until = datetime.fromisoformat((await _env(kollie, "late"))["uptime"]["until"])
         assert until == wanted.replace(tzinfo=zone), (javascript, until)
         await context.close()
@@ -172,7 +172,8 @@ async def test_extend_until_a_time_in_the_viewers_zone(
     await page.goto(kollie.url("/env/late"))
     await page.fill("input[name=until]", "2020-01-01T10:00")
     await page.evaluate("document.querySelector('input[name=until]').min = ''")
-    await page.click("form:has(input[name=until]) button[type=submit]")
+    async with page.expect_navigation():
+        await page.click("form:has(input[name=until]) button[type=submit]")
     assert "in the past" in await page.inner_text("[role=alert]")
     until = datetime.fromisoformat((await _env(kollie, "late"))["uptime"]["until"])
     assert until == wanted.replace(tzinfo=ZoneInfo("UTC"))
