@@ -41,11 +41,14 @@ async def build(kollie: Kollie) -> None:
     )
     office = uptime.office_hours("Mon-Fri 07:00-19:00 Europe/London")
     await ops.put_environment(
-        "office-demo", apps={"admin": "fix-login"}, bundle=None, actor=sam, window=office
+        "office-demo", apps={"admin": None}, bundle=None, actor=sam, window=office
     )
     await ops.set_keep("office-demo", True, actor=sam)
     await ops.put_environment(
-        LONG_NAME, apps={"admin": "fix-login", "web": "feature-checkout"}, bundle=None, actor=sam
+        LONG_NAME,
+        apps={"search": "feature-search-v2", "web": "feature-checkout"},
+        bundle=None,
+        actor=sam,
     )
     kollie.cluster.flux.fail("kollie", f"{FAILING}-payments", FAILURE)
 
