@@ -138,6 +138,11 @@ async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any
         await page.click("form.confirm button.danger")
     assert "nightly-qa is being deleted" in await page.inner_text(".flash")
     await eventually(lambda: _gone(kollie, "nightly-qa"), within=5, message="nightly-qa deleted")
+    # Nothing that needs JavaScript is offered without it.
+    await page.goto(kollie.url("/env/checkout-redesign"))
+    assert await page.locator("button.copy").count() == 3
+    assert await page.locator("button.copy:visible").count() == 0
+    assert await page.inner_text("#live") == ""
     await context.close()
 
 

@@ -237,7 +237,9 @@
     if (app.imageDigest) {
       const digest = code(app.imageDigest.slice(7, 19), "digest");
       digest.title = app.imageDigest;
-      image.append(" ", digest);
+      const meta = el("span", "meta", "digest ");
+      meta.append(digest);
+      image.append(" ", meta);
     }
     const revision = field("revision");
     if (app.revision) {
@@ -303,6 +305,7 @@
   // ---------------------------------------------------------------- the stream
   function connected(on, text) { live.textContent = text; live.className = "live " + (on ? "on" : "off"); }
 
+  if (!live.textContent.trim()) { live.textContent = "connecting…"; }
   const source = new EventSource(url);
   source.onopen = () => connected(true, "live");
   source.onerror = () => connected(false, "reconnecting… data may be stale");
