@@ -60,7 +60,7 @@ async def test_create_extend_and_delete_with_the_keyboard(
     await _tab_to(page, lambda f: f["name"] == "prefix_api")
     await keys.type("feature-checkout")
     await _tab_to(page, lambda f: f["text"] == "Create")
-    async with page.expect_navigation(url="**/env/by-keyboard?msg=*"):
+    async with page.expect_navigation(url="**/env/by-keyboard"):
         await keys.press("Enter")
     assert "being created" in await page.inner_text(".flash")
 
@@ -69,7 +69,7 @@ async def test_create_extend_and_delete_with_the_keyboard(
     await keys.press("Control+A")
     await keys.type("4")
     await _tab_to(page, lambda f: f["text"] == "Extend")
-    async with page.expect_navigation(url="**/env/by-keyboard?msg=*"):
+    async with page.expect_navigation(url="**/env/by-keyboard"):
         await keys.press("Enter")
     assert "Extended by 4 hours" in await page.inner_text(".flash")
 
@@ -79,7 +79,7 @@ async def test_create_extend_and_delete_with_the_keyboard(
         await keys.press("Enter")
     _, before = await kollie.call("GET", "/api/v1/environments/by-keyboard")
     await _tab_to(page, lambda f: f["formaction"] == "/env/by-keyboard/extend")
-    async with page.expect_navigation(url="**/?msg=*"):
+    async with page.expect_navigation(url=kollie.url("/")):
         await keys.press("Enter")
     assert "Extended by 3 hours" in await page.inner_text(".flash")
     _, after = await kollie.call("GET", "/api/v1/environments/by-keyboard")
@@ -91,7 +91,7 @@ async def test_create_extend_and_delete_with_the_keyboard(
     focused = await page.evaluate(FOCUS)
     assert focused["text"] == "Cancel" and focused["visible"], "the safe choice has the focus"
     await _tab_to(page, lambda f: f["text"] == "Delete by-keyboard", backwards=True, limit=5)
-    async with page.expect_navigation(url="**/?msg=*"):
+    async with page.expect_navigation(url=kollie.url("/")):
         await keys.press("Enter")
     assert "by-keyboard is being deleted" in await page.inner_text(".flash")
 

@@ -4,6 +4,7 @@ JavaScript and without), extending until a time of their choosing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,7 +100,7 @@ async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any
     assert token and token not in await page.inner_html("tbody")
 
     before = datetime.fromisoformat((await _env(kollie, "checkout-redesign"))["uptime"]["until"])
-    async with page.expect_navigation(url="**/?sort=newest&msg=*"):
+    async with page.expect_navigation(url=kollie.url("/?sort=newest")):
         await page.click("tr[data-env=checkout-redesign] button[formaction$='/extend']")
     assert "Extended by 3 hours" in await page.inner_text(".flash")
     after = datetime.fromisoformat((await _env(kollie, "checkout-redesign"))["uptime"]["until"])
@@ -116,7 +117,7 @@ async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any
     assert await link.evaluate("n => n === document.activeElement")
     assert (await _env(kollie, "search-v2"))["deleting"] is False
     await link.click()
-    async with page.expect_navigation(url="**/?sort=newest&msg=*"):
+    async with page.expect_navigation(url=kollie.url("/?sort=newest")):
         await dialog.locator("button.danger").click()
     assert "search-v2 is being deleted" in await page.inner_text(".flash")
     await eventually(lambda: _gone(kollie, "search-v2"), within=5, message="search-v2 deleted")
@@ -126,7 +127,7 @@ async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any
     context = await _context(browser, java_script_enabled=False)
     page = await context.new_page()
     await page.goto(kollie.url("/"))
-    async with page.expect_navigation(url="**/?msg=*"):
+    async with page.expect_navigation(url=kollie.url("/")):
         await page.click("[data-section=all] tr[data-env=nightly-qa] button[formaction$='/extend']")
     assert "Extended by 3 hours" in await page.inner_text(".flash")
     nightly = await _env(kollie, "nightly-qa")
@@ -134,7 +135,7 @@ async def test_quick_actions_on_the_list(start_kollie: StartKollie, browser: Any
     async with page.expect_navigation(url="**/env/nightly-qa/delete"):
         await page.click("[data-section=all] tr[data-env=nightly-qa] a[data-delete]")
     assert "Delete nightly-qa?" in await page.inner_text("h1")
-    async with page.expect_navigation(url="**/?msg=*"):
+    async with page.expect_navigation(url=kollie.url("/")):
         await page.click("form.confirm button.danger")
     assert "nightly-qa is being deleted" in await page.inner_text(".flash")
     await eventually(lambda: _gone(kollie, "nightly-qa"), within=5, message="nightly-qa deleted")
@@ -166,7 +167,7 @@ async def test_extend_until_a_time_in_the_viewers_zone(
         else:
             assert await page.inner_text("[data-zone-name]") == "UTC"
         await page.fill("input[name=until]", f"{wanted:%Y-%m-%dT%H:%M}")
-        async with page.expect_navigation(url="**/env/late?msg=*"):
+        async with page.expect_navigation(url="**/env/late"):
             await page.click("form:has(input[name=until]) button[type=submit]")
         until = datetime.fromisoformat((await _env(kollie, "late"))["uptime"]["until"])
         assert until == wanted.replace(tzinfo=zone), (javascript, until)
@@ -182,4 +183,47 @@ async def test_extend_until_a_time_in_the_viewers_zone(
     assert "in the past" in await page.inner_text("[role=alert]")
     until = datetime.fromisoformat((await _env(kollie, "late"))["uptime"]["until"])
     assert until == wanted.replace(tzinfo=ZoneInfo("UTC"))
+    await context.close()
+
+
+async def test_a_resync_refreshes_the_lists_in_place(
+    start_kollie: StartKollie, browser: Any
+) -> None:
+    """When the stream cannot replay what the page missed it says `resync`: the page fetches
+    its lists again and swaps them in, keeping its message and the keyboard user's place."""
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    status, _ = await kollie.call("PUT", "/api/v1/environments/steady", json={"apps": {"api": {}}})
+    assert status == 201
+    context = await _context(browser)
+    page = await context.new_page()
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
+
+    # A position the stream cannot know makes it answer `resync` at once.
+    async def unknown_position(route: Any) -> None:
+        url = re.sub(r"since=\d+", "since=" + "9" * 20, route.request.url)
+        await route.continue_(url=url)
+
+    # The page's own fetch of its lists waits until the test has marked the old row.
+    marked = asyncio.Event()
+
+    async def held(route: Any) -> None:
+        if route.request.resource_type == "fetch":
+            await marked.wait()
+        await route.continue_()
+
+    await page.goto(kollie.url("/"))
+    await page.wait_for_selector("#live.on")
+    await page.route("**/events?*", unknown_position)
+    await page.route(kollie.url("/"), held)
+    async with page.expect_navigation(url=kollie.url("/")):
+        await page.click("tr[data-env=steady] button[formaction$='/extend']")
+    await page.evaluate("document.querySelector('tr[data-env=steady]').dataset.old = 'yes'")
+    await page.focus("tr[data-env=steady] button[formaction$='/extend']")
+    marked.set()
+    await page.wait_for_selector("tr[data-env=steady]:not([data-old])", timeout=10000)
+    assert "Extended by 3 hours" in await page.inner_text(".flash"), "the message stays"
+    assert len(loads) == 2, f"no reload: {loads}"
+    focused = await page.evaluate("document.activeElement.getAttribute('formaction')")
+    assert focused == "/env/steady/extend", "the focus is where it was"
     await context.close()

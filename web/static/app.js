@@ -193,6 +193,33 @@
     }
   }
 
+  // The stream could not say what changed since the page was rendered: fetch the page again
+  // and put in its lists, rather than reloading (which would lose the page's message, the
+  // scroll position and a keyboard user's place).
+  async function resync() {
+    const response = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!response.ok) { throw new Error("resync: " + response.status); }
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const sections = Array.from(document.querySelectorAll("[data-section]"));
+    const replacements = Array.from(fresh.querySelectorAll("[data-section]"));
+    if (sections.length === 0 || replacements.length === 0) { throw new Error("resync: no lists"); }
+    const focused = document.activeElement;
+    const place = focused && sections.some(s => s.contains(focused))
+      ? focused.getAttribute("formaction") || focused.getAttribute("href") : null;
+    const adopted = replacements.map(node => document.adoptNode(node));
+    adopted.forEach(node => { wordTimes(node); enhance(node); });
+    sections[0].before(...adopted);
+    sections.forEach(node => node.remove());
+    const summary = fresh.querySelector(".summary");
+    const current = document.querySelector(".summary");
+    if (summary && current) { current.replaceWith(document.adoptNode(summary)); }
+    if (place) {
+      const again = Array.from(document.querySelectorAll("[data-section] a, [data-section] button"))
+        .find(n => (n.getAttribute("formaction") || n.getAttribute("href")) === place);
+      if (again) { again.focus(); }
+    }
+  }
+
   function applyCounts(counts) {
     const total = document.querySelector("[data-count]");
     if (total) { total.textContent = counts.environments; }
@@ -311,7 +338,7 @@
   source.onerror = () => connected(false, "reconnecting… data may be stale");
   source.addEventListener("row", e => { const body = JSON.parse(e.data); applyRow(body.name, body.html); });
   source.addEventListener("counts", e => applyCounts(JSON.parse(e.data)));
-  source.addEventListener("resync", () => window.location.reload());
+  source.addEventListener("resync", () => { resync().catch(() => window.location.reload()); });
   source.addEventListener("snapshot", e => {
     const body = JSON.parse(e.data);
     body.items.forEach(updateDetail);
