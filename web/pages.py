@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
@@ -104,12 +104,19 @@ def _list_to_return_to(form: Mapping[str, str]) -> str | None:
     return target if _LIST_PATH.fullmatch(target) else None
 
 
+def _here(request: web.Request) -> str:
+    """This list page with its own parameters (search, filters, sort, page) and nothing else:
+    where the forms posted from its rows come back to."""
+    kept = [(k, v) for k, v in request.query.items() if k in ("q", "mine", "state", "sort", "page")]
+    return f"{request.path}?{urlencode(kept)}" if kept else request.path
+
+
 def _listing(request: web.Request, s: Services, actor: Actor) -> dict[str, Any]:
     """The index page's environments (see web.dashboard) and the stream position they show."""
     return {
         **dashboard.listing(request.query, actor.name, s.fragments),
         "since": s.hub.sequence,
-        "return_to": request.path_qs,
+        "return_to": _here(request),
     }
 
 
