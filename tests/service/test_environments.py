@@ -18,8 +18,9 @@ IP = ("image.toolkit.fluxcd.io", "imagepolicies")
 CM = ("", "configmaps")
 
 
-def crd_schema(kind: str) -> dict[str, Any]:
-    for path in sorted(SHARED_CRDS.glob("*.yaml")):
+def crd_schema(kind: str, directory: Path = SHARED_CRDS) -> dict[str, Any]:
+    """The v1 schema of the CRD of `kind` among the CRD files in `directory`."""
+    for path in sorted(directory.glob("*.yaml")):
         doc = yaml.safe_load(path.read_text())
         if doc["spec"]["names"]["kind"] == kind:
             version = next(v for v in doc["spec"]["versions"] if v["name"] == "v1")
