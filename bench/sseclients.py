@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 MARKER = re.compile(rb"bench-mark-(\d+)-(\d+)")
 CARRY = 64
+LATE = open(os.environ["BENCH_LATE_LOG"], "a") if os.environ.get("BENCH_LATE_LOG") else None  # noqa: SIM115
 
 
 class Reader(asyncio.Protocol):
@@ -57,6 +59,10 @@ class Reader(asyncio.Protocol):
             if number < len(self.seen) and not self.seen[number]:
                 self.seen[number] = 1
                 self.latencies.append((now - written) / 1e6)
+                if LATE and (now - written) > 1e9:
+                    LATE.write(
+                        f"{number} {(now - written) / 1e6:.0f} ms: {chunk[max(0, match.start() - 300) : match.end() + 50]!r}\n"
+                    )
         self.tail = chunk[-CARRY:]
 
     def connection_lost(self, exc: Exception | None) -> None:
