@@ -169,7 +169,9 @@ def _answer(
         ignored=[i["reason"] for i in parsed.ignored],
     )
     if done:
-        return _json(answer, 200)
+        # 202 as the webhook contract has always answered (DESIGN §5; the work is done by now
+        # and the body says what); a subscription handshake's reply is 200, as its sender asks.
+        return _json(answer, 200 if parsed.reply else 202)
     s.metrics.webhooks.labels(source, "retry").inc()
     message = "; ".join(
         f"{p.repository}:{p.tag}: {r.error}"

@@ -125,6 +125,6 @@ async def test_a_push_does_not_auto_create_an_environment_over_a_namespace(
     ) as r:
         # Answered once the push is handled: the refusal is in the answer, nothing was written.
         answer = await r.json()
-        assert r.status == 200, answer
+        assert r.status == 202, answer
         assert answer["pushes"][0]["created"] is None
     assert kollie.cluster.store.get(("", "configmaps"), "kollie", "feature-payroll") is None

@@ -35,17 +35,17 @@ async def test_stale_and_future_deliveries_are_ignored_with_the_reason(
     ]:
         raw, headers = signed("generic", {"repository": IMAGE, "tag": tag, "timestamp": timestamp})
         status, answer = await deliver(kollie, "generic", raw, headers)
-        assert status == 200 and answer["pushes"] == [], answer
+        assert status == 202 and answer["pushes"] == [], answer
         assert answer["ignored"][0]["reason"].startswith(reason), answer
     old = harbor_cloudevent_tagged(tag, _stamp(-2 * 3600).replace("+00:00", "Z"))
     raw, _ = signed("harbor", old)
     status, answer = await deliver(kollie, "harbor", raw, sign("harbor", raw))
-    assert status == 200 and answer["ignored"][0]["reason"].startswith("stale delivery")
+    assert status == 202 and answer["ignored"][0]["reason"].startswith("stale delivery")
     assert kollie.cluster.store.get(CONFIG_MAPS, "kollie", "feature-old") is None
     # Within the limit the same delivery is acted on.
     raw, headers = signed("generic", {"repository": IMAGE, "tag": tag, "timestamp": _stamp(-60)})
     status, answer = await deliver(kollie, "generic", raw, headers)
-    assert status == 200 and answer["pushes"][0]["created"] == "feature-old"
+    assert status == 202 and answer["pushes"][0]["created"] == "feature-old"
 
 
 async def test_the_age_limit_is_a_setting(start_kollie: StartKollie) -> None:
@@ -55,7 +55,7 @@ async def test_the_age_limit_is_a_setting(start_kollie: StartKollie) -> None:
         {"repository": IMAGE, "tag": "feature-late-abc1234-1900000000", "timestamp": _stamp(-7200)},
     )
     status, answer = await deliver(kollie, "generic", raw, headers)
-    assert status == 200 and answer["pushes"][0]["created"] == "feature-late"
+    assert status == 202 and answer["pushes"][0]["created"] == "feature-late"
 
 
 async def test_a_replay_never_recreates_an_environment_deleted_after_its_image_was_built(
@@ -78,7 +78,7 @@ async def test_a_replay_never_recreates_an_environment_deleted_after_its_image_w
             message="the environment gone from both replicas' views",
         )
     status, answer = await deliver(second, "generic", raw, headers)
-    assert status == 200, answer
+    assert status == 202, answer
     (push,) = answer["pushes"]
     assert push["created"] is None
     assert push["skipped"][0]["environment"] == "feature-gone"

@@ -50,14 +50,14 @@ async def test_each_source_takes_its_own_secret_and_the_rest_the_shared_one(
         KOLLIE_WEBHOOK_SECRET=SHARED, KOLLIE_WEBHOOK_SECRETS_FILE=str(secrets)
     )
     harbor = json.dumps(PUSH).encode()
-    assert await _post(kollie, "harbor", harbor, {"Authorization": HARBOR}) == 200
+    assert await _post(kollie, "harbor", harbor, {"Authorization": HARBOR}) == 202
     assert await _post(kollie, "harbor", harbor, {"Authorization": SHARED}) == 401, (
         "the shared secret no longer opens a source that has its own"
     )
     generic = json.dumps({"repository": "other/thing", "tag": "v1"}).encode()
     assert (
         await _post(kollie, "generic", generic, {"X-Signature": _signature(GENERIC, generic)})
-        == 200
+        == 202
     )
     assert (
         await _post(kollie, "generic", generic, {"X-Signature": _signature(SHARED, generic)}) == 401
@@ -66,7 +66,7 @@ async def test_each_source_takes_its_own_secret_and_the_rest_the_shared_one(
         await _post(kollie, "generic", generic, {"X-Signature": _signature(HARBOR, generic)}) == 401
     ), "one source's secret does not sign another's deliveries"
     quay = json.dumps({"repository": "other/thing", "updated_tags": ["v1"]}).encode()
-    assert await _post(kollie, "quay", quay, {"Authorization": f"Bearer {SHARED}"}) == 200
+    assert await _post(kollie, "quay", quay, {"Authorization": f"Bearer {SHARED}"}) == 202
     assert await _post(kollie, "quay", quay, {"Authorization": f"Bearer {HARBOR}"}) == 401
 
 
@@ -77,7 +77,7 @@ async def test_without_the_shared_secret_only_sources_with_their_own_are_open(
     secrets.write_text(f"harbor:{HARBOR}\n")
     kollie = await start_kollie(KOLLIE_WEBHOOK_SECRETS_FILE=str(secrets))
     harbor = json.dumps(PUSH).encode()
-    assert await _post(kollie, "harbor", harbor, {"Authorization": HARBOR}) == 200
+    assert await _post(kollie, "harbor", harbor, {"Authorization": HARBOR}) == 202
     async with kollie.http.post(
         kollie.url("/webhooks/registry/quay"),
         data=b"{}",

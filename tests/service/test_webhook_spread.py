@@ -19,7 +19,7 @@ async def _push(kollie: Kollie, app: str, tag: str) -> dict[str, Any]:
     kollie.cluster.flux.registry.push(f"{REGISTRY}/{app}", tag)
     raw, headers = signed("generic", {"repository": f"{REGISTRY}/{app}", "tag": tag})
     status, answer = await deliver(kollie, "generic", raw, headers)
-    assert status == 200, answer
+    assert status == 202, answer
     (push,) = answer["pushes"]
     return dict(push)
 

@@ -43,7 +43,7 @@ async def test_endpoint_verifies_every_source(start_kollie: StartKollie) -> None
         status, answer = await deliver(kollie, source, raw, {"X-GitHub-Event": "package"})
         assert status == 401, (source, answer)
         status, answer = await deliver(kollie, source, raw, sign(source, raw))
-        assert status == 200, (source, answer)
+        assert status == 202, (source, answer)
         assert len(answer["pushes"]) == len(expected)
     status, answer = await deliver(kollie, "generic", b"{not json", sign("generic", b"{not json"))
     assert status == 400
@@ -68,7 +68,7 @@ async def test_a_push_is_answered_once_its_effect_is_in_the_cluster(
     raw, headers = signed("generic", {"repository": IMAGE, "tag": TAG, "digest": DIGEST})
     assert requested_at(kollie) is None
     status, answer = await deliver(kollie, "generic", raw, headers)
-    assert status == 200, answer
+    assert status == 202, answer
     # No waiting: when the answer arrives, the rescan request and the environment are written.
     assert requested_at(kollie) is not None
     assert kollie.cluster.store.get(CONFIG_MAPS, "kollie", "feature-new-thing") is not None
@@ -85,7 +85,7 @@ async def test_duplicate_deliveries_do_the_work_once(start_kollie: StartKollie) 
     flux.registry.push(IMAGE, TAG)
     raw, headers = signed("generic", {"repository": IMAGE, "tag": TAG, "digest": DIGEST})
     results = await asyncio.gather(*(deliver(kollie, "generic", raw, headers) for _ in range(5)))
-    assert all(status == 200 for status, _ in results)
+    assert all(status == 202 for status, _ in results)
     statuses = sorted(a["pushes"][0]["status"] for _, a in results)
     assert statuses == ["done"] + ["duplicate"] * 4
     events = [
@@ -109,7 +109,7 @@ async def test_duplicate_deliveries_do_the_work_once(start_kollie: StartKollie) 
         "generic", {"repository": "registry.example.com/acme/api", "tag": api_tag}
     )
     status, answer = await deliver(kollie, "generic", raw, headers)
-    assert status == 200 and answer["pushes"][0]["joined"] == ["feature-new-thing"]
+    assert status == 202 and answer["pushes"][0]["joined"] == ["feature-new-thing"]
     _, env = await kollie.call("GET", "/api/v1/environments/feature-new-thing")
     assert next(a for a in env["apps"] if a["name"] == "api")["prefix"] == "feature-new-thing"
     _, listed = await kollie.call("GET", "/api/v1/environments")
@@ -142,7 +142,7 @@ async def test_a_cluster_that_cannot_take_the_work_gets_a_retryable_answer(
         message="the work that outlived its delivery",
     )
     status, answer = await deliver(kollie, "generic", raw, headers)
-    assert status == 200 and answer["pushes"][0]["status"] == "duplicate"
+    assert status == 202 and answer["pushes"][0]["status"] == "duplicate"
 
 
 async def test_simulated_registry_delivers_every_format(start_kollie: StartKollie) -> None:
@@ -156,7 +156,7 @@ async def test_simulated_registry_delivers_every_format(start_kollie: StartKolli
         await eventually(
             lambda s=source: any(f == s for f, _ in sender.delivered), within=5, message=source
         )
-    assert sender.delivered == [(s, 200) for s in sorted(FORMATS)]
+    assert sender.delivered == [(s, 202) for s in sorted(FORMATS)]
 
 
 async def test_event_grid_validates_its_subscription(start_kollie: StartKollie) -> None:
@@ -196,7 +196,7 @@ async def test_deliveries_naming_what_cannot_exist_write_nothing(
     ]:
         raw, headers = signed("generic", {"repository": repository, "tag": tag})
         status, answer = await deliver(kollie, "generic", raw, headers)
-        assert status == 200 and answer["pushes"] == [], answer
+        assert status == 202 and answer["pushes"] == [], answer
         assert answer["ignored"][0]["reason"].startswith("not a"), answer
     assert requested_at(kollie) is None
     assert kollie.cluster.store.count(CONFIG_MAPS) == before
