@@ -168,7 +168,7 @@ async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
         data=delivery,
         headers={"Content-Type": "application/json", "X-Signature": signature},
     ) as r:
-        assert r.status == 200, await r.text()
+        assert r.status == 202, await r.text()
 
     def rescan_requested() -> bool:
         repo = (
