@@ -230,13 +230,10 @@
   }
 
   // ---------------------------------------------------------------- one environment's page
-  const ICONS = { Ready: "✔", Progressing: "◐", Failed: "✖", Suspended: "○", Deleting: "⊘" };
-
   function setBadge(badge, state) {
     if (!badge) { return; }
     badge.className = badge.className.replace(/\bstate-\S+/, "state-" + state.toLowerCase());
-    badge.querySelector(".icon").textContent = ICONS[state] || "•";
-    badge.querySelector("[data-state-text]").textContent = state;
+    badge.textContent = state;
   }
 
   function code(text, cls) { return el("code", cls, text); }
