@@ -53,6 +53,9 @@ class AppTemplate:
     service_account_name: str | None = None
     """The ServiceAccount (in Kollie's namespace) kustomize-controller applies this app as: the
     app's own, else the catalog's default; None leaves it to the controller's default."""
+    wait: bool = False
+    """Flux waits for everything the app applies to be ready (the Kustomization's `wait`,
+    judged by kstatus within `timeout`) before the app counts as Ready."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,10 @@ def parse_catalog(data: Any) -> Catalog:
         if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
             c.problems.append(f"{where}.dependsOn: must be a list of app names")
             depends = []
+        wait = item.get("wait", False)
+        if not isinstance(wait, bool):
+            c.problems.append(f"{where}.wait: must be true or false")
+            wait = False
         durations = {}
         for key in ("timeout", "interval"):
             value = c.str_field(where, item, key, required=False, default="5m")
@@ -216,6 +223,7 @@ def parse_catalog(data: Any) -> Catalog:
             interval=durations["interval"],
             description=c.str_field(where, item, "description", required=False),
             service_account_name=c.service_account(where, item) or default_account,
+            wait=wait,
         )
         apps.setdefault(name, template)
     for i, app in enumerate(apps.values()):

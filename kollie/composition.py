@@ -132,7 +132,9 @@ def build_runtime(
     operations = Operations(
         client, cache, lambda: catalog.current, settings, clock=clock, instance=identity
     )
-    renderer = EnvironmentRenderer(cache, ttl_seconds=settings.env_ttl_seconds)
+    renderer = EnvironmentRenderer(
+        cache, ttl_seconds=settings.env_ttl_seconds, namespace=settings.namespace, clock=clock
+    )
     index = EnvironmentIndex(cache, renderer)
     fragments = Fragments(templates, index, lambda: catalog.current)
     hub = EventHub(cache, renderer, fragments.row_event, fragments.counts_event)

@@ -74,6 +74,14 @@ class Settings:
     url_discovery: bool = True
     """Show app URLs from Ingresses labelled with the environment and app (`KOLLIE_URL_DISCOVERY`);
     needs cluster-wide list/watch on Ingresses."""
+    diagnosis_sources: bool = True
+    """Watch the GitRepositories and ImageRepositories the catalog names, each by name, so the
+    diagnosis can say why a branch's image or manifests are not found
+    (`KOLLIE_DIAGNOSIS_SOURCES`); needs list/watch on them by name."""
+    diagnosis_helm_releases: bool = False
+    """Watch the HelmReleases Kollie's Kustomizations apply, so an app is Ready only when they
+    are and the diagnosis names helm-controller's failures (`KOLLIE_DIAGNOSIS_HELM_RELEASES`);
+    needs cluster-wide list/watch on HelmReleases. On in `kollie demo`."""
     csrf_secret: str | None = None
     """Key of the dashboard's CSRF tokens (`KOLLIE_CSRF_SECRET`); replicas behind one Service
     must share it. Unset: a random key per process."""
@@ -196,6 +204,8 @@ class Settings:
             expiry_max_per_minute=rate,
             expiry_dry_run=flag("KOLLIE_EXPIRY_DRY_RUN", False),
             url_discovery=flag("KOLLIE_URL_DISCOVERY", True),
+            diagnosis_sources=flag("KOLLIE_DIAGNOSIS_SOURCES", True),
+            diagnosis_helm_releases=flag("KOLLIE_DIAGNOSIS_HELM_RELEASES", demo),
             csrf_secret=csrf_secret,
             public_url=public_url,
             limits=Limits.from_env(get, problems),

@@ -115,6 +115,30 @@ def _summary(env: dict[str, Any]) -> str:
     return ", ".join(f"{a['name']}={a['state']}" for a in env.get("apps", []))
 
 
+_MARKS = {True: "ok", False: "BROKEN", None: "..."}
+
+
+def explain(app: dict[str, Any], indent: str = "    ") -> list[str]:
+    """An app's diagnosis as lines of text: why, the chain followed, where to look further."""
+    found = app.get("diagnosis")
+    if not found:
+        return []
+    cause = found["cause"]
+    lines = [
+        f"{indent}why: {found['summary']}",
+        f"{indent}cause: {cause['kind']} {cause['namespace']}/{cause['name']}: "
+        f"{cause['reason']}: {cause['message']}",
+        f"{indent}chain:",
+    ]
+    for step in found["steps"]:
+        where = f"{step['kind']} {step['namespace']}/{step['name']}"
+        lines.append(f"{indent}  [{_MARKS[step['ok']]}] {where}: {step['summary']}")
+    if found["commands"]:
+        lines.append(f"{indent}look further:")
+        lines.extend(f"{indent}  {command}" for command in found["commands"])
+    return lines
+
+
 async def up(client: Client, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"apps": _apps(args.app)}
     if args.bundle:
@@ -161,6 +185,8 @@ async def up(client: Client, args: argparse.Namespace) -> int:
                 _say(f"{args.name} {reason}:")
                 for a in stuck or [a for a in apps if a["ready"] is not True]:
                     _say(f"  {a['name']}: {a['state']} ({a['reason']}) {a['message']}")
+                    for line in explain(a):
+                        _say(line)
                 return 1
             await asyncio.sleep(POLL)
 
@@ -196,6 +222,8 @@ async def show(client: Client, args: argparse.Namespace) -> int:
             f"  {a['name']:<12} {a['state']:<12} {a['prefix'] or '':<24} "
             f"{a['imageTag'] or '-'}  {message}"
         )
+        for line in explain(a):
+            _say(line)
     return 0 if env["apps"] and all(a["ready"] is True for a in env["apps"]) else 1
 
 

@@ -50,6 +50,7 @@ KUSTOMIZATION = Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", 
 IMAGE_POLICY = Resource("image.toolkit.fluxcd.io", "v1", "imagepolicies", "ImagePolicy")
 IMAGE_REPOSITORY = Resource("image.toolkit.fluxcd.io", "v1", "imagerepositories", "ImageRepository")
 GIT_REPOSITORY = Resource("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRepository")
+HELM_RELEASE = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease")
 
 MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGED_BY_VALUE}"
 """Selects every object Kollie manages."""

@@ -92,6 +92,8 @@ def kustomization(
         spec["dependsOn"] = depends
     if app.service_account_name:
         spec["serviceAccountName"] = app.service_account_name
+    if app.wait:
+        spec["wait"] = True
     return {
         "apiVersion": labels.KUSTOMIZATION.api_version,
         "kind": labels.KUSTOMIZATION.kind,

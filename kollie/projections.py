@@ -8,6 +8,7 @@ resync that changes nothing visible notifies nobody).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,20 @@ from typing import Any
 from kollie import labels
 
 Obj = Mapping[str, Any]
+Key = tuple[str, str]
+"""(namespace, name) of an object."""
+
+HELM_RELEASE_ID_SUFFIX = "_helm.toolkit.fluxcd.io_HelmRelease"
+"""How a HelmRelease's inventory entry id ends: `<namespace>_<name>_<group>_<kind>`."""
+
+_keys: dict[Key, Key] = {}
+
+
+def key(namespace: str, name: str) -> Key:
+    """An interned (namespace, name): one tuple for every reference to the same object (tens
+    of thousands of ImagePolicies name the same few ImageRepositories)."""
+    k = (sys.intern(namespace), sys.intern(name))
+    return _keys.setdefault(k, k)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +82,8 @@ class KustomizationView:
     deleting: bool
     created_at: str
     conditions: tuple[Condition, ...] = ()
+    helm_releases: tuple[Key, ...] = ()
+    """The HelmReleases its `status.inventory` lists (what it applied, by kustomize-controller)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +98,8 @@ class ImagePolicyView:
     latest_tag: str | None
     latest_digest: str | None
     conditions: tuple[Condition, ...] = ()
+    repository: Key | None = None
+    """The ImageRepository its `spec.imageRepositoryRef` names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +241,25 @@ def kustomization(obj: Obj) -> KustomizationView | None:
         deleting=bool(meta.get("deletionTimestamp")),
         created_at=str(meta.get("creationTimestamp", "")),
         conditions=tuple(conds.values()),
+        helm_releases=helm_releases_in_inventory(status),
     )
+
+
+def helm_releases_in_inventory(status: Mapping[str, Any]) -> tuple[Key, ...]:
+    """The HelmReleases a Kustomization's `status.inventory` lists. Entry ids are
+    `<namespace>_<name>_<group>_<kind>` (cli-utils ObjMetadata; Kubernetes names hold no `_`)."""
+    inventory = status.get("inventory")
+    entries = inventory.get("entries") if isinstance(inventory, Mapping) else None
+    if not isinstance(entries, list):
+        return ()
+    found = []
+    for entry in entries:
+        entry_id = entry.get("id") if isinstance(entry, Mapping) else None
+        if isinstance(entry_id, str) and entry_id.endswith(HELM_RELEASE_ID_SUFFIX):
+            namespace, _, name = entry_id[: -len(HELM_RELEASE_ID_SUFFIX)].partition("_")
+            if namespace and name:
+                found.append(key(namespace, name))
+    return tuple(found)
 
 
 def image_policy(obj: Obj) -> ImagePolicyView | None:
@@ -233,6 +270,13 @@ def image_policy(obj: Obj) -> ImagePolicyView | None:
     meta = _meta(obj)
     status = _status(obj)
     latest = status.get("latestRef") if isinstance(status.get("latestRef"), Mapping) else None
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    ref = (spec or {}).get("imageRepositoryRef")
+    repository = (
+        key(str(ref.get("namespace") or meta.get("namespace", "")), str(ref.get("name", "")))
+        if isinstance(ref, Mapping) and ref.get("name")
+        else None
+    )
     return ImagePolicyView(
         env=env,
         app=app,
@@ -244,6 +288,7 @@ def image_policy(obj: Obj) -> ImagePolicyView | None:
         latest_tag=str(latest["tag"]) if latest and latest.get("tag") else None,
         latest_digest=str(latest["digest"]) if latest and latest.get("digest") else None,
         conditions=tuple(conditions(obj).values()),
+        repository=repository,
     )
 
 

@@ -6,9 +6,11 @@ Failed, and None while the outcome is not known yet (Progressing, Suspended, Del
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from kollie.fluxviews import HelmReleaseView, helm_release_problem, helm_release_state
 from kollie.projections import ImagePolicyView, KustomizationView
 
 State = Literal["Ready", "Progressing", "Failed", "Suspended", "Deleting"]
@@ -52,6 +54,31 @@ def _policy_status(policy: ImagePolicyView | None, prefix: str) -> AppStatus | N
 
 
 def app_status(
+    kustomization: KustomizationView | None,
+    policy: ImagePolicyView | None,
+    releases: Sequence[HelmReleaseView] = (),
+) -> AppStatus:
+    """The app's state; `releases` are the HelmReleases its Kustomization applied, as far as
+    Kollie reads them: a Kustomization is Ready once it applied them, the app once they are."""
+    status = _kustomization_status(kustomization, policy)
+    if status.state != "Ready":
+        return status
+    states = [(helm_release_state(r), r) for r in releases]
+    for wanted, state in (("failing", "Failed"), ("pending", "Progressing")):
+        release = next((r for s, r in states if s == wanted), None)
+        if release is not None:
+            problem = helm_release_problem(release)
+            reason = problem.reason if problem and problem.reason else "Progressing"
+            message = problem.message if problem else "Waiting for helm-controller"
+            return AppStatus(
+                "Failed" if state == "Failed" else "Progressing",
+                reason,
+                f"HelmRelease {release.namespace}/{release.name}: {message}",
+            )
+    return status
+
+
+def _kustomization_status(
     kustomization: KustomizationView | None, policy: ImagePolicyView | None
 ) -> AppStatus:
     if kustomization is None:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from kollie import uptime
 from kollie.cache import AppObjects, Cache
+from kollie.diagnosis_chain import ChainReader
 from kollie.projections import EnvironmentRecord
-from kollie.status import app_status
 
 
-def app_json(app: AppObjects) -> dict[str, Any]:
+def app_json(app: AppObjects, chains: ChainReader) -> dict[str, Any]:
     k, p = app.kustomization, app.policy
-    status = app_status(k, p)
+    status = chains.status(app)
+    diagnosis = chains.diagnosis(app, status)
     return {
         "name": app.name,
         "prefix": (k.prefix if k else "") or None,
@@ -43,13 +44,25 @@ def app_json(app: AppObjects) -> dict[str, Any]:
             if view is not None
             for c in view.conditions
         ],
+        "diagnosis": diagnosis.as_json() if diagnosis else None,
     }
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def environment_json(
-    cache: Cache, record: EnvironmentRecord, ttl_seconds: int = 0
+    cache: Cache,
+    record: EnvironmentRecord,
+    ttl_seconds: int = 0,
+    *,
+    namespace: str = "kollie",
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    apps = [app_json(a) for a in cache.apps(record.name)]
+    chains = ChainReader(cache, record, namespace=namespace, now=now or _utcnow())
+    apps = [app_json(a, chains) for a in cache.apps(record.name)]
+    chains.finish()
     keep = bool(record.settings.get("keep"))
     window = uptime.from_json(record.settings.get("uptime"))
     expires = None
@@ -134,21 +147,35 @@ class EnvironmentRenderer:
     """Memoises each environment's representations until the cache says it changed, so a
     list is a join of ready bytes and a change is encoded once for every reader."""
 
-    def __init__(self, cache: Cache, *, ttl_seconds: int = 0) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        ttl_seconds: int = 0,
+        namespace: str = "kollie",
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         self.cache = cache
         self.ttl_seconds = ttl_seconds
+        self.namespace = namespace
+        """Kollie's namespace, where the apps' Kustomizations and ImagePolicies live."""
+        self.clock = clock
+        """Judges whether an environment sleeps; the cache's rechecks say when to look again."""
         self._memo: dict[str, Rendering] = {}
 
     def rendering(self, name: str) -> Rendering | None:
         record = self.cache.environment(name)
         if record is None:
             self._memo.pop(name, None)
+            self.cache.depend(name, ())
             return None
         version = self.cache.version(name)
         cached = self._memo.get(name)
         if cached is not None and cached.version == version:
             return cached
-        body = environment_json(self.cache, record, self.ttl_seconds)
+        body = environment_json(
+            self.cache, record, self.ttl_seconds, namespace=self.namespace, now=self.clock()
+        )
         rendering = Rendering(version, orjson.dumps(body), summarise(body))
         self._memo[name] = rendering
         return rendering

@@ -68,6 +68,8 @@ class Informer:
     sink: Sink
     namespace: str | None = None
     label_selector: str = ""
+    field_selector: str = ""
+    """`metadata.name=<name>` watches one object (RBAC `resourceNames` allow no wider list)."""
     watch_timeout: int = 300
     """Seconds the server keeps one watch open before we re-watch from the last version."""
     inactivity_timeout: float = 90.0
@@ -123,7 +125,10 @@ class Informer:
         rows: dict[Key, Any] = {}
         resource_version = ""
         async for page in self.client.list_pages(
-            self.resource, self.namespace, label_selector=self.label_selector
+            self.resource,
+            self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
         ):
             for obj in page.items:
                 key, view = self.sink.project(self.kind, obj)
@@ -164,6 +169,7 @@ class Informer:
             self.namespace,
             resource_version=resource_version,
             label_selector=self.label_selector,
+            field_selector=self.field_selector,
             timeout_seconds=self.watch_timeout,
             inactivity_timeout=self.inactivity_timeout,
             on_open=self._watching,

@@ -5,14 +5,16 @@ read by `web` only through `kollie.health.HealthSource`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kollie import labels
-from kollie.cache import Cache
+from kollie.cache import HELM_RELEASES, Cache
 from kollie.health import Health, WatchHealth
 from kollie.kube import KubeClient
 from kollie.operations import Operations
+from watchers.catalogsources import CatalogSources
 from watchers.expiry import Expiry
 from watchers.imagefollow import ImageFollower
 from watchers.informer import Informer
@@ -20,6 +22,9 @@ from watchers.leader import LeaderElector
 from watchers.supervisor import TaskFactory
 
 MANAGED = f"{labels.MANAGED_SELECTOR},{labels.ENVIRONMENT}"
+RECHECK_MAX_WAIT = 60.0
+"""Seconds between two looks for environments falling asleep, at most (a test's clock may
+jump; the wall clock may too)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class Background:
     ) -> None:
         settings = operations.settings
         self._on_health = on_health
+        self.cache = cache
+        self.clock = operations.clock
         kinds: list[tuple[labels.Resource, str, str | None, str]] = [
             (labels.CONFIG_MAP, "environments", settings.namespace, MANAGED),
             (labels.KUSTOMIZATION, "kustomizations", settings.namespace, MANAGED),
@@ -73,6 +80,11 @@ class Background:
         ]
         if settings.url_discovery:
             kinds.append((labels.INGRESS, "ingresses", None, f"{labels.ENVIRONMENT},{labels.APP}"))
+        if settings.diagnosis_helm_releases:
+            # kustomize-controller labels what a Kustomization applies with its namespace.
+            owned = f"{labels.FLUX_OWNER_NAMESPACE}={settings.namespace}"
+            kinds.append((labels.HELM_RELEASE, HELM_RELEASES, None, owned))
+            cache.watch_refs(HELM_RELEASES)
         self.informers = [
             Informer(
                 client,
@@ -94,6 +106,17 @@ class Background:
             renew_deadline=timing.renew_deadline,
             retry_period=timing.retry_period,
         )
+        self.sources = (
+            CatalogSources(
+                client,
+                cache,
+                operations.catalog,
+                watch_timeout=timing.watch_timeout,
+            )
+            if settings.diagnosis_sources
+            else None
+        )
+        """The catalog's sources, for the diagnosis (never counted for readiness)."""
         self.follower = ImageFollower(cache, operations)
         self.expiry = Expiry(
             cache,
@@ -110,7 +133,23 @@ class Background:
         """The long-running tasks, by name, for a Supervisor to run and restart."""
         tasks: dict[str, TaskFactory] = {f"informer-{i.kind}": i.run for i in self.informers}
         tasks["leader-election"] = lambda: self.elector.run(self._lead)
+        if self.sources is not None:
+            tasks["catalog-sources"] = self.sources.run
+        tasks["sleep-rechecks"] = self._rechecks
         return tasks
+
+    async def _rechecks(self) -> None:
+        """Mark environments changed when they fall asleep or wake, so that renderings judging
+        their sleep are made again then (see `Cache.due_rechecks`)."""
+        rechecks = self.cache.rechecks
+        while True:
+            rechecks.sooner.clear()
+            now = self.clock().timestamp()
+            following = self.cache.due_rechecks(now)
+            wait = RECHECK_MAX_WAIT if following is None else following - now
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(max(wait, 0.0), RECHECK_MAX_WAIT)):
+                    await rechecks.sooner.wait()
 
     async def _lead(self) -> None:
         """The leader's work: wait for a synced cache, then follow images and expire."""

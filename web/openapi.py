@@ -90,6 +90,66 @@ DOCUMENT: dict[str, Any] = {
                             },
                         },
                     },
+                    "diagnosis": {
+                        "allOf": [{"$ref": "#/components/schemas/Diagnosis"}],
+                        "nullable": True,
+                        "description": "Why the app is not Ready (null when it is).",
+                    },
+                },
+            },
+            "Diagnosis": {
+                "type": "object",
+                "required": ["summary", "cause", "steps", "commands"],
+                "properties": {
+                    "summary": {
+                        "type": "string",
+                        "description": "The first link that explains the app's state, in words.",
+                    },
+                    "cause": {
+                        "type": "object",
+                        "required": ["kind", "namespace", "name", "reason", "message"],
+                        "properties": {
+                            "kind": {
+                                "type": "string",
+                                "enum": [
+                                    "ImageRepository",
+                                    "ImagePolicy",
+                                    "GitRepository",
+                                    "Kustomization",
+                                    "HelmRelease",
+                                    "Environment",
+                                ],
+                            },
+                            "namespace": {"type": "string"},
+                            "name": {"type": "string"},
+                            "reason": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                    "steps": {
+                        "type": "array",
+                        "description": "The chain as far as it was followed, in order.",
+                        "items": {
+                            "type": "object",
+                            "required": ["kind", "namespace", "name", "ok", "summary"],
+                            "properties": {
+                                "kind": {"type": "string"},
+                                "namespace": {"type": "string"},
+                                "name": {"type": "string"},
+                                "ok": {
+                                    "type": "boolean",
+                                    "nullable": True,
+                                    "description": "null: under way, or unknown to Kollie",
+                                },
+                                "summary": {"type": "string"},
+                            },
+                        },
+                    },
+                    "commands": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "flux and kubectl commands to look further.",
+                    },
                 },
             },
             "Environment": {

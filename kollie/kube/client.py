@@ -203,6 +203,7 @@ class KubeClient:
         namespace: str | None = None,
         *,
         label_selector: str = "",
+        field_selector: str = "",
         page_size: int = 500,
     ) -> AsyncIterator[ListPage]:
         """A list, page by page, so a caller can consume each before the next arrives (the
@@ -210,6 +211,8 @@ class KubeClient:
         query: dict[str, str] = {"limit": str(page_size)}
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         while True:
             page = await self.request("GET", collection_path(res, namespace), query=query)
             items = page.get("items") or []
@@ -249,6 +252,7 @@ class KubeClient:
         *,
         resource_version: str,
         label_selector: str = "",
+        field_selector: str = "",
         timeout_seconds: int = 300,
         inactivity_timeout: float = 120.0,
         on_open: Callable[[], None] | None = None,
@@ -268,6 +272,8 @@ class KubeClient:
         }
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.request_timeout, sock_read=inactivity_timeout
         )

@@ -21,6 +21,7 @@ from kollie.composition import create_app
 from kollie.config import Settings
 from kubesim import SimCluster
 from kubesim.demo import REGISTRY
+from kubesim.flux.helmactions import DEADLINE, Failure
 from tests.chart.conftest import NAMESPACE
 from tests.helpers import eventually
 from watchers.runtime import Timing
@@ -71,7 +72,28 @@ async def service_account_token(cluster: SimCluster, name: str = "kollie") -> st
         return str((await r.json())["status"]["token"])
 
 
-def plain_settings(tmp_path: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Diagnosis:
+    """What the diagnosis reads beyond Kollie's objects (the chart's `diagnosis` values)."""
+
+    catalog_sources: bool = True
+    helm_releases: bool = False
+
+    def values(self) -> dict[str, bool]:
+        return {"catalogSources": self.catalog_sources, "helmReleases": self.helm_releases}
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "KOLLIE_DIAGNOSIS_SOURCES": str(self.catalog_sources).lower(),
+            "KOLLIE_DIAGNOSIS_HELM_RELEASES": str(self.helm_releases).lower(),
+        }
+
+
+DEFAULT_DIAGNOSIS = Diagnosis()
+"""The chart's defaults."""
+
+
+def plain_settings(tmp_path: Path, diagnosis: Diagnosis = DEFAULT_DIAGNOSIS) -> dict[str, str]:
     """Settings with the demo catalog, one API token and the webhook secret, as files and
     variables."""
     catalog, tokens = tmp_path / "catalog.yaml", tmp_path / "tokens"
@@ -82,6 +104,7 @@ def plain_settings(tmp_path: Path) -> dict[str, str]:
         "KOLLIE_CATALOG": str(catalog),
         "KOLLIE_API_TOKENS_FILE": str(tokens),
         "KOLLIE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        **diagnosis.environ(),
     }
 
 
@@ -108,7 +131,9 @@ async def kollie_as_service_account(
         await server.close()
 
 
-async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
+async def full_cycle(
+    s: Setup, *, within: float, done: list[str], diagnosis: Diagnosis = DEFAULT_DIAGNOSIS
+) -> None:
     """Everything Kollie does to the cluster, step by step into `done` (raises at the first
     failure)."""
     store = s.cluster.store
@@ -219,6 +244,9 @@ async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
     await eventually(url_shown, within=within, message="the app's Ingress URL")
     done.append("urls")
 
+    await diagnosis_cycle(s, within=within, diagnosis=diagnosis)
+    done.append("diagnosis")
+
     async def history() -> set[str]:
         status, body = await s.call("GET", f"/api/v1/environments/{ENV}/history")
         return {e["reason"] for e in body["items"]} if status == 200 else set()
@@ -251,6 +279,50 @@ async def full_cycle(s: Setup, *, within: float, done: list[str]) -> None:
     done.append("delete")
 
 
+async def diagnosis_cycle(s: Setup, *, within: float, diagnosis: Diagnosis) -> None:
+    """Why two apps are not ready, as far as Kollie may read: web's branch has no image (the
+    catalog's ImageRepository says which tags there are), payments' chart fails to install
+    (its HelmRelease says how; without HelmReleases, the Kustomization's health check)."""
+    s.cluster.flux.helm.failures.set(Failure("payments", "", "", "install", DEADLINE))
+    status, body = await s.call(
+        "PUT",
+        "/api/v1/environments/why",
+        json={"apps": {"web": {"prefix": "feature-nothing"}, "payments": {}}},
+    )
+    assert status == 201, body
+
+    async def diagnosed(app: str, kind: str, reason: str) -> dict[str, Any] | None:
+        _, env = await s.call("GET", "/api/v1/environments/why")
+        found = next((a["diagnosis"] for a in env.get("apps", []) if a["name"] == app), None)
+        cause = (found or {}).get("cause") or {}
+        return found if cause.get("kind") == kind and cause.get("reason") == reason else None
+
+    web = await eventually(
+        lambda: diagnosed("web", "ImagePolicy", "Failure"), within=within, message="web's"
+    )
+    if diagnosis.catalog_sources:
+        assert web["summary"].startswith(
+            f"No tag of {REGISTRY}/web starts with `feature-nothing-`"
+        ), web
+    else:
+        assert "KOLLIE_DIAGNOSIS_SOURCES" in web["summary"], web
+    kind, reason = (
+        ("HelmRelease", "InstallFailed")
+        if diagnosis.helm_releases
+        else ("Kustomization", "HealthCheckFailed")
+    )
+    payments = await eventually(
+        lambda: diagnosed("payments", kind, reason), within=within, message="payments'"
+    )
+    git = next(step for step in payments["steps"] if step["kind"] == "GitRepository")
+    assert git["ok"] is (True if diagnosis.catalog_sources else None), payments
+    if not diagnosis.helm_releases:
+        assert "so the diagnosis stops at the Kustomization" in payments["summary"], payments
+    s.cluster.flux.helm.failures.clear("payments", "", "")
+    status, body = await s.call("DELETE", "/api/v1/environments/why")
+    assert status == 202, body
+
+
 async def _changed(read: Callable[[], Any], key: str, before: Any) -> bool:
     return ((await read()) or {}).get(key) not in (None, before)
 
@@ -268,6 +340,7 @@ ALL_STEPS = [
     "extend",
     "flux branch",
     "urls",
+    "diagnosis",
     "history",
     "remove app",
     "delete",

@@ -24,7 +24,9 @@ from kubesim.demo import seed_demo
 from tests.chart.conftest import render_chart
 from tests.chart.cycle import (
     ALL_STEPS,
+    DEFAULT_DIAGNOSIS,
     DEMO_CATALOG,
+    Diagnosis,
     Setup,
     full_cycle,
     kollie_as_service_account,
@@ -39,8 +41,11 @@ Grant = tuple[str, str, int, str]
 """(kind, namespace/name, rule index, verb): one verb of one rule of one role."""
 
 
-def chart_rbac(chart: Any, **rbac_values: bool) -> list[dict[str, Any]]:
-    docs, _ = render_chart(chart, {"catalog": DEMO_CATALOG, "rbac": rbac_values})
+def chart_rbac(
+    chart: Any, diagnosis: Diagnosis = DEFAULT_DIAGNOSIS, **rbac_values: bool
+) -> list[dict[str, Any]]:
+    values = {"catalog": DEMO_CATALOG, "rbac": rbac_values, "diagnosis": diagnosis.values()}
+    docs, _ = render_chart(chart, values)
     return [d for d in docs if d["kind"] in RBAC_KINDS]
 
 
@@ -93,7 +98,11 @@ def _refused(cluster: SimCluster, rbac: list[dict[str, Any]], grant: Grant) -> b
 
 @asynccontextmanager
 async def kollie_with(
-    rbac: list[dict[str, Any]], tmp_path: Path, *, plugins: tuple[str, ...] = ()
+    rbac: list[dict[str, Any]],
+    tmp_path: Path,
+    *,
+    plugins: tuple[str, ...] = (),
+    diagnosis: Diagnosis = DEFAULT_DIAGNOSIS,
 ) -> AsyncIterator[Setup]:
     """An RBAC-enforcing cluster with the demo's Flux objects and `rbac` applied, Kollie running
     with the ServiceAccount's token."""
@@ -107,15 +116,43 @@ async def kollie_with(
         seed_demo(cluster)
         for doc in rbac:
             cluster.apply_object(doc)
-        async with kollie_as_service_account(cluster, plain_settings(tmp_path), tmp_path) as setup:
+        settings = plain_settings(tmp_path, diagnosis)
+        async with kollie_as_service_account(cluster, settings, tmp_path) as setup:
             yield setup
 
 
-async def test_kollie_runs_a_full_cycle_with_the_charts_rbac(chart: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "diagnosis",
+    [DEFAULT_DIAGNOSIS, Diagnosis(helm_releases=True), Diagnosis(catalog_sources=False)],
+    ids=["default", "helm-releases", "no-catalog-sources"],
+)
+async def test_kollie_runs_a_full_cycle_with_the_charts_rbac(
+    chart: Any, tmp_path: Path, diagnosis: Diagnosis
+) -> None:
     done: list[str] = []
-    async with kollie_with(chart_rbac(chart), tmp_path) as setup:
-        await full_cycle(setup, within=10, done=done)
+    async with kollie_with(chart_rbac(chart, diagnosis), tmp_path, diagnosis=diagnosis) as setup:
+        await full_cycle(setup, within=10, done=done, diagnosis=diagnosis)
     assert done == ALL_STEPS
+
+
+async def test_reading_helm_releases_needs_each_verb_the_chart_adds_for_it(
+    chart: Any, tmp_path: Path
+) -> None:
+    on = Diagnosis(helm_releases=True)
+    rbac = chart_rbac(chart, on)
+    added = [g for g in grants(rbac) if g not in grants(chart_rbac(chart))]
+    assert [(kind, verb) for kind, _, _, verb in added] == [
+        ("ClusterRole", "list"),
+        ("ClusterRole", "watch"),
+    ]
+    for grant in added:
+        done: list[str] = []
+        directory = tmp_path / grant[3]
+        directory.mkdir()
+        with pytest.raises(AssertionError):
+            async with kollie_with(without(rbac, grant), directory, diagnosis=on) as setup:
+                await full_cycle(setup, within=4, done=done, diagnosis=on)
+        assert done == [], f"without {grant}, Kollie is never ready (it watches what it needs)"
 
 
 async def test_without_any_one_granted_verb_the_cycle_fails(chart: Any, tmp_path: Path) -> None:

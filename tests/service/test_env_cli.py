@@ -97,3 +97,28 @@ async def test_bad_input_and_unreachable(kollie: Kollie) -> None:
     )
     _, err_bytes = await process.communicate()
     assert process.returncode == 2 and b"cannot reach Kollie" in err_bytes
+
+
+async def test_status_and_a_failed_wait_say_why(kollie: Kollie) -> None:
+    # The demo registry holds `fix-login-<sha>` for admin, without its timestamp.
+    code, out, _ = await _cli(
+        kollie,
+        "up",
+        "login-fix",
+        "--app",
+        "admin=fix-login",
+        "--wait",
+        "--timeout",
+        "20s",
+        "--failure-grace",
+        "1s",
+    )
+    assert code == 1, out
+    assert "    why: CI pushed `fix-login-" in out
+    assert "    cause: ImagePolicy kollie/login-fix-admin: Failure: " in out
+    assert "      [ok] ImageRepository flux-system/admin: scanned " in out
+    assert "      [BROKEN] ImagePolicy kollie/login-fix-admin: Failure: " in out
+    assert "      flux get image policy login-fix-admin -n kollie" in out
+    code, out, _ = await _cli(kollie, "status", "login-fix")
+    assert code == 1
+    assert "admin" in out and "    why: CI pushed `fix-login-" in out
