@@ -302,13 +302,13 @@ def test_rbac_is_least_privilege(render: Render) -> None:
             "apiGroups": ["source.toolkit.fluxcd.io"],
             "resources": ["gitrepositories"],
             "resourceNames": ["platform"],
-            "verbs": ["get"],
+            "verbs": ["get", "list", "watch"],
         },
         {
             "apiGroups": ["image.toolkit.fluxcd.io"],
             "resources": ["imagerepositories"],
             "resourceNames": sorted(a["name"] for a in DEMO_CATALOG["apps"]),
-            "verbs": ["get", "patch"],
+            "verbs": ["get", "patch", "list", "watch"],
         },
     ]
     assert _rules(docs, "Role", "kollie-kollie-catalog", "team-b") == [
@@ -316,13 +316,13 @@ def test_rbac_is_least_privilege(render: Render) -> None:
             "apiGroups": ["source.toolkit.fluxcd.io"],
             "resources": ["gitrepositories"],
             "resourceNames": ["billing-repo"],
-            "verbs": ["get"],
+            "verbs": ["get", "list", "watch"],
         },
         {
             "apiGroups": ["image.toolkit.fluxcd.io"],
             "resources": ["imagerepositories"],
             "resourceNames": ["billing"],
-            "verbs": ["get", "patch"],
+            "verbs": ["get", "patch", "list", "watch"],
         },
     ]
     binding = next(
@@ -343,6 +343,34 @@ def test_rbac_is_least_privilege(render: Render) -> None:
         "kollie-kollie-ingresses",
         "kollie-kollie-namespaces",
     }
+
+
+def test_the_diagnosis_grants_follow_their_values(render: Render) -> None:
+    def kollie_env(docs: list[dict[str, Any]]) -> dict[str, str]:
+        container = find(docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value", "") for e in container["env"]}
+
+    off = render({"catalog": DEMO_CATALOG, "diagnosis": {"catalogSources": False}})
+    assert [r["verbs"] for r in _rules(off, "Role", "kollie-kollie-catalog", "flux-system")] == [
+        ["get"],
+        ["get", "patch"],
+    ]
+    assert kollie_env(off)["KOLLIE_DIAGNOSIS_SOURCES"] == "false"
+    assert not find(off, "ClusterRole", "kollie-kollie-helmreleases")
+    assert kollie_env(off)["KOLLIE_DIAGNOSIS_HELM_RELEASES"] == "false"
+    on = render({"catalog": DEMO_CATALOG, "diagnosis": {"helmReleases": True}})
+    assert _rules(on, "ClusterRole", "kollie-kollie-helmreleases") == [
+        {
+            "apiGroups": ["helm.toolkit.fluxcd.io"],
+            "resources": ["helmreleases"],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    binding = find(on, "ClusterRoleBinding", "kollie-kollie-helmreleases")[0]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "kollie", "namespace": NAMESPACE}
+    ]
+    assert kollie_env(on)["KOLLIE_DIAGNOSIS_HELM_RELEASES"] == "true"
 
 
 def test_optional_parts_follow_their_values(render: Render) -> None:
