@@ -7,10 +7,19 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from kollie.diagnosis_links import Chain, Finding, GitSource, Link, commands, failing
+from kollie.diagnosis_links import (
+    Chain,
+    Finding,
+    GitSource,
+    Link,
+    commands,
+    current_tag,
+    failing,
+)
 from kollie.fluxviews import HelmReleaseView, helm_release_problem, helm_release_state
 from kollie.projections import Condition, KustomizationView
 from kollie.reftables import Lookup
+from kollie.status import branch_image_tag
 
 _UNSET = re.compile(r'variable not set \(strict mode\): "([^"]+)"')
 _CHECKED = re.compile(r"\[([^\]]*)\]")
@@ -160,8 +169,8 @@ def kustomization_link(chain: Chain) -> Link:
     if k.deleting:
         text = "Flux is removing this app's objects."
         return link(None, "being deleted", Finding(text, "Deleting", text, look, False))
-    if k.suspended and k.image_tag is None:
-        tag = chain.policy.latest_tag if chain.policy else None
+    if k.suspended and branch_image_tag(k) is None:
+        tag = current_tag(chain)
         text = (
             f"Kollie is setting the image tag `{tag}`."
             if tag
@@ -251,15 +260,17 @@ def _health_sentence(chain: Chain, message: str) -> str:
         m = _ENTRY.match(entry.strip())
         if m:
             kind, namespace, name, status = m.groups()
-            where = f"{namespace}/{name}" if namespace else name
-            named.append((kind, f"{kind} {where} is {status}"))
+            named.append((kind, f"{namespace}/{name}" if namespace else name, status))
     if not named:
         return f"The app's health check did not pass: {message}"
-    late = " in time" if "timeout" in message else ""
-    failed = "; ".join(words for _, words in named)
-    text = f"Flux applied the app, but its health check failed: {failed}{late}."
+    if "timeout waiting for" in message:
+        waited = "; ".join(f"{kind} {where} ({status})" for kind, where, status in named)
+        text = f"Flux applied the app, but its health check timed out waiting for {waited}."
+    else:
+        failed = "; ".join(f"{kind} {where} is {status}" for kind, where, status in named)
+        text = f"Flux applied the app, but its health check failed: {failed}."
     unread = next((lookup.note for _, lookup in chain.helm_releases if not lookup.known), "")
-    if unread and any(kind == "HelmRelease" for kind, _ in named):
+    if unread and any(kind == "HelmRelease" for kind, _, _ in named):
         text += f" ({unread}, so the diagnosis stops at the Kustomization.)"
     return text
 

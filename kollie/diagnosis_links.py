@@ -9,9 +9,10 @@ from typing import Protocol
 from kollie.diagnosis_sleep import Sleep
 from kollie.diagnosis_tags import evidence, sentence
 from kollie.fluxviews import HelmReleaseView, ImageRepositoryView
+from kollie.naming import tag_has_prefix
 from kollie.projections import Condition, ImagePolicyView, Key, KustomizationView
 from kollie.reftables import Lookup
-from kollie.status import AppStatus
+from kollie.status import AppStatus, branch_image_tag
 
 WAITING_REASONS = frozenset({"Progressing", "ProgressingWithRetry", "DependencyNotReady"})
 """Ready=False reasons that mean "not yet" rather than "broken" (fluxcd/pkg/apis/meta)."""
@@ -114,10 +115,20 @@ def failing(ready: Condition | None, *, stalled: bool = False) -> bool:
     )
 
 
+def current_tag(chain: Chain) -> str | None:
+    """The tag the ImagePolicy picked for the app's prefix (not one left from an earlier
+    prefix while Flux has yet to evaluate the new one)."""
+    policy, k = chain.policy, chain.kustomization
+    tag = policy.latest_tag if policy else None
+    if not tag or (k is not None and k.prefix and not tag_has_prefix(tag, k.prefix)):
+        return None
+    return tag
+
+
 def waiting_for_image(chain: Chain) -> bool:
     """Whether the app still needs its first image: only then do the image links explain."""
     k = chain.kustomization
-    return k is None or k.image_tag is None
+    return k is None or branch_image_tag(k) is None
 
 
 # ------------------------------------------------------------------- ImageRepository
@@ -231,9 +242,17 @@ def image_policy_link(chain: Chain) -> Link:
                 broken=False,
             ),
         )
-    if policy.latest_tag:
+    if current_tag(chain) is not None:
         return link(True, f"picks {policy.latest_tag}")
     ready = policy.ready
+    evaluated = ready is not None and (
+        max(ready.observed_generation, policy.observed_generation) >= policy.generation
+    )
+    if policy.latest_tag and not evaluated:
+        # The prefix just changed: the tag it shows is the old prefix's.
+        text = f"Flux has not looked for images tagged {form} yet."
+        message = ready.message if ready else ""
+        return link(None, "not evaluated yet", Finding(text, "Progressing", message, look, False))
     if ready is None or not failing(ready, stalled=_stalled(policy)):
         message = ready.message if ready else "not evaluated yet"
         first_scan = ready is not None and "no tags in database" in message

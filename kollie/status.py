@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kollie.fluxviews import HelmReleaseView, helm_release_problem, helm_release_state
+from kollie.naming import tag_has_prefix
 from kollie.projections import ImagePolicyView, KustomizationView
 
 State = Literal["Ready", "Progressing", "Failed", "Suspended", "Deleting"]
@@ -40,7 +41,7 @@ def _policy_status(policy: ImagePolicyView | None, prefix: str) -> AppStatus | N
         return AppStatus(
             "Progressing", "ImagePolicyMissing", "Waiting for the ImagePolicy to be created"
         )
-    if policy.latest_tag:
+    if policy.latest_tag and (not prefix or tag_has_prefix(policy.latest_tag, prefix)):
         return None
     if (
         policy.ready is not None
@@ -51,6 +52,14 @@ def _policy_status(policy: ImagePolicyView | None, prefix: str) -> AppStatus | N
     return AppStatus(
         "Progressing", "WaitingForImage", f"Waiting for an image tagged {prefix}-<sha>-<timestamp>"
     )
+
+
+def branch_image_tag(k: KustomizationView) -> str | None:
+    """The image tag the app runs for its branch prefix. A suspended Kustomization may still
+    hold the tag of the prefix it followed before (the tag belongs to image follow's patch, so
+    the apply that switched the prefix leaves it): that is no image of the new branch."""
+    stale = k.suspended and k.image_tag and k.prefix and not tag_has_prefix(k.image_tag, k.prefix)
+    return None if stale else k.image_tag
 
 
 def app_status(
@@ -88,11 +97,12 @@ def _kustomization_status(
     k = kustomization
     if k.deleting:
         return AppStatus("Deleting", "Deleting", "Flux is removing this app's objects")
-    if k.image_tag is None:
+    tag = branch_image_tag(k)
+    if tag is None:
         waiting = _policy_status(policy, k.prefix)
         if waiting is not None:
             return waiting
-    if k.suspended and k.image_tag is not None:
+    if k.suspended and tag is not None:
         return AppStatus("Suspended", "Suspended", "Reconciliation is suspended")
     if k.suspended:
         return AppStatus("Progressing", "WaitingForImage", "Waiting for the image tag to be set")

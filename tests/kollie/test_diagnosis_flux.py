@@ -311,3 +311,15 @@ def test_a_schedules_wake_up_time_is_given_in_utc() -> None:
     )
     summer_saturday = datetime(2026, 6, 6, 12, 0, tzinfo=UTC)
     assert "it wakes at 06:00 UTC on Mon 08 Jun" in diagnosis(cache, now=summer_saturday)["summary"]
+
+
+def test_a_health_check_that_timed_out_names_what_it_waited_for() -> None:
+    timeout = (
+        "health check failed after 5m0s: timeout waiting for: "
+        "[Deployment/pr-1/web status: 'InProgress', Service/pr-1/web status: 'NotFound']"
+    )
+    cache = cache_with(*_healthy(kustomization(ready=("False", "HealthCheckFailed", timeout))))
+    assert diagnosis(cache)["summary"] == (
+        "Flux applied the app, but its health check timed out waiting for Deployment pr-1/web "
+        "(InProgress); Service pr-1/web (NotFound)."
+    )

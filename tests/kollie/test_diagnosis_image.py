@@ -237,3 +237,29 @@ def test_an_unreadable_image_repository_says_why() -> None:
     cache.ref_error(IMAGE_REPOSITORIES, ("flux-system", "web"), "403 Forbidden")
     step = diagnosis(cache)["steps"][0]
     assert step["ok"] is None and step["summary"] == "Kollie cannot read it: 403 Forbidden"
+
+
+def test_switching_to_a_branch_without_images_is_not_taken_for_a_suspension() -> None:
+    # Switching the prefix suspends the Kustomization but leaves the old prefix's image_tag
+    # (image follow's patch owns it), and the ImagePolicy keeps its old latestRef while its new
+    # generation fails (Flux moves status.observedGeneration only on success).
+    switched = kustomization(prefix="feature-x", image_tag="main-abc1234-1772400000")
+    switched["spec"]["suspend"] = True
+    policy = image_policy(latest="main-abc1234-1772400000", ready=NO_MATCH)
+    policy["metadata"]["generation"] = 2
+    policy["status"]["observedGeneration"] = 1
+    policy["status"]["conditions"][0]["observedGeneration"] = 2
+    cache = cache_with(record(), switched, policy, image_repository(tags=MAIN_TAGS))
+    body = app_body(cache)
+    assert (body["state"], body["reason"]) == ("Failed", "Failure")
+    assert body["diagnosis"]["cause"]["kind"] == "ImagePolicy"
+    assert "starts with `feature-x-`" in body["diagnosis"]["summary"]
+    # Before Flux has looked at the new prefix at all, it is under way.
+    policy["status"]["conditions"][0]["observedGeneration"] = 1
+    policy["status"]["conditions"][0]["status"] = "True"
+    cache = cache_with(record(), switched, policy, image_repository(tags=MAIN_TAGS))
+    found = app_body(cache)["diagnosis"]
+    assert (
+        found["summary"]
+        == "Flux has not looked for images tagged `feature-x-<sha>-<timestamp>` yet."
+    )

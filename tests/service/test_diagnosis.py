@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from markupsafe import escape
 
 from kollie.cli import DEMO_CATALOG
 from kubesim import SimCluster
@@ -20,6 +21,7 @@ from kubesim.demo import GIT_URL, REGISTRY
 from tests.helpers import eventually
 from tests.service.conftest import AUTH, Kollie, StartKollie
 
+PAGE_USER = {"X-Auth-Request-Email": "dev@example.com"}
 IMAGES = ("image.toolkit.fluxcd.io", "imagerepositories")
 POLICIES = ("image.toolkit.fluxcd.io", "imagepolicies")
 RELEASES = ("helm.toolkit.fluxcd.io", "helmreleases")
@@ -299,3 +301,46 @@ async def test_falling_asleep_reaches_the_live_page_when_it_happens(
         "workloads are scaled to zero. Extending it wakes it up."
     )
     assert [s["kind"] for s in found["steps"]][-2:] == ["HelmRelease", "Environment"]
+
+
+async def test_the_environment_page_and_the_dashboard_row_say_why(
+    start_kollie: StartKollie,
+) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    await create(kollie, "login-fix", {"admin": {"prefix": "fix-login"}, "api": {}})
+    found = await diagnosed(kollie, "login-fix", "admin", "ImagePolicy")
+
+    async def api_ready() -> bool:
+        return (await app_of(kollie, "login-fix", "api"))["state"] == "Ready"
+
+    await eventually(api_ready, message="api Ready")
+
+    async def page(path: str) -> str:
+        async with kollie.http.get(kollie.url(path), headers=PAGE_USER) as response:
+            assert response.status == 200
+            return await response.text()
+
+    html = await page("/env/login-fix")
+    admin = html[html.index('data-app="admin"') :]
+    admin = admin[: admin.index("</article>")]
+    assert '<h4 class="why-title">Why is admin not ready?</h4>' in admin
+    tag = found["summary"].split("`")[1]
+    assert f'<p class="why-summary">CI pushed <code>{escape(tag)}</code> to ' in admin
+    assert (
+        '<li class="why-step why-ok"><span class="why-mark" aria-hidden="true">✔</span> '
+        '<span class="visually-hidden">fine: </span><strong>ImageRepository</strong> '
+        "<code>flux-system/admin</code>"
+    ) in admin
+    assert '<li class="why-step why-broken">' in admin
+    assert escape("flux get image policy login-fix-admin -n kollie") in admin
+    api = html[html.index('data-app="api"') :]
+    api = api[: api.index("</article>")]
+    assert '<div class="why" data-why></div>' in api, "a Ready app has no panel (and no space)"
+
+    row = await page("/")
+    row = row[row.index('<tr data-env="login-fix"') :]
+    row = row[: row.index("</tr>")]
+    assert (
+        f'<span class="why-link" title="{escape(found["summary"])}"><span class="visually-hidden">'
+        "broken link: </span>admin ✖ ImagePolicy</span>"
+    ) in row

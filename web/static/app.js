@@ -292,6 +292,53 @@
       }
       message.textContent = app.message || "";
     } else if (message) { message.remove(); }
+    renderWhy(card.querySelector("[data-why]"), app);
+  }
+
+  // ---------------------------------------------------------------- the "Why?" panel
+  // The same markup as _why.html, drawn from the app's `diagnosis` (text only, never HTML).
+  const WHY = { true: ["ok", "✔", "fine"], false: ["broken", "✖", "broken"],
+    null: ["open", "◐", "under way or unknown"] };
+
+  function renderWhy(slot, app) {
+    const why = app.diagnosis;
+    const key = why ? JSON.stringify(why) : "";
+    if (!slot || slot.dataset.whyKey === key) { return; }
+    const wasOpen = Boolean(slot.querySelector("details[open]"));
+    slot.dataset.whyKey = key;
+    if (!why) { slot.replaceChildren(); return; }
+    const chain = el("ol", "why-chain");
+    chain.setAttribute("aria-label", "What Kollie looked at, in order");
+    for (const step of why.steps) {
+      const [mark, icon, words] = WHY[step.ok];
+      const item = el("li", "why-step why-" + mark);
+      const glyph = el("span", "why-mark", icon);
+      glyph.setAttribute("aria-hidden", "true");
+      item.append(glyph, " ", el("span", "visually-hidden", words + ": "), el("strong", null, step.kind),
+        " ", code(step.namespace + "/" + step.name), " ", el("span", "why-note", step.summary));
+      chain.append(item);
+    }
+    const cause = el("p", "why-cause", "Flux says ");
+    cause.append(code(why.cause.reason));
+    if (why.cause.message) { cause.append(": " + why.cause.message); }
+    // `Backquoted` words of the summary (tags, names) are code, as _why.html shows them.
+    const summary = el("p", "why-summary");
+    summary.append(...why.summary.split("`").map((part, i) => i % 2 ? code(part) : part));
+    const parts = [el("h4", "why-title", "Why is " + app.name + " not ready?"), summary, chain, cause];
+    if (why.cause.kind === "Environment") {
+      const wake = el("p", "why-wake");
+      const link = el("a", null, "Extend it");
+      link.href = "#uptime-h";
+      wake.append(link, " to wake it up now.");
+      parts.push(wake);
+    }
+    const commands = el("details", "why-commands");
+    commands.open = wasOpen;
+    const pre = el("pre");
+    pre.append(code(why.commands.join("\n")));
+    commands.append(el("summary", null, "Look further"), pre);
+    parts.push(commands);
+    slot.replaceChildren(...parts);
   }
 
   function updateDetail(env) {

@@ -1,0 +1,76 @@
+"""The "Why?" panel in a real browser: it appears on an app that stops being Ready, says why
+in the words of the API's diagnosis, goes when the app is Ready again (all live, without a
+reload), and axe-core finds nothing wrong with it, light and dark."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+from kubesim.demo import REGISTRY
+from tests.browser.conftest import USER, axe_violations, describe, screenshot
+from tests.helpers import eventually
+from tests.service.conftest import StartKollie
+
+IMAGES = ("image.toolkit.fluxcd.io", "imagerepositories")
+
+
+async def test_the_panel_comes_and_goes_live(start_kollie: StartKollie, browser: Any) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    status, _ = await kollie.call("PUT", "/api/v1/environments/why", json={"apps": {"api": {}}})
+    assert status == 201
+    context = await browser.new_context(extra_http_headers=USER, color_scheme="dark")
+    page = await context.new_page()
+    await page.goto(kollie.url("/env/why"))
+    await page.wait_for_selector("#live.on", timeout=5000)
+    await page.wait_for_selector("[data-app=api].state-ready", timeout=15000)
+    reloads: list[str] = []
+    page.on("framenavigated", lambda frame: reloads.append(frame.url))
+    assert await page.locator("[data-app=api] .why-title").count() == 0
+
+    # The app switches to a branch nobody pushed an image of.
+    status, _ = await kollie.call(
+        "POST", "/api/v1/environments/why/apps", json={"name": "api", "prefix": "feature-late"}
+    )
+    assert status == 200
+    title = page.locator("[data-app=api] .why-title")
+    await title.wait_for(timeout=15000)
+    assert await title.inner_text() == "Why is api not ready?"
+    # Flux evaluates the new prefix: the panel follows until the registry's tags say it all.
+    await page.wait_for_function(
+        """() => (document.querySelector("[data-app=api] .why-summary")?.textContent || "")
+                 .startsWith("No tag of registry.example.com/acme/api starts with")""",
+        timeout=15000,
+    )
+    summary = page.locator("[data-app=api] .why-summary")
+    assert (await summary.inner_text()).startswith(
+        f"No tag of {REGISTRY}/api starts with feature-late-: CI has not pushed"
+    )
+    assert (await summary.locator("code").all_text_contents())[0] == "feature-late-"
+    steps = await page.locator("[data-app=api] .why-step").all_text_contents()
+    assert steps[0].startswith("✔ fine: ImageRepository flux-system/api scanned")
+    assert steps[-1].startswith("✖ broken: ImagePolicy kollie/why-api Failure")
+    await page.click("[data-app=api] .why-commands summary")
+    commands = await page.inner_text("[data-app=api] .why-commands pre")
+    assert "flux get image policy why-api -n kollie" in commands.splitlines()
+    violations = await axe_violations(page)
+    assert not violations, describe(violations)
+    await screenshot(page, "why-panel-1400-dark")
+
+    # CI pushes the image: the app comes up and the panel goes.
+    kollie.cluster.flux.registry.push(f"{REGISTRY}/api", "feature-late-abc1234-1900000000")
+    repo = copy.deepcopy(kollie.cluster.store.get(IMAGES, "flux-system", "api"))
+    assert repo is not None
+    repo["metadata"].setdefault("annotations", {})["reconcile.fluxcd.io/requestedAt"] = (
+        datetime.now(UTC).isoformat()
+    )
+    kollie.cluster.apply_object(repo)
+    await page.wait_for_selector("[data-app=api].state-ready", timeout=15000)
+
+    async def gone() -> bool:
+        return bool(await page.locator("[data-app=api] .why-title").count() == 0)
+
+    await eventually(gone, message="the panel goes once api is Ready")
+    assert reloads == [], "all of it live, without a reload"
+    await context.close()
