@@ -97,9 +97,6 @@ class EventHub:
     """The last event id. Ids start at the process's start time in nanoseconds, so an id from
     another process (a restarted or other replica) is never mistaken for one of ours: it gets
     a snapshot, not someone else's history."""
-    _streamed: bool = False
-    """Whether a stream was ever opened: until then nobody can ask to replay a change, so none
-    is rendered for replay (a cold start does not render every environment)."""
     recent: deque[Change] = field(default_factory=deque)
     dropped: int = 0
     _pending: set[str] = field(default_factory=set)
@@ -146,9 +143,10 @@ class EventHub:
         started = loop.time()
         self._scheduled = False
         pending, self._pending = self._pending, set()
-        dashboards = any(stream.view == "rows" for stream in self.streams)
+        views = {stream.view for stream in self.streams}
+        dashboards = "rows" in views
         changes = [
-            self._change(env, environments=self._streamed, rows=dashboards)
+            self._change(env, environments="environments" in views, rows=dashboards)
             for env in sorted(pending)
         ]
         counts = self.counts_event() if dashboards else self._counts
@@ -285,7 +283,6 @@ class EventHub:
             first = self._snapshot(stream)
         stream.first = len(first)
         self.streams.add(stream)
-        self._streamed = True
         return stream, first
 
     def live(self, stream: Stream) -> None:
@@ -309,10 +306,31 @@ class EventHub:
             for c in self.recent
             if c.sequence > last and (stream.env is None or c.env in (None, stream.env))
         ]
-        frames = [c.environments if stream.view == "environments" else c.rows for c in missed]
-        if any(f is None for f in frames):
-            return None  # a change this view did not render: start afresh
-        return b"".join(f or b"" for f in frames)
+        # A change nobody of this view was listening to was not rendered then: send the
+        # environment as it is now instead (once, at its last change: it subsumes the others).
+        frames: list[bytes] = []
+        rendered_now: set[str | None] = set()
+        for change in reversed(missed):
+            data = change.environments if stream.view == "environments" else change.rows
+            if data is None:
+                if change.env in rendered_now:
+                    continue
+                rendered_now.add(change.env)
+                data = self._now(change, stream.view)
+            frames.append(data)
+        return b"".join(reversed(frames))
+
+    def _now(self, change: Change, view: View) -> bytes:
+        """A change's frame for `view`, from the current state of what it concerns."""
+        if change.env is None:
+            return frame(change.sequence, "counts", self.counts_event()) if view == "rows" else b""
+        rendering = self.renderer.rendering(change.env)
+        if rendering is None:
+            return frame(change.sequence, "deleted", orjson.dumps({"name": change.env}))
+        if view == "environments":
+            return frame(change.sequence, "environment", rendering.json)
+        row = self.rows_event(change.env)
+        return frame(change.sequence, "row", row) if row is not None else b""
 
     def _snapshot(self, stream: Stream) -> bytes:
         if stream.view == "rows":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from typing import Any
 
@@ -14,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from kollie.cache import Cache
 from kollie.views import EnvironmentRenderer
 from tests.helpers import eventually
-from tests.service.conftest import AUTH, Kollie
+from tests.service.conftest import AUTH, Kollie, StartKollie
 from web import sse
 
 MERGE = "application/merge-patch+json"
@@ -164,3 +165,22 @@ async def test_a_stream_whose_client_leaves_ends_cancelled() -> None:
         hub.stop()
     assert ended == ["cancelled"]
     assert not hub.streams
+
+
+async def test_a_dashboard_gets_the_rows_that_changed_while_it_was_loading(
+    start_kollie: StartKollie,
+) -> None:
+    """A change that happens between a page's rendering and its stream's connection (after
+    every form's redirect) reaches the page as its row, not as a resync."""
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    user = {"X-Auth-Request-Email": "dev@example.com"}
+    async with kollie.http.get(kollie.url("/"), headers=user) as r:
+        page = await r.text()
+    since = re.search(r"since=(\d+)", page)
+    assert since is not None, "the page says where its stream starts"
+    status, _ = await kollie.call("PUT", "/api/v1/environments/late", json={"apps": {"api": {}}})
+    assert status == 201
+    url = kollie.url(f"/events?view=rows&since={since[1]}")
+    async with kollie.http.get(url, headers=user) as r:
+        events = await _read_events(r, 1)
+    assert events[0]["event"] == "row" and events[0]["data"]["name"] == "late", events
