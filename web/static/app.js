@@ -341,14 +341,23 @@
     slot.replaceChildren(...parts);
   }
 
+  // A form being submitted brings a fresh page itself: reloading now would cancel it (the
+  // change a form makes often reaches the stream before the form's own answer does).
+  let submitting = false;
+  document.addEventListener("submit", () => { submitting = true; });
+
+  function reloadUnlessSubmitting() {
+    if (!submitting) { window.location.reload(); }
+  }
+
   function updateDetail(env) {
     const detail = document.querySelector("[data-detail]");
     if (!detail || detail.dataset.env !== env.name) { return; }
     const cards = Array.from(detail.querySelectorAll("[data-app]"));
-    if (cards.length !== env.apps.length) { window.location.reload(); return; }
+    if (cards.length !== env.apps.length) { reloadUnlessSubmitting(); return; }
     for (const app of env.apps) {
       const card = cards.find(c => c.dataset.app === app.name);
-      if (!card) { window.location.reload(); return; }
+      if (!card) { reloadUnlessSubmitting(); return; }
       updateCard(card, app);
     }
     const states = env.apps.map(a => a.state);
