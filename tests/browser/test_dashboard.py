@@ -100,3 +100,25 @@ async def test_injected_markup_is_shown_as_text(start_kollie: StartKollie, brows
     assert await page.locator("tr[data-env=xss] img").count() == 0
     assert alerts == []
     await context.close()
+
+
+async def test_pages_raise_no_browser_errors(start_kollie: StartKollie, browser: Any) -> None:
+    """No console error (a missing resource, a pattern Chromium cannot compile) on the pages,
+    and the name field's pattern really checks names before the form is sent."""
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    status, _ = await kollie.call("PUT", "/api/v1/environments/quiet", json={"apps": {"api": {}}})
+    assert status == 201
+    context = await browser.new_context(extra_http_headers=USER)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    await page.goto(kollie.url("/"))
+    mismatch = "document.querySelector('input[name=name]').validity.patternMismatch"
+    await page.fill("input[name=name]", "Bad Name!")
+    assert await page.evaluate(mismatch) is True
+    await page.fill("input[name=name]", "good-name-2")
+    assert await page.evaluate(mismatch) is False
+    await page.goto(kollie.url("/env/quiet"))
+    await page.wait_for_selector("#live.on", timeout=5000)
+    assert errors == []
+    await context.close()
