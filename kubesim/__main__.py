@@ -60,17 +60,26 @@ def _parser() -> argparse.ArgumentParser:
         "--enable-admission-plugins",
         default="",
         metavar="NAMES",
-        help="comma-separated admission plugins to enforce (with --rbac): OwnerReferencesPermissionEnforcement",
+        help=(
+            "comma-separated admission plugins to enforce (with --rbac): "
+            "OwnerReferencesPermissionEnforcement"
+        ),
     )
     p.add_argument(
         "--tls",
         action="store_true",
-        help="serve HTTPS with a generated CA (in the kubeconfig); kubectl sends tokens only over TLS",
+        help=(
+            "serve HTTPS with a generated CA (in the kubeconfig); kubectl sends tokens only "
+            "over TLS"
+        ),
     )
     p.add_argument(
         "--demo",
         action="store_true",
-        help="load demo content: Flux CRDs, a platform GitRepository, six ImageRepositories and images",
+        help=(
+            "load demo content: Flux CRDs, a platform GitRepository, six ImageRepositories "
+            "and images"
+        ),
     )
     return p
 
@@ -110,7 +119,8 @@ async def _run(args: argparse.Namespace) -> None:
     print(f"kubesim serving on {cluster.url}", flush=True)
     if args.demo:
         print(
-            f"demo: {len(summary['apps'])} apps ({', '.join(summary['apps'])}), {summary['tags']} image tags "
+            f"demo: {len(summary['apps'])} apps ({', '.join(summary['apps'])}), "
+            f"{summary['tags']} image tags "
             f"in the simulated registry {summary['registry']}",
             flush=True,
         )
@@ -122,8 +132,10 @@ async def _run(args: argparse.Namespace) -> None:
             flush=True,
         )
         print(
-            f"push an image: curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: application/json' "
-            '-d \'{"image": "registry.example.com/acme/web", "tag": "feature-x-0123abc-1900000000"}\'',
+            f"push an image: curl -X POST {cluster.url}/sim/registry/push -H 'Content-Type: "
+            "application/json' "
+            '-d \'{"image": "registry.example.com/acme/web", '
+            '"tag": "feature-x-0123abc-1900000000"}\'',
             flush=True,
         )
     try:

@@ -51,7 +51,8 @@ def check_body(rt: ResourceType, version: str, body: Any) -> dict[str, Any]:
     # Like kube-apiserver, a body without type metadata takes it from the URL.
     if api_version is not None and api_version != rt.api_version(version):
         raise errors.bad_request(
-            f"the API version in the data ({api_version}) does not match the expected API version ({rt.api_version(version)})"
+            f"the API version in the data ({api_version}) does not match the expected API "
+            f"version ({rt.api_version(version)})"
         )
     meta = body.get("metadata", {})
     if meta is not None and not isinstance(meta, dict):
@@ -80,7 +81,8 @@ def check_namespace(store: Store, rt: ResourceType, namespace: str, meta: dict[s
     if ns["metadata"].get("deletionTimestamp"):
         raise ApiError(
             403,
-            f'{rt.plural} "{meta.get("name", "")}" is forbidden: unable to create new content in namespace '
+            f'{rt.plural} "{meta.get("name", "")}" is forbidden: unable to create new content '
+            "in namespace "
             f"{namespace} because it is being terminated",
             reason="Forbidden",
         )

@@ -74,7 +74,8 @@ class TokenAuthority:
         return _b64(hmac.new(self._key, signing_input.encode(), hashlib.sha256).digest())
 
     def token_request(self, namespace: str, name: str, body: Any) -> dict[str, Any]:
-        """Answer a TokenRequest for the ServiceAccount `namespace/name` (404 if it does not exist)."""
+        """Answer a TokenRequest for the ServiceAccount `namespace/name` (404 if it does not
+        exist)."""
         account = self.store.get(SERVICE_ACCOUNTS, namespace, name)
         if account is None:
             raise ApiError(
@@ -92,7 +93,10 @@ class TokenAuthority:
             or isinstance(expiration, bool)
             or expiration < MIN_EXPIRATION
         ):
-            message = f"spec.expirationSeconds: Invalid value: {expiration!r}: may not specify a duration less than 10 minutes"
+            message = (
+                f"spec.expirationSeconds: Invalid value: {expiration!r}: "
+                "may not specify a duration less than 10 minutes"
+            )
             raise ApiError(
                 422,
                 f'TokenRequest.authentication.k8s.io "{name}" is invalid: {message}',
@@ -177,7 +181,8 @@ class TokenAuthority:
             return None
         audiences = claims.get("aud") or []
         if ISSUER not in (audiences if isinstance(audiences, list) else [audiences]):
-            return None  # minted for someone else (TokenRequest.spec.audiences), not for this API server
+            # Minted for someone else (TokenRequest.spec.audiences), not for this API server.
+            return None
         account = self.store.get(SERVICE_ACCOUNTS, namespace, name)
         if account is None or account["metadata"].get("uid", "") != uid:
             return None

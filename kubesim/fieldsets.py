@@ -1,6 +1,7 @@
 """Field sets of objects: what an apply configuration claims, what a write changed, pruning.
 
-Paths and their FieldsV1 encoding are described in :mod:`kubesim.fieldsv1`.  What makes a node a member follows structured-merge-diff:
+Paths and their FieldsV1 encoding are described in :mod:`kubesim.fieldsv1`.  What makes a node a
+member follows structured-merge-diff:
 
 - :func:`field_set` (what an apply configuration claims): scalars, atomic lists and maps,
   list items, empty or null values, and keys of granular maps (not struct fields) are members;

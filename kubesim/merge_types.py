@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class ListType:
-    """How a list merges: ``atomic`` (replace), ``set`` (union of scalars) or ``map`` (by ``keys``)."""
+    """How a list merges: ``atomic`` (replace), ``set`` (union of scalars) or ``map`` (by
+    ``keys``)."""
 
     kind: Literal["atomic", "set", "map"]
     keys: tuple[str, ...] = ()

@@ -34,8 +34,10 @@ def dns_subdomain_errors(value: str) -> list[str]:
         errs.append("must be no more than 253 characters")
     if not _DNS_SUBDOMAIN.match(value):
         errs.append(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+            "'-' or '.', "
+            "and must start and end with an alphanumeric character (e.g. 'example.com', regex "
+            "used for "
             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
         )
     return errs
@@ -47,8 +49,10 @@ def dns_label_errors(value: str) -> list[str]:
         errs.append("must be no more than 63 characters")
     if not _DNS_LABEL.match(value):
         errs.append(
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-            "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+            "'-', and must "
+            "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+            "used for "
             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
         )
     return errs
@@ -67,8 +71,10 @@ def qualified_name_errors(key: str) -> list[str]:
         )
     elif not _QUALIFIED_NAME.match(name):
         errs.append(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
-            "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation "
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
+            "and end with "
+            "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used "
+            "for validation "
             "is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
         )
     return errs
@@ -80,8 +86,10 @@ def label_value_errors(value: str) -> list[str]:
         errs.append("must be no more than 63 characters")
     if not _LABEL_VALUE.match(value):
         errs.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-            "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+            "a valid label must be an empty string or consist of alphanumeric characters, '-', "
+            "'_' or '.', and "
+            "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value', "
+            " or '12345', "
             "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
         )
     return errs
@@ -199,7 +207,8 @@ def metadata_errors(meta: Mapping[str, Any], *, name_is_label: bool) -> list[tup
                     (
                         "metadata.ownerReferences",
                         "FieldValueInvalid",
-                        "metadata.ownerReferences: Invalid value: only one reference can have Controller set to true",
+                        "metadata.ownerReferences: Invalid value: only one reference can have "
+                        "Controller set to true",
                     )
                 )
     return out

@@ -55,7 +55,8 @@ class ObjectApi:
         self.admission_checks: list[
             Callable[[ResourceType, dict[str, Any] | None, dict[str, Any]], None]
         ] = []
-        """Validating admission plugins: see each write (old, new) before it is stored, and may refuse it."""
+        """Validating admission plugins: see each write (old, new) before it is stored, and may
+        refuse it."""
 
     # ------------------------------------------------------------------ reads
     def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
@@ -161,7 +162,8 @@ class ObjectApi:
         meta = obj.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request(
-                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({name})"
             )
         admission.check_namespace(self.store, rt, namespace, dict(meta))
         old = self.get(rt, namespace, name)
@@ -208,7 +210,8 @@ class ObjectApi:
             raise ApiError(
                 415,
                 "the body of the request was in an unknown format - accepted media types include: "
-                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                "application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml",
             )
         if kind != "apply" and opts.force:
             raise errors.bad_request("force is only valid for apply patches (ApplyPatch)")
@@ -238,7 +241,8 @@ class ObjectApi:
             raise errors.conflict(rt.plural, rt.group, name)
         if meta.get("name") != name:
             raise errors.bad_request(
-                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+                f"the name of the object ({meta.get('name')}) does not match the name on the "
+                f"URL ({name})"
             )
         return self._commit(rt, version, live, patched, opts, subresource=subresource)
 
@@ -261,7 +265,8 @@ class ObjectApi:
         meta = config.get("metadata") or {}
         if meta.get("name") != name:
             raise errors.bad_request(
-                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+                f"the name of the object ({meta.get('name')}) does not match the name on the "
+                f"URL ({name})"
             )
         for key in (*SERVER_FIELDS, "managedFields"):
             if key in meta and key != "resourceVersion":
@@ -374,12 +379,14 @@ class ObjectApi:
                             {
                                 "reason": "FieldValueForbidden",
                                 "field": "metadata.finalizers",
-                                "message": "Forbidden: no new finalizers can be added if the object is being deleted, "
+                                "message": "Forbidden: no new finalizers can be added if the "
+                                "object is being deleted, "
                                 f"found new finalizers {sorted(added)!r}",
                             }
                         ],
                         [
-                            f"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being "
+                            "metadata.finalizers: Forbidden: no new finalizers can be added if "
+                            "the object is being "
                             f"deleted, found new finalizers {sorted(added)!r}"
                         ],
                     )
@@ -437,7 +444,8 @@ class ObjectApi:
             if preconditions.get("uid") and preconditions["uid"] != meta["uid"]:
                 raise ApiError(
                     409,
-                    f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {meta['uid']}",
+                    f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in "
+                    f"object meta: {meta['uid']}",
                     reason="Conflict",
                 )
             if (
@@ -446,13 +454,16 @@ class ObjectApi:
             ):
                 raise ApiError(
                     409,
-                    f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, "
+                    "Precondition failed: ResourceVersion in precondition: "
+                    f"{preconditions['resourceVersion']}, "
                     f"ResourceVersion in object meta: {meta['resourceVersion']}",
                     reason="Conflict",
                 )
         if propagation not in (None, "Background", "Foreground", "Orphan"):
             raise errors.bad_request(
-                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan", "nil"'
+                'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported '
+                f'value: "{propagation}": supported values: '
+                '"Foreground", "Background", "Orphan", "nil"'
             )
         finalizers = list(meta.get("finalizers") or [])
         if propagation == "Foreground" and "foregroundDeletion" not in finalizers:

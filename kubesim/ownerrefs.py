@@ -36,7 +36,8 @@ class OwnerReferencesPermissionEnforcement:
         meta = new["metadata"]
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         if old is not None:
-            # Creating with owners is allowed: whoever creates an object could also not have created it.
+            # Creating with owners is allowed: whoever creates an object could also not have created
+            # it.
             delete = Request(
                 user,
                 "delete",

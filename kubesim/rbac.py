@@ -216,7 +216,10 @@ def forbidden(request: Request, reason: str = "") -> ApiError:
     where = (
         f'in the namespace "{request.namespace}"' if request.namespace else "at the cluster scope"
     )
-    why = f'User "{user}" cannot {request.verb} resource "{resource}" in API group "{request.group}" {where}'
+    why = (
+        f'User "{user}" cannot {request.verb} resource "{resource}" '
+        f'in API group "{request.group}" {where}'
+    )
     if reason:
         why = f"{why}: {reason}"
     qualified = f"{request.resource}.{request.group}" if request.group else request.resource

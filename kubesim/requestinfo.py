@@ -77,7 +77,8 @@ def _true(value: str | None) -> bool:
 
 
 def _name_from_selector(selector: str) -> str:
-    """The name a field selector requires (`metadata.name=x` or `==x`, alone or among other terms)."""
+    """The name a field selector requires (`metadata.name=x` or `==x`, alone or among other
+    terms)."""
     for term in selector.split(","):
         field, op, value = term.partition("==") if "==" in term else term.partition("=")
         if op and not field.endswith("!") and field.strip() == "metadata.name":

@@ -147,7 +147,8 @@ def write_options(request: web.Request) -> WriteOptions:
     validation = q.get("fieldValidation", "Warn") or "Warn"
     if validation not in ("Ignore", "Warn", "Strict"):
         raise errors.bad_request(
-            f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"'
+            f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", '
+            '"Strict", "Warn"'
         )
     manager = (
         q.get("fieldManager")

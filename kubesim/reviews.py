@@ -20,7 +20,8 @@ def impersonate(
     groups: list[str],
     path: str,
 ) -> UserInfo:
-    """The user a request acts as: `Impersonate-User`/`-Group` if the caller may impersonate them."""
+    """The user a request acts as: `Impersonate-User`/`-Group` if the caller may impersonate
+    them."""
     name = headers.get("Impersonate-User")
     if not name:
         if groups:

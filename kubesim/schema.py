@@ -114,14 +114,16 @@ def _walk(schema: Mapping[str, Any], value: Any, path: str, w: _Walk, *, root: b
             w.error(
                 path,
                 "FieldValueTypeInvalid",
-                f"Invalid value: {_quote(value)}: {path} in body must be of type integer-or-string: {_quote(_type_name(value))}",
+                f"Invalid value: {_quote(value)}: {path} in body must be of type "
+                f"integer-or-string: {_quote(_type_name(value))}",
             )
             return value
     elif expected and not _matches_type(value, expected):
         w.error(
             path,
             "FieldValueTypeInvalid",
-            f'Invalid value: "{_type_name(value)}": {path} in body must be of type {expected}: "{_type_name(value)}"',
+            f'Invalid value: "{_type_name(value)}": {path} in body must be of type {expected}: '
+            f'"{_type_name(value)}"',
         )
         return value
     if isinstance(value, dict):
@@ -151,7 +153,8 @@ def _walk(schema: Mapping[str, Any], value: Any, path: str, w: _Walk, *, root: b
                 w.error(
                     path,
                     "FieldValueInvalid",
-                    f"Invalid value: {_quote(value)}: {path} in body must match {'exactly one' if key == 'oneOf' else 'at least one'} schema",
+                    f"Invalid value: {_quote(value)}: {path} in body must match "
+                    f"{'exactly one' if key == 'oneOf' else 'at least one'} schema",
                 )
     if "not" in schema:
         probe = _Walk()
@@ -212,7 +215,8 @@ def _walk_object(
         w.error(
             path,
             "FieldValueInvalid",
-            f"Invalid value: {len(out)}: {path} in body should have at least {schema['minProperties']} properties",
+            f"Invalid value: {len(out)}: {path} in body should have at least "
+            f"{schema['minProperties']} properties",
         )
     return out
 
@@ -234,7 +238,8 @@ def _walk_array(schema: Mapping[str, Any], value: list[Any], path: str, w: _Walk
         w.error(
             path,
             "FieldValueInvalid",
-            f"Invalid value: {len(out)}: {path} in body should have at least {schema['minItems']} items",
+            f"Invalid value: {len(out)}: {path} in body should have at least "
+            f"{schema['minItems']} items",
         )
     list_type = schema.get("x-kubernetes-list-type")
     if list_type == "set":
@@ -272,7 +277,8 @@ def _check_scalar(schema: Mapping[str, Any], value: Any, path: str, w: _Walk) ->
             w.error(
                 path,
                 "FieldValueInvalid",
-                f"Invalid value: {_quote(value)}: {path} in body should be at least {schema['minLength']} chars long",
+                f"Invalid value: {_quote(value)}: {path} in body should be at least "
+                f"{schema['minLength']} chars long",
             )
         pattern = schema.get("pattern")
         if pattern and not _regex(pattern).search(value):
@@ -288,7 +294,8 @@ def _check_scalar(schema: Mapping[str, Any], value: Any, path: str, w: _Walk) ->
                 w.error(
                     path,
                     "FieldValueInvalid",
-                    f"Invalid value: {_quote(value)}: {path} in body must be of type date-time: {_quote(value)}",
+                    f"Invalid value: {_quote(value)}: {path} in body must be of type date-time: "
+                    f"{_quote(value)}",
                 )
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if "maximum" in schema:
@@ -297,7 +304,8 @@ def _check_scalar(schema: Mapping[str, Any], value: Any, path: str, w: _Walk) ->
                 w.error(
                     path,
                     "FieldValueInvalid",
-                    f"Invalid value: {value}: {path} in body should be less than or equal to {limit}",
+                    f"Invalid value: {value}: {path} in body should be less than or equal to "
+                    f"{limit}",
                 )
         if "minimum" in schema:
             limit = schema["minimum"]
@@ -305,7 +313,8 @@ def _check_scalar(schema: Mapping[str, Any], value: Any, path: str, w: _Walk) ->
                 w.error(
                     path,
                     "FieldValueInvalid",
-                    f"Invalid value: {value}: {path} in body should be greater than or equal to {limit}",
+                    f"Invalid value: {value}: {path} in body should be greater than or equal to "
+                    f"{limit}",
                 )
 
 

@@ -100,8 +100,10 @@ def _check_key(key: str) -> None:
     if not _KEY.match(key) or len(key.split("/")[-1]) > 63:
         raise ApiError(
             400,
-            f'unable to parse requirement: values[0][{key}]: Invalid value: "{key}": name part must consist of '
-            "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            f'unable to parse requirement: values[0][{key}]: Invalid value: "{key}": name part '
+            "must consist of "
+            "alphanumeric characters, '-', '_' or '.', and must start and end with an "
+            "alphanumeric character",
         )
 
 
@@ -109,8 +111,10 @@ def _check_value(value: str) -> None:
     if len(value) > 63 or not _VALUE.match(value):
         raise ApiError(
             400,
-            f'unable to parse requirement: values[0]: Invalid value: "{value}": a valid label must be an empty '
-            "string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+            f'unable to parse requirement: values[0]: Invalid value: "{value}": a valid label '
+            "must be an empty "
+            "string or consist of alphanumeric characters, '-', '_' or '.', and must start and "
+            "end with an "
             "alphanumeric character",
         )
 
@@ -170,7 +174,8 @@ class FieldRequirement:
 def parse_field_selector(
     text: str, gr: tuple[str, str], kind: str, api_version: str
 ) -> tuple[FieldRequirement, ...]:
-    """Parse `metadata.name=x,status.phase!=y`; unsupported fields are a 400 like the real server."""
+    """Parse `metadata.name=x,status.phase!=y`; unsupported fields are a 400 like the real
+    server."""
     supported = _COMMON_FIELDS | _KIND_FIELDS.get(gr, {})
     reqs: list[FieldRequirement] = []
     for part in filter(None, (p.strip() for p in text.split(","))):

@@ -89,7 +89,10 @@ class ApplyConflict(Exception):
         """The Status message, worded as kube-apiserver words it."""
         if len(self.details) == 1:
             only = self.details[0]
-            return f"Apply failed with 1 conflict: conflict with {only.owner(api_version)}: {only.field}"
+            return (
+                "Apply failed with 1 conflict: "
+                f"conflict with {only.owner(api_version)}: {only.field}"
+            )
         by_owner: dict[str, list[Conflict]] = {}
         for conflict in self.details:
             by_owner.setdefault(conflict.identity(), []).append(conflict)
@@ -380,7 +383,8 @@ def record_update(
     now: str,
     subresource: str | None = None,
 ) -> dict[str, Any]:
-    """After a create, update or patch: ``new`` with managedFields updated for ``manager`` (Update)."""
+    """After a create, update or patch: ``new`` with managedFields updated for ``manager``
+    (Update)."""
     shape = root_shape(type_info)
     entries = _entries(old) if old is not None else _entries(new)
     added, modified, removed = fieldsets.compare(old if old is not None else {}, new, shape)

@@ -319,7 +319,8 @@ def _unique(values: list[Any]) -> list[Any]:
 
 
 def _of_maps(*lists: list[Any]) -> bool:
-    """Whether the items are maps; mixed item types and lists of lists are refused, as the server does."""
+    """Whether the items are maps; mixed item types and lists of lists are refused, as the
+    server does."""
     kinds = {_kind(v) for items in lists for v in items}
     if "list" in kinds:
         raise PatchError("lists of lists are not supported")

@@ -132,7 +132,8 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[tuple[dict[str, Any], Cell]]] = {
         (
             {"name": "Object", "type": "string"},
             lambda o, n: (
-                f"{(o.get('involvedObject') or {}).get('kind', '').lower()}/{(o.get('involvedObject') or {}).get('name', '')}"
+                f"{(o.get('involvedObject') or {}).get('kind', '').lower()}/"
+                f"{(o.get('involvedObject') or {}).get('name', '')}"
             ),
         ),
         ({"name": "Message", "type": "string"}, lambda o, n: o.get("message", "")),

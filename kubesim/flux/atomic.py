@@ -50,6 +50,15 @@ from kubesim.flux.helmstate import (
     truncate,
 )
 
+ABSENT, UNMANAGED, OUT_OF_SYNC, IN_SYNC, FAILED_STATE = (
+    "Absent",
+    "Unmanaged",
+    "OutOfSync",
+    "InSync",
+    "Failed",
+)
+"""The release states of internal/reconcile/state.go that the simulation reaches."""
+
 
 class Outcome(Enum):
     DONE = "done"
@@ -109,50 +118,66 @@ class AtomicRelease:
 
     # ------------------------------------------------------------ state
     def next_action(self) -> str | None:
-        """DetermineReleaseState, then actionForState (no tests, drift detection or locks)."""
+        """actionForState on DetermineReleaseState (no tests, drift detection or locks): the
+        next Helm action, None when in sync; raises Exhausted or MissingRollbackTarget."""
+        state = self.state()
+        forced = self.req.forced()
+        if state == ABSENT:
+            return self._unless_exhausted("install", forced)
+        if state == UNMANAGED:
+            self.req.status["history"] = []  # the history cannot be relied on
+            return "upgrade"
+        if state == OUT_OF_SYNC:
+            return self._unless_exhausted("upgrade", forced)
+        if state == IN_SYNC:
+            return self._in_sync(forced)
+        return self._failed(forced)
+
+    def state(self) -> str:
+        """DetermineReleaseState: the release in storage against the history and the request."""
         req = self.req
-        status = req.status
-        forced = req.forced()
         release = self.helm.last(req.storage_namespace, req.release_name)
         history = req.history()
-        if release is None or (not history and release.status == UNINSTALLED):
-            if remediation_of(req.spec, "install").exhausted(status) and not forced:
-                raise Exhausted("cannot install release")
-            return "install"
+        if release is None or release.status == UNINSTALLED:
+            return ABSENT
         if not history or history[0]["version"] != release.version:
-            req.status["history"] = []  # unmanaged: the history cannot be relied on
+            return UNMANAGED
+        if release.status != DEPLOYED:
+            return FAILED_STATE
+        in_sync = (
+            release.chart.name == req.chart.name
+            and release.chart.version == req.chart.version
+            and release.config_digest == values_digest(req.values)
+        )
+        return IN_SYNC if in_sync else OUT_OF_SYNC
+
+    def _unless_exhausted(self, action: str, forced: bool) -> str:
+        if remediation_of(self.req.spec, action).exhausted(self.req.status) and not forced:
+            raise Exhausted(f"cannot {action} release")
+        return action
+
+    def _in_sync(self, forced: bool) -> str | None:
+        req = self.req
+        history = req.history()
+        req.status["history"] = history[:5] if req.active_retry() is not None else truncate(history)
+        if forced:
             return "upgrade"
-        if release.status == UNINSTALLED:
-            return "install"
-        if release.status == DEPLOYED:
-            in_sync = (
-                release.chart.name == req.chart.name
-                and release.chart.version == req.chart.version
-                and release.config_digest == values_digest(req.values)
-            )
-            if in_sync:
-                if req.active_retry() is not None:
-                    status["history"] = history[:5]
-                else:
-                    status["history"] = truncate(history)
-                if forced:
-                    return "upgrade"
-                if req.c.is_true(REMEDIATED):
-                    self._replace_remediated(history[0])
-                return None
-            if remediation_of(req.spec, "upgrade").exhausted(status) and not forced:
-                raise Exhausted("cannot upgrade release")
-            return "upgrade"
-        # FAILED
+        if req.c.is_true(REMEDIATED):
+            self._replace_remediated(history[0])
+        return None
+
+    def _failed(self, forced: bool) -> str:
+        """A failed release: retry, upgrade after a change, or remediate while retries last."""
+        req, status = self.req, self.req.status
         if req.active_retry() is not None:
-            status["history"] = history[:5]
+            status["history"] = req.history()[:5]
             return "upgrade"
         active = req.active_remediation()
         if active is None or active.failure_count(status) <= 0 or forced:
             return "upgrade"
         if active.exhausted(status) and not active.remediate_last:
             raise Exhausted("cannot remediate failed release")
-        status["history"] = truncate(history)
+        status["history"] = truncate(req.history())
         if active.strategy == "uninstall":
             return "uninstall"
         if previous(status["history"]) is None:

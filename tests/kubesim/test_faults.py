@@ -1,4 +1,5 @@
-"""Fault injection: latency, error rates, cut watches, forced 410 and restarts keep their promises."""
+"""Fault injection: latency, error rates, cut watches, forced 410 and restarts keep their
+promises."""
 
 from __future__ import annotations
 

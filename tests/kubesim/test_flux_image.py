@@ -275,8 +275,8 @@ async def test_digest_reflection(cluster: SimCluster) -> None:
     await eventually(lambda: unresolved().get("status") == "False", message="digest lookup fails")
     assert unresolved()["reason"] == "Failed"
     assert (
-        "HEAD https://registry.example.com/v2/acme/web/manifests/main-abc1234-1: unexpected status code 404"
-        in unresolved()["message"]
+        "HEAD https://registry.example.com/v2/acme/web/manifests/main-abc1234-1: unexpected "
+        "status code 404" in unresolved()["message"]
     )
     cluster.apply_object(
         {

