@@ -8,6 +8,7 @@ any of them changes: `finish` hands both to the cache. Ready apps read nothing o
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from kollie import uptime
 from kollie.cache import GIT_SOURCES, HELM_RELEASES, IMAGE_REPOSITORIES, AppObjects, Cache, Ref
 from kollie.diagnosis import Diagnosis, diagnose
 from kollie.diagnosis_links import Chain, GitSource
-from kollie.diagnosis_sleep import sleep_state
+from kollie.diagnosis_sleep import Sleep, sleep_state
 from kollie.fluxviews import HelmReleaseView
 from kollie.projections import EnvironmentRecord
 from kollie.reftables import Lookup
@@ -29,9 +30,8 @@ class ChainReader:
         self.cache = cache
         self.env = record.name
         self.namespace = namespace
-        window = uptime.from_json(record.settings.get("uptime"))
-        self.window = window.downscaler_value() if window else ""
-        self.sleep = sleep_state(window, now)
+        self.record = record
+        self.now = now
         self.reads: set[Ref] = set()
         self.diagnosed = False
 
@@ -44,6 +44,15 @@ class ChainReader:
             if release is not None:
                 releases.append(release)
         return app_status(k, app.policy, releases)
+
+    @functools.cached_property
+    def _window(self) -> uptime.Uptime | None:
+        # Only renderings with an app to diagnose look at the window (most are all Ready).
+        return uptime.from_json(self.record.settings.get("uptime"))
+
+    @functools.cached_property
+    def sleep(self) -> Sleep | None:
+        return sleep_state(self._window, self.now)
 
     def diagnosis(self, app: AppObjects, status: AppStatus) -> Diagnosis | None:
         if status.state == "Ready":
@@ -71,7 +80,7 @@ class ChainReader:
                 for key in (k.helm_releases if k else ())
             ),
             sleep=self.sleep,
-            window=self.window,
+            window=self._window.downscaler_value() if self._window else "",
         )
 
     def _source(self, namespace: str, name: str) -> Lookup[GitSource]:
@@ -88,6 +97,8 @@ class ChainReader:
     def finish(self) -> None:
         """Tell the cache what this rendering depends on beyond the environment's objects."""
         self.cache.depend(self.env, self.reads)
+        if not self.diagnosed:
+            return
         changes_at = self.sleep.changes_at if self.sleep else None
-        if self.diagnosed and changes_at is not None:
+        if changes_at is not None:
             self.cache.rechecks.add(self.env, changes_at.timestamp())

@@ -341,6 +341,6 @@ async def test_the_environment_page_and_the_dashboard_row_say_why(
     row = row[row.index('<tr data-env="login-fix"') :]
     row = row[: row.index("</tr>")]
     assert (
-        f'<span class="why-link" title="{escape(found["summary"])}"><span class="visually-hidden">'
-        "broken link: </span>admin ✖ ImagePolicy</span>"
+        '<span class="why-link"><span class="visually-hidden">broken link: </span>'
+        "admin ✖ ImagePolicy</span>"
     ) in row
