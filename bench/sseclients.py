@@ -60,9 +60,8 @@ class Reader(asyncio.Protocol):
                 self.seen[number] = 1
                 self.latencies.append((now - written) / 1e6)
                 if LATE and (now - written) > 1e9:
-                    LATE.write(
-                        f"{number} {(now - written) / 1e6:.0f} ms: {chunk[max(0, match.start() - 300) : match.end() + 50]!r}\n"
-                    )
+                    context = chunk[max(0, match.start() - 300) : match.end() + 50]
+                    LATE.write(f"{number} {(now - written) / 1e6:.0f} ms: {context!r}\n")
         self.tail = chunk[-CARRY:]
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -38,8 +38,9 @@ class Authenticator:
             name = token_owner(self.tokens, header[len("Bearer ") :].strip())
             return Actor(f"token:{name}", "api") if name else None
         if self.trust_proxy_headers and browser_route(request):
-            # Only the browser surface sits behind the auth proxy. The API may be reachable without
-            # it (CI, registries), where these headers would be whatever the caller wants them to be.
+            # Only the browser surface sits behind the auth proxy. The API may be reachable
+            # without it (CI, registries), where these headers would be whatever the caller
+            # wants them to be.
             user = request.headers.get("X-Auth-Request-Email") or request.headers.get(
                 "X-Auth-Request-User"
             )

@@ -188,7 +188,7 @@ class EventHub:
         return change
 
     def health(self, connected: bool) -> None:
-        """Tell every page whether the cluster view is live (informers connected) or may be stale."""
+        """Tell every page whether the cluster view is live (informers connected) or stale."""
         if connected == self._connected:
             return
         self._connected = connected
