@@ -155,7 +155,7 @@ class Settings:
         ttl = duration("KOLLIE_ENV_TTL", "7d", like="7d, 36h", zero="never")
         rate_raw = get("KOLLIE_EXPIRY_MAX_PER_MINUTE", "10")
         rate = 10
-        if not rate_raw.isdigit() or not 1 <= int(rate_raw) <= 1000:
+        if not (rate_raw.isascii() and rate_raw.isdigit()) or not 1 <= int(rate_raw) <= 1000:
             problems.append(
                 f"KOLLIE_EXPIRY_MAX_PER_MINUTE={rate_raw!r}: expected a whole number from 1 to 1000"
             )

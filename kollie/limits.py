@@ -35,7 +35,7 @@ class Limits:
             if raw is None or not raw.strip():
                 return default
             value = raw.strip()
-            if not value.isdigit() or not low <= int(value) <= high:
+            if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
                 problems.append(f"{name}={raw!r}: expected a whole number from {low} to {high}")
                 return default
             return int(value)

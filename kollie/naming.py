@@ -15,9 +15,11 @@ MAX_APP = 20
 MAX_PREFIX = 128 - 1 - 40 - 1 - 20
 """A Docker tag is at most 128 characters; leave room for `-<sha1>-<timestamp>`."""
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_PREFIX = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
-_TAG = re.compile(r"^(?P<prefix>.+)-(?P<sha>[0-9a-f]{7,40})-(?P<ts>[0-9]+)$")
+# Matched with `fullmatch`: `$` also matches before a final newline, so `re.match(r"^...$")`
+# would take "pr-1\n" for a valid name and write the newline into the cluster's objects.
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", re.ASCII)
+_PREFIX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*", re.ASCII)
+_TAG = re.compile(r"(?P<prefix>.+)-(?P<sha>[0-9a-f]{7,40})-(?P<ts>[0-9]+)", re.ASCII)
 
 
 class InvalidName(ValueError):
@@ -31,7 +33,7 @@ def subdomain_problem(value: str, *, what: str) -> str | None:
         return f"{what} must not be empty"
     if len(value) > 253:
         return f"{what} {value!r} is {len(value)} characters long; at most 253 are allowed"
-    if not all(_LABEL.match(part) for part in value.split(".")):
+    if not all(_LABEL.fullmatch(part) for part in value.split(".")):
         return (
             f"{what} {value!r} must consist of lower case letters, digits, '-' and '.', "
             "and start and end with a letter or digit"
@@ -45,7 +47,7 @@ def label_problem(value: str, *, what: str, max_length: int) -> str | None:
         return f"{what} must not be empty"
     if len(value) > max_length:
         return f"{what} {value!r} is {len(value)} characters long; at most {max_length} are allowed"
-    if not _LABEL.match(value):
+    if not _LABEL.fullmatch(value):
         return (
             f"{what} {value!r} must consist of lower case letters, digits and '-', "
             "and start and end with a letter or digit"
@@ -89,7 +91,7 @@ def check_prefix(prefix: str) -> str:
         raise InvalidName("prefix must not be empty")
     if len(prefix) > MAX_PREFIX:
         raise InvalidName(f"prefix {prefix!r} is longer than {MAX_PREFIX} characters")
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         raise InvalidName(
             f"prefix {prefix!r} may contain only letters, digits, '.', '_' and '-', "
             "and must not start with '.' or '-'"
@@ -106,7 +108,7 @@ class ImageTag:
 
 def parse_tag(tag: str) -> ImageTag | None:
     """Split `<prefix>-<gitsha>-<unixts>`; None for any other tag."""
-    m = _TAG.match(tag)
+    m = _TAG.fullmatch(tag)
     if not m:
         return None
     return ImageTag(m.group("prefix"), m.group("sha"), int(m.group("ts")))

@@ -78,7 +78,16 @@ def parse_stamp(text: str) -> datetime:
         raise InvalidUptime(f"{text!r} is not an RFC 3339 time such as 2026-01-31T18:00:00Z") from e
     if moment.tzinfo is None:
         raise InvalidUptime(f"{text!r} has no time zone; add Z or an offset such as +01:00")
-    return moment.astimezone(UTC)
+    return _utc(moment)
+
+
+def _utc(moment: datetime) -> datetime:
+    """`moment` in UTC; InvalidUptime when that falls outside the years 1 to 9999 (such as
+    9999-12-31T23:00-08:00), which datetime cannot hold."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidUptime(f"{moment.isoformat()} is out of range") from None
 
 
 def initial(now: datetime) -> Uptime:
@@ -129,7 +138,7 @@ def extend(
         new_until = (base + timedelta(hours=hours)).replace(microsecond=0)
     else:
         assert until is not None
-        new_until = until.astimezone(UTC).replace(microsecond=0)
+        new_until = _utc(until).replace(microsecond=0)
         if new_until <= now:
             raise InvalidUptime(f"{stamp(new_until)} is in the past")
     if new_until - now > MAX_EXTENSION:

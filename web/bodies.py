@@ -176,7 +176,10 @@ def extension(body: dict[str, Any]) -> tuple[float | None, datetime | None]:
         amount = body[given[0]]
         if isinstance(amount, bool) or not isinstance(amount, (int, float)):
             raise unprocessable(f"{given[0]} must be a number")
-        return float(amount) * (24 if given[0] == "days" else 1), None
+        try:
+            return float(amount) * (24 if given[0] == "days" else 1), None
+        except OverflowError:  # an integer too large for a float (JSON allows any length)
+            raise unprocessable(f"{given[0]} is far too large") from None
     until = body["until"]
     if not isinstance(until, str):
         raise unprocessable("until must be an RFC 3339 time")

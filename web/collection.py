@@ -42,7 +42,9 @@ def _after(token: str) -> str:
 def _limit(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # A few ASCII digits: str.isdigit() also takes "²", and int() refuses both that and
+    # strings of more than 4,300 digits (a 500 instead of this 400).
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadPage(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 

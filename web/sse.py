@@ -293,7 +293,8 @@ class EventHub:
             self._write(stream, data)
 
     def _replay(self, stream: Stream, since: str | None) -> bytes | None:
-        if not since or not since.isdigit():
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not since or not since.isascii() or not since.isdigit() or len(since) > 20:
             return None
         last = int(since)
         if last > self.sequence:
