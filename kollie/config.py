@@ -82,7 +82,7 @@ class Settings:
     """Watch the HelmReleases Kollie's Kustomizations apply, so an app is Ready only when they
     are and the diagnosis names helm-controller's failures (`KOLLIE_DIAGNOSIS_HELM_RELEASES`);
     needs cluster-wide list/watch on HelmReleases. On in `kollie demo`."""
-    csrf_secret: str | None = None
+    csrf_secret: str | None = field(default=None, repr=False)
     """Key of the dashboard's CSRF tokens (`KOLLIE_CSRF_SECRET`); replicas behind one Service
     must share it. Unset: a random key per process."""
     public_url: str | None = None

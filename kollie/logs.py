@@ -28,7 +28,9 @@ def configure_logging(*, fmt: LogFormat = "json", level: str = "info") -> None:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=_traceback_without_locals()
+        )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -47,3 +49,14 @@ def configure_logging(*, fmt: LogFormat = "json", level: str = "info") -> None:
     root.setLevel(numeric)
     # aiohttp's access log is replaced by Kollie's own request log line.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _traceback_without_locals() -> structlog.typing.ExceptionRenderer:
+    """Tracebacks for humans that never print local variables: structlog's default (rich, or
+    better-exceptions) shows them, and a request handler's locals hold API tokens, webhook
+    secrets and the CSRF key (an unexpected error would write them into the log)."""
+    try:
+        import rich  # noqa: F401  (only whether it is there)
+    except ImportError:
+        return structlog.dev.plain_traceback
+    return structlog.dev.RichTracebackFormatter(show_locals=False)
