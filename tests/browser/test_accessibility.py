@@ -1,6 +1,7 @@
 """Every page, light and dark, at a phone's width and a wide screen's: axe-core finds nothing,
-the list never scrolls sideways on a phone and app chips stay one line; screenshots of each
-are written to tests/artifacts/ for people to look at."""
+the list never scrolls sideways on a phone, app chips stay one line, a row's quick actions never
+touch, and an app without a diagnosis shows no trace of a "Why?" panel; screenshots of each are
+written to tests/artifacts/ for people to look at."""
 
 from __future__ import annotations
 
@@ -37,6 +38,34 @@ async def _chips_on_one_line(page: Any) -> None:
         assert height < 2 * line, f"the chip {text!r} wraps ({height}px tall)"
 
 
+async def _actions_apart(page: Any) -> None:
+    """A row's quick actions (extend, delete) never touch or overlap: a tap meant for one must
+    not land on the other."""
+    gaps = await page.eval_on_selector_all(
+        "td.actions",
+        """cells => cells.map(cell => {
+             const boxes = Array.from(cell.children).map(c => c.getBoundingClientRect());
+             return boxes.slice(1).map((b, i) => {
+               const a = boxes[i];
+               return Math.max(b.left - a.right, a.left - b.right, b.top - a.bottom,
+                               a.top - b.bottom);
+             });
+           }).flat()""",
+    )
+    assert gaps, "the list shows rows with more than one quick action"
+    assert min(gaps) >= 4, f"quick actions {min(gaps)}px apart on {page.url}"
+
+
+async def _no_empty_panel(page: Any) -> None:
+    """Ready apps have no diagnosis: their (empty) panel takes no room and draws nothing."""
+    sizes = await page.eval_on_selector_all(
+        ".app-card.state-ready [data-why]",
+        "slots => slots.map(s => [s.offsetWidth, s.offsetHeight])",
+    )
+    assert sizes, "the page shows a Ready app"
+    assert all(size == [0, 0] for size in sizes), f"empty Why panels drawn: {sizes}"
+
+
 async def test_every_page_light_and_dark_at_both_widths(
     start_kollie: StartKollie, browser: Any
 ) -> None:
@@ -60,6 +89,9 @@ async def test_every_page_light_and_dark_at_both_widths(
                     await page.wait_for_selector("#live.on", timeout=5000)
                 if name == "index":
                     await _chips_on_one_line(page)
+                    await _actions_apart(page)
+                if name in ("environment", "failing"):
+                    await _no_empty_panel(page)
                 await _no_sideways_scroll(page)
                 label = f"{name}-{width}-{scheme}"
                 if violations := await axe_violations(page):

@@ -1,6 +1,7 @@
 """The "Why?" panel in a real browser: it appears on an app that stops being Ready, says why
-in the words of the API's diagnosis, goes when the app is Ready again (all live, without a
-reload), and axe-core finds nothing wrong with it, light and dark."""
+in the words of the API's diagnosis, goes when the app is Ready again, and the dashboard row
+names the broken link meanwhile (all live, without a reload); axe-core finds nothing wrong with
+it, light and dark."""
 
 from __future__ import annotations
 
@@ -25,8 +26,14 @@ async def test_the_panel_comes_and_goes_live(start_kollie: StartKollie, browser:
     await page.goto(kollie.url("/env/why"))
     await page.wait_for_selector("#live.on", timeout=5000)
     await page.wait_for_selector("[data-app=api].state-ready", timeout=15000)
+    dashboard = await context.new_page()
+    await dashboard.goto(kollie.url("/"))
+    await dashboard.wait_for_selector("#live.on", timeout=5000)
+    row_link = dashboard.locator("[data-section=all] tr[data-env=why] .why-link")
+    assert await row_link.count() == 0
     reloads: list[str] = []
     page.on("framenavigated", lambda frame: reloads.append(frame.url))
+    dashboard.on("framenavigated", lambda frame: reloads.append(frame.url))
     assert await page.locator("[data-app=api] .why-title").count() == 0
 
     # The app switches to a branch nobody pushed an image of.
@@ -57,6 +64,8 @@ async def test_the_panel_comes_and_goes_live(start_kollie: StartKollie, browser:
     violations = await axe_violations(page)
     assert not violations, describe(violations)
     await screenshot(page, "why-panel-1400-dark")
+    await row_link.wait_for(timeout=15000)
+    assert " ".join((await row_link.inner_text()).split()) == "broken link: api ✖ ImagePolicy"
 
     # CI pushes the image: the app comes up and the panel goes.
     kollie.cluster.flux.registry.push(f"{REGISTRY}/api", "feature-late-abc1234-1900000000")
@@ -72,5 +81,6 @@ async def test_the_panel_comes_and_goes_live(start_kollie: StartKollie, browser:
         return bool(await page.locator("[data-app=api] .why-title").count() == 0)
 
     await eventually(gone, message="the panel goes once api is Ready")
+    await row_link.wait_for(state="detached", timeout=15000)
     assert reloads == [], "all of it live, without a reload"
     await context.close()
