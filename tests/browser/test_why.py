@@ -6,15 +6,21 @@ it, light and dark."""
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kollie import uptime
+from kollie.refusals import Actor
 from kubesim.demo import REGISTRY
-from tests.browser.conftest import USER, axe_violations, describe, screenshot
+from tests.browser.conftest import USER, VIEWER, axe_violations, describe, screenshot
 from tests.helpers import eventually
 from tests.service.conftest import StartKollie
 
 IMAGES = ("image.toolkit.fluxcd.io", "imagerepositories")
+TIMED_OUT = (
+    "Health check failed after 30s: timeout waiting for: [Deployment/night/api status: "
+    "'InProgress']"
+)
 
 
 async def test_the_panel_comes_and_goes_live(start_kollie: StartKollie, browser: Any) -> None:
@@ -84,3 +90,55 @@ async def test_the_panel_comes_and_goes_live(start_kollie: StartKollie, browser:
     await row_link.wait_for(state="detached", timeout=15000)
     assert reloads == [], "all of it live, without a reload"
     await context.close()
+
+
+async def test_an_app_asleep_offers_the_button_that_wakes_it(
+    start_kollie: StartKollie, browser: Any
+) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    now = datetime.now(UTC).replace(microsecond=0)
+    ended = uptime.Uptime("until", since=now - timedelta(hours=9), until=now - timedelta(hours=2))
+    await kollie.services.operations.put_environment(
+        "night", apps={"api": None}, bundle=None, actor=Actor(VIEWER, "ui"), window=ended
+    )
+    # Its workloads scaled to zero, the health check times out: sleep explains it.
+    kollie.cluster.flux.fail("kollie", "night-api", TIMED_OUT)
+
+    async def cause() -> str | None:
+        _, env = await kollie.call("GET", "/api/v1/environments/night")
+        found = env["apps"][0]["diagnosis"]
+        return found["cause"]["kind"] if found else None
+
+    await eventually(lambda: _is(cause, "Environment"), message="api diagnosed asleep")
+    # Without JavaScript too: the page as served has the button, for the page's wake form.
+    async with kollie.http.get(kollie.url("/env/night"), headers=USER) as response:
+        html = await response.text()
+    button = '<button type="submit" form="wake" name="hours" value="3" class="small">'
+    assert f"{button}Extend by 3 hours</button>" in html
+    assert '<form id="wake" method="post" action="/env/night/extend" hidden>' in html
+
+    context = await browser.new_context(extra_http_headers=USER)
+    page = await context.new_page()
+    await page.goto(kollie.url("/env/night"))
+    await page.wait_for_selector("#live.on", timeout=5000)
+    wake = page.locator("[data-app=api] .why-wake button")
+    assert await wake.inner_text() == "Extend by 3 hours"
+    violations = await axe_violations(page)
+    assert not violations, describe(violations)
+    async with page.expect_navigation(url="**/env/night"):
+        await wake.click()
+    assert "Extended by 3 hours" in await page.inner_text(".flash")
+    _, env = await kollie.call("GET", "/api/v1/environments/night")
+    assert env["uptime"]["until"] > (now + timedelta(hours=2, minutes=59)).isoformat()
+    # Awake, the health check is what is left to explain, on the page as it stands.
+    await page.wait_for_function(
+        """() => (document.querySelector("[data-app=api] .why-step:last-child strong")
+                  ?.textContent) === "Kustomization" """,
+        timeout=15000,
+    )
+    assert await wake.count() == 0
+    await context.close()
+
+
+async def _is(read: Any, wanted: str) -> bool:
+    return bool(await read() == wanted)

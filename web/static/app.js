@@ -244,7 +244,7 @@
     return cut >= 0 && tail.length > 12 ? value.slice(0, cut + 1) + tail.slice(0, 8) : value;
   }
 
-  function updateCard(card, app) {
+  function updateCard(card, app, env) {
     card.className = card.className.replace(/\bstate-\S+/, "state-" + app.state.toLowerCase());
     setBadge(card.querySelector("header [data-state-badge]"), app.state);
     const field = name => card.querySelector("[data-field=" + name + "]");
@@ -292,7 +292,7 @@
       }
       message.textContent = app.message || "";
     } else if (message) { message.remove(); }
-    renderWhy(card.querySelector("[data-why]"), app);
+    renderWhy(card.querySelector("[data-why]"), app, env);
   }
 
   // ---------------------------------------------------------------- the "Why?" panel
@@ -300,9 +300,10 @@
   const WHY = { true: ["ok", "✔", "fine"], false: ["broken", "✖", "broken"],
     null: ["open", "◐", "under way or unknown"] };
 
-  function renderWhy(slot, app) {
+  function renderWhy(slot, app, env) {
     const why = app.diagnosis;
-    const key = why ? JSON.stringify(why) : "";
+    const schedule = Boolean((env.uptime || {}).schedule);
+    const key = why ? JSON.stringify(why) + schedule : "";
     if (!slot || slot.dataset.whyKey === key) { return; }
     const wasOpen = Boolean(slot.querySelector("details[open]"));
     slot.dataset.whyKey = key;
@@ -326,10 +327,17 @@
     summary.append(...why.summary.split("`").map((part, i) => i % 2 ? code(part) : part));
     const parts = [el("h4", "why-title", "Why is " + app.name + " not ready?"), summary, chain, cause];
     if (why.cause.kind === "Environment") {
+      // Submits the page's `wake` form, as in _why.html.
       const wake = el("p", "why-wake");
-      const link = el("a", null, "Extend it");
+      const button = el("button", "small", schedule ? "Wake it for 3 hours" : "Extend by 3 hours");
+      button.type = "submit";
+      button.setAttribute("form", "wake");
+      button.name = "hours";
+      button.value = "3";
+      const link = el("a", null, "Uptime");
       link.href = "#uptime-h";
-      wake.append(link, " to wake it up now.");
+      wake.append(button, schedule ? " ends its schedule and wakes it now; "
+        : " wakes it up now; ", link, " has the other choices.");
       parts.push(wake);
     }
     const commands = el("details", "why-commands");
@@ -358,7 +366,7 @@
     for (const app of env.apps) {
       const card = cards.find(c => c.dataset.app === app.name);
       if (!card) { reloadUnlessSubmitting(); return; }
-      updateCard(card, app);
+      updateCard(card, app, env);
     }
     const states = env.apps.map(a => a.state);
     const overall = env.deleting ? "Deleting"
