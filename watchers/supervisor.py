@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +37,10 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if _being_stopped():
+                    # Its clean-up failed while it was being cancelled: stopping, not a crash
+                    # to restart from (the supervisor's stop logs the failure).
+                    raise
                 log.exception("task_crashed", task=name)
             self.crashes[name] += 1
             await asyncio.sleep(delay)
@@ -54,8 +57,7 @@ class Supervisor:
         if not done:
             log.error("task_did_not_stop", task=name)
             return
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
+        _reap(task)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Cancel every task and wait at most `grace` seconds for them to finish."""
@@ -67,6 +69,20 @@ class Supervisor:
             for task in pending:
                 log.error("task_did_not_stop", task=task.get_name())
             for task in done:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    task.result()
+                _reap(task)
         self.tasks.clear()
+
+
+def _reap(task: asyncio.Task[None]) -> None:
+    """Collect a stopped task's outcome: cancellation is the expected end; anything its clean-up
+    raised while stopping is logged, not lost."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("task_failed_while_stopping", task=task.get_name(), exc_info=error)
+
+
+def _being_stopped() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
