@@ -32,9 +32,16 @@ class Reader(asyncio.Protocol):
     """Reads an SSE stream and records each marker's latency the first time it is seen."""
 
     def __init__(
-        self, request: bytes, seen: bytearray, latencies: list[float], stats: dict[str, int]
+        self,
+        request: bytes,
+        seen: bytearray,
+        latencies: list[float],
+        stats: dict[str, int],
+        first: int = 0,
     ):
         self.request = request
+        self.first = first
+        """Markers numbered below this are an earlier run's, still shown on a row."""
         self.seen = seen
         self.latencies = latencies
         self.stats = stats
@@ -55,8 +62,8 @@ class Reader(asyncio.Protocol):
         for match in MARKER.finditer(chunk):
             if match.end() == len(chunk):
                 break  # the marker may go on in the next chunk
-            number, written = int(match[1]), int(match[2])
-            if number < len(self.seen) and not self.seen[number]:
+            number, written = int(match[1]) - self.first, int(match[2])
+            if 0 <= number < len(self.seen) and not self.seen[number]:
                 self.seen[number] = 1
                 self.latencies.append((now - written) / 1e6)
                 if LATE and (now - written) > 1e9:
@@ -83,6 +90,7 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--stalled", type=int, default=0)
     parser.add_argument("--markers", type=int, default=100_000)
+    parser.add_argument("--first", type=int, default=0, help="the first marker number to count")
     parser.add_argument("--header", action="append", default=[])
     args = parser.parse_args()
     parts = urlsplit(args.url)
@@ -99,7 +107,7 @@ async def main() -> None:
     for _ in range(args.clients):
         seen = bytearray(args.markers)
         transport, _protocol = await loop.create_connection(
-            lambda seen=seen: Reader(request, seen, latencies, stats), host, port
+            lambda seen=seen: Reader(request, seen, latencies, stats, args.first), host, port
         )
         transports.append(transport)
     stalled = [await _stalled(host, port, request) for _ in range(args.stalled)]
