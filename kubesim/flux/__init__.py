@@ -165,6 +165,8 @@ class FluxSimulation:
         for controller in self.controllers:
             for obj in self.api.store.iter(controller.gr):
                 controller.trigger(object_key(obj))
+        for obj in self.api.store.iter(self.kustomizations.gr):
+            self.kustomizations.track_dependencies(obj)
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -223,6 +225,7 @@ class FluxSimulation:
         elif controller is self.image_repositories:
             self._scan_changed(event)
         elif controller is self.kustomizations:
+            self.kustomizations.track_dependencies(event.obj, deleted=event.type == "DELETED")
             self._kustomization_changed(event)
         elif controller is self.helm_repositories and _artifact_changed(event):
             self.helm_charts.trigger_where(self.helm_charts.using_repository(event.obj))
@@ -262,7 +265,8 @@ class FluxSimulation:
             return cond.is_ready(obj), _status(obj).get("lastAppliedRevision")
 
         if event.type == "DELETED" or state(event.old) != state(event.obj):
-            self.kustomizations.trigger_where(self.kustomizations.depending_on(event.obj))
+            for key in self.kustomizations.dependents_of(event.obj):
+                self.kustomizations.trigger(key)
 
     def describe(self) -> dict[str, Any]:
         return {

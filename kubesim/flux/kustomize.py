@@ -66,6 +66,8 @@ class KustomizationController(Controller):
         self.failures: dict[Key, str] = {}
         """Injected health-check failures, by Kustomization (tests and demos)."""
         self.health = HealthChecks(api)
+        self._depends_on: dict[Key, frozenset[Key]] = {}
+        self._dependents: dict[Key, set[Key]] = {}
 
     # ------------------------------------------------------------ reconcile
     def reconcile(self, obj: dict[str, Any]) -> Result:
@@ -348,13 +350,36 @@ class KustomizationController(Controller):
         ns, name = object_key(source)
         return lambda k: source_of(k) == (kind, ns, name)
 
-    def depending_on(self, dependency: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:
-        ns, name = object_key(dependency)
-        return lambda k: any(
-            str(d.get("name")) == name
-            and str(d.get("namespace") or k["metadata"]["namespace"]) == ns
-            for d in (k.get("spec") or {}).get("dependsOn") or []
-        )
+    def track_dependencies(self, obj: Mapping[str, Any], *, deleted: bool = False) -> None:
+        """Keep the index of who names whom in `dependsOn` current with a change of `obj`
+        (every status write of every Kustomization asks it: it must not scan them all)."""
+        key = object_key(obj)
+        new = frozenset() if deleted else _dependencies(obj)
+        old = self._depends_on.pop(key, frozenset())
+        if new:
+            self._depends_on[key] = new
+        for dependency in old - new:
+            dependents = self._dependents[dependency]
+            dependents.discard(key)
+            if not dependents:
+                del self._dependents[dependency]
+        for dependency in new - old:
+            self._dependents.setdefault(dependency, set()).add(key)
+
+    def dependents_of(self, dependency: Mapping[str, Any]) -> list[Key]:
+        """The Kustomizations whose `dependsOn` names `dependency`."""
+        return sorted(self._dependents.get(object_key(dependency), ()))
+
+
+def _dependencies(obj: Mapping[str, Any]) -> frozenset[Key]:
+    """The Kustomizations `obj` depends on (a `dependsOn` entry without a namespace means its
+    own)."""
+    own = str(obj["metadata"].get("namespace", ""))
+    return frozenset(
+        (str(d.get("namespace") or own), str(d.get("name")))
+        for d in (obj.get("spec") or {}).get("dependsOn") or []
+        if isinstance(d, Mapping)
+    )
 
 
 def _upsert(

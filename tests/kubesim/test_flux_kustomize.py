@@ -389,3 +389,31 @@ async def test_injected_health_check_failure(cluster: SimCluster) -> None:
         ),
         message="recovered",
     )
+
+
+async def test_dependants_are_indexed_as_depends_on_changes(cluster: SimCluster) -> None:
+    """Who waits for whom is kept from the Kustomizations' changes, so a dependency's status
+    write finds its dependants without reading every Kustomization."""
+    flux(cluster).git.add_repository(GIT_URL, paths={"./apps/web": APP})
+    cluster.apply_object(git_repository())
+    kustomizations = flux(cluster).kustomizations
+    db = cluster.apply_object(kustomization("db", suspend=True))
+    cluster.apply_object(kustomization("web", suspend=True, dependsOn=[{"name": "db"}]))
+    cluster.apply_object(
+        kustomization("api", suspend=True, dependsOn=[{"name": "db", "namespace": "flux-system"}])
+    )
+    cluster.apply_object(
+        kustomization("elsewhere", suspend=True, dependsOn=[{"name": "db", "namespace": "other"}])
+    )
+    assert kustomizations.dependents_of(db) == [("flux-system", "api"), ("flux-system", "web")]
+
+    update(cluster, kustomization("web", suspend=True))
+    assert kustomizations.dependents_of(db) == [("flux-system", "api")]
+    rt = cluster.catalog.get(KUSTOMIZATIONS)
+    assert rt is not None
+    cluster.api.delete(rt, "flux-system", "api")
+    await eventually(
+        lambda: cluster.store.get(KUSTOMIZATIONS, "flux-system", "api") is None,
+        message="api finalized",
+    )
+    assert kustomizations.dependents_of(db) == []
