@@ -9,9 +9,14 @@ from aiohttp import web
 
 from kollie.config import token_owner
 from kollie.operations import Actor, Via
+from kollie.pushhandler import WEBHOOK
 from web.errors import ApiError
 
 DEMO_USER = "demo@kollie.local"
+TOKEN_PREFIX = "token:"
+"""API callers are `token:<name>` (the name from the tokens file)."""
+KOLLIE_OWN = frozenset({WEBHOOK.name, "kollie"})
+"""Who owns or changes environments for Kollie itself: registry webhooks, expiry, image follow."""
 MACHINE_ROUTES = ("/api/", "/webhooks/")
 """Routes whose callers are programs (CI with tokens, registries with signatures), never
 browsers behind the auth proxy."""
@@ -36,7 +41,7 @@ class Authenticator:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             name = token_owner(self.tokens, header[len("Bearer ") :].strip())
-            return Actor(f"token:{name}", "api") if name else None
+            return Actor(f"{TOKEN_PREFIX}{name}", "api") if name else None
         if self.trust_proxy_headers and browser_route(request):
             # Only the browser surface sits behind the auth proxy. The API may be reachable
             # without it (CI, registries), where these headers would be whatever the caller
@@ -44,7 +49,7 @@ class Authenticator:
             user = request.headers.get("X-Auth-Request-Email") or request.headers.get(
                 "X-Auth-Request-User"
             )
-            if user and _readable(user):
+            if user and _readable(user) and not _kollies_own(user.strip()):
                 return Actor(user.strip(), _via(request))
         if self.demo:
             return Actor(DEMO_USER, _via(request))
@@ -72,6 +77,13 @@ def _readable(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return value.isprintable()
+
+
+def _kollies_own(name: str) -> bool:
+    """Whether `name` is one Kollie gives its own callers. A dashboard user called like that
+    (an identity provider's user name is often the user's choice) would own what they own, and
+    be an admin where KOLLIE_ADMINS names a token."""
+    return name.startswith(TOKEN_PREFIX) or name in KOLLIE_OWN
 
 
 def _via(request: web.Request) -> Via:
