@@ -34,6 +34,7 @@ from kollie.naming import (
 from kollie.projections import EnvironmentRecord
 from kollie.refusals import (
     Actor,
+    AlreadyExists,
     AppNotFound,
     EnvironmentDeleting,
     EnvironmentNotFound,
@@ -51,6 +52,7 @@ log = structlog.get_logger("kollie.operations")
 
 __all__ = [
     "Actor",
+    "AlreadyExists",
     "AppNotFound",
     "EnvironmentChange",
     "EnvironmentDeleting",
@@ -216,8 +218,11 @@ class Operations:
         bundle: str | None,
         actor: Actor,
         window: uptime.Uptime | None = None,
+        new: bool = False,
     ) -> EnvironmentChange:
-        """Create an environment or make an existing one have exactly these apps."""
+        """Create an environment or make an existing one have exactly these apps; with `new`,
+        only create (AlreadyExists when it exists: the dashboard's "New environment" form must
+        not replace the apps of an environment that has its name)."""
         _valid(check_environment, name)
         if name == self.namespace:
             raise InvalidRequest(
@@ -230,6 +235,11 @@ class Operations:
             if existing.deleting:
                 raise EnvironmentDeleting(
                     f"environment {name!r} is being deleted; try again when it is gone"
+                )
+            if new:
+                raise AlreadyExists(
+                    f"environment {name!r} already exists; open it to add, switch or remove "
+                    "apps, or choose another name"
                 )
             self.check_may_modify(existing, actor)
         else:

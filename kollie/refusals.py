@@ -76,6 +76,12 @@ class NotAllowed(OperationError):
     status, code = 403, "forbidden"
 
 
+class AlreadyExists(OperationError):
+    """A form asked to create an environment that exists (it would have replaced its apps)."""
+
+    status, code = 409, "exists"
+
+
 class NameTaken(OperationError):
     """A new environment's name is a namespace that exists for something else."""
 

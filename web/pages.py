@@ -141,7 +141,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         if form.get(f"app_{app}") == "on":
             apps[app] = (form.get(f"prefix_{app}") or "").strip() or None
     try:
-        await s.operations.put_environment(name, apps=apps, bundle=bundle, actor=actor)
+        await s.operations.put_environment(name, apps=apps, bundle=bundle, actor=actor, new=True)
     except (OperationError, KubeError) as e:
         refusal = _refusal(e)
         page = _render(
