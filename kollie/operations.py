@@ -358,9 +358,29 @@ class Operations:
             )
         log.info("environment_deleted", environment=name, actor=actor.name, via=actor.via)
 
-    async def expire(self, name: str, *, actor: Actor) -> None:
-        """Delete an environment whose window ended long ago (the expiry loop's only write)."""
+    async def expire(
+        self, name: str, *, actor: Actor, due: Callable[[EnvironmentRecord], bool]
+    ) -> bool:
+        """Delete an environment whose window ended long ago (the expiry loop's only write);
+        False when it is no longer `due` (extended or kept since the sweep listed it).
+
+        The delete is conditional on the record being the one judged due (its uid and
+        resourceVersion): an extension or keep that lands meanwhile, on any replica, makes the
+        API server refuse it (Conflict), so an answered change is never followed by a deletion.
+        """
         record = self._record(name)
+        if not due(record):
+            return False
+        await self._remember_deletion(name)
+        with contextlib.suppress(NotFound):
+            await self.client.delete(
+                labels.CONFIG_MAP,
+                self.namespace,
+                name,
+                propagation="Background",
+                uid=record.uid,
+                resource_version=record.resource_version,
+            )
         await self._audit(
             record,
             "EnvironmentExpired",
@@ -368,11 +388,7 @@ class Operations:
             f"{self.settings.env_ttl_seconds // 3600}h ago",
             actor,
         )
-        await self._remember_deletion(name)
-        with contextlib.suppress(NotFound):
-            await self.client.delete(
-                labels.CONFIG_MAP, self.namespace, name, propagation="Background", uid=record.uid
-            )
+        return True
 
     async def _remember_deletion(self, name: str) -> None:
         """Record the deletion time before deleting (kollie.tombstones): a replayed registry

@@ -21,6 +21,7 @@ from kollie import uptime
 from kollie.cache import Cache
 from kollie.kube import KubeError
 from kollie.operations import Actor, OperationError, Operations
+from kollie.projections import EnvironmentRecord
 from watchers.informer import Informer
 
 log = structlog.get_logger("kollie.expiry")
@@ -54,18 +55,21 @@ class Expiry:
     """Sweeps the loop has completed (what a test waits for before asserting nothing more)."""
     _recent: deque[float] = field(default_factory=deque)
 
+    def is_due(self, record: EnvironmentRecord, now: datetime) -> bool:
+        """Whether this version of an environment's record is due for deletion at `now`."""
+        if record.deleting:
+            return False
+        when = expires_at(
+            record.settings.get("uptime"), self.ttl_seconds, bool(record.settings.get("keep"))
+        )
+        return when is not None and when <= now
+
     def due(self, now: datetime) -> list[str]:
-        out = []
-        for name in self.cache.environment_names():
-            record = self.cache.environment(name)
-            if record is None or record.deleting:
-                continue
-            when = expires_at(
-                record.settings.get("uptime"), self.ttl_seconds, bool(record.settings.get("keep"))
-            )
-            if when is not None and when <= now:
-                out.append(name)
-        return out
+        return [
+            name
+            for name in self.cache.environment_names()
+            if (record := self.cache.environment(name)) is not None and self.is_due(record, now)
+        ]
 
     def unsafe_reason(self) -> str | None:
         """Why the cache cannot be trusted for deletion right now, or None."""
@@ -107,11 +111,19 @@ class Expiry:
                 done.append(name)
                 continue
             try:
-                await self.operations.expire(name, actor=EXPIRY)
+                # Judged again on the record as it is now: the list above was made before the
+                # deletions this pass has already waited for.
+                deleted = await self.operations.expire(
+                    name, actor=EXPIRY, due=lambda record: self.is_due(record, now)
+                )
             except (KubeError, OperationError) as e:
-                # An API error ends the pass: the next one starts again from a fresh view.
+                # An API error ends the pass: the next one starts again from a fresh view
+                # (Conflict: the environment changed, such as an extension, while being deleted).
                 log.warning("expiry_failed", environment=name, error=str(e))
                 break
+            if not deleted:
+                log.info("expiry_skipped", environment=name, reason="changed since listed as due")
+                continue
             self._recent.append(clock)
             self.deleted.append(name)
             done.append(name)

@@ -361,15 +361,18 @@ class KubeClient:
         *,
         propagation: str = "Background",
         uid: str | None = None,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
-        """Delete one object; `uid` makes it a precondition, so a recreated namesake survives."""
+        """Delete one object; `uid` makes it a precondition, so a recreated namesake survives,
+        and `resource_version` too, so an object changed since it was read survives (Conflict)."""
         body: dict[str, Any] = {
             "kind": "DeleteOptions",
             "apiVersion": "v1",
             "propagationPolicy": propagation,
         }
-        if uid:
-            body["preconditions"] = {"uid": uid}
+        preconditions = {"uid": uid, "resourceVersion": resource_version}
+        if any(preconditions.values()):
+            body["preconditions"] = {k: v for k, v in preconditions.items() if v}
         return await self.request("DELETE", f"{collection_path(res, namespace)}/{name}", body=body)
 
 
