@@ -151,7 +151,12 @@ def build_runtime(
         operations=operations,
         catalog=catalog,
         background=background,
-        auth=Authenticator(tokens, trust_proxy_headers=settings.trust_proxy_headers, demo=demo),
+        auth=Authenticator(
+            tokens,
+            trust_proxy_headers=settings.trust_proxy_headers,
+            demo=demo,
+            public_url=settings.public_url,
+        ),
         metrics=metrics,
         clock=clock,
         hub=hub,

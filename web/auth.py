@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -36,13 +37,16 @@ class Authenticator:
     """token -> name, from KOLLIE_API_TOKENS_FILE."""
     trust_proxy_headers: bool = False
     demo: bool = False
+    public_url: str | None = None
+    """The dashboard's `scheme://host[:port]` (KOLLIE_PUBLIC_URL): proxy headers count only on
+    requests sent to that host."""
 
     def identify(self, request: web.Request) -> Actor | None:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             name = token_owner(self.tokens, header[len("Bearer ") :].strip())
             return Actor(f"{TOKEN_PREFIX}{name}", "api") if name else None
-        if self.trust_proxy_headers and browser_route(request):
+        if self.trust_proxy_headers and browser_route(request) and self._to_dashboard(request):
             # Only the browser surface sits behind the auth proxy. The API may be reachable
             # without it (CI, registries), where these headers would be whatever the caller
             # wants them to be.
@@ -54,6 +58,18 @@ class Authenticator:
         if self.demo:
             return Actor(DEMO_USER, _via(request))
         return None
+
+    def _to_dashboard(self, request: web.Request) -> bool:
+        """Whether the request was sent to the dashboard's own host (always, when its address
+        is not configured). The ingress controller that forwards the proxy's headers also
+        serves every other Ingress of the cluster, such as one a test environment's branch code
+        adds for its own host with Kollie's pods as the backend and no login in front: a
+        request through it carries whatever headers its sender chose."""
+        if self.public_url is None:
+            return True
+        public = urlsplit(self.public_url)
+        default = ":443" if public.scheme == "https" else ":80"
+        return request.host.lower().removesuffix(default) == public.netloc
 
     def require(self, request: web.Request) -> Actor:
         """The caller, or 401 with a message saying how to authenticate."""

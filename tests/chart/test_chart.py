@@ -492,7 +492,10 @@ PROXY_PODS = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
     "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
 }
-TRUSTED = {"ingress": {"enabled": True, "trustProxyHeaders": True}}
+TRUSTED = {
+    "ingress": {"enabled": True, "trustProxyHeaders": True},
+    "config": {"publicURL": "https://kollie.example.com"},
+}
 
 OPEN_TO_ANY_POD: list[tuple[dict[str, Any], str]] = [
     ({}, "any pod can reach it"),
@@ -539,6 +542,28 @@ def test_trusted_proxy_headers_need_a_network_policy_admitting_only_the_proxy(
         render_chart(chart, {**TRUSTED, **values})
     assert message in str(e.value), str(e.value)
     assert "networkPolicy.ingressFrom to your auth proxy's pods" in str(e.value)
+
+
+def test_trusted_proxy_headers_need_the_dashboards_address(chart: Any) -> None:
+    """Kollie takes the headers only on requests sent to the dashboard's host (KOLLIE_PUBLIC_URL):
+    the ingress controller also serves Ingresses that route other hosts to Kollie."""
+    admitted = {"networkPolicy": {"enabled": True, "ingressFrom": [PROXY_PODS]}}
+    trusted = {"ingress": {"enabled": True, "trustProxyHeaders": True}, **admitted}
+    with pytest.raises(helm.HelmError) as e:
+        render_chart(chart, trusted)
+    assert "set config.publicURL (or ingress.tls)" in str(e.value), str(e.value)
+    tls = [{"secretName": "kollie-tls", "hosts": ["kollie.example.com"]}]
+    for values in (
+        {**trusted, "config": {"publicURL": "https://kollie.example.com"}},
+        {**trusted, "ingress": {**trusted["ingress"], "host": "kollie.example.com", "tls": tls}},
+    ):
+        docs, _ = render_chart(chart, values)
+        env = {
+            e["name"]: e.get("value")
+            for e in one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        assert env["KOLLIE_PUBLIC_URL"] == "https://kollie.example.com"
+        assert env["KOLLIE_TRUST_PROXY_HEADERS"] == "true"
 
 
 def test_notes_name_who_may_send_identity_headers(chart: Any) -> None:

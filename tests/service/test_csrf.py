@@ -96,8 +96,10 @@ async def test_over_https_the_cookie_is_secure_and_host_prefixed(
     start_kollie: StartKollie,
 ) -> None:
     kollie = await _with_environment(start_kollie, KOLLIE_PUBLIC_URL="https://kollie.example.com")
+    # Sent to the dashboard's host, the only one on which identity headers count.
+    alice = {**ALICE, "Host": "kollie.example.com"}
     async with aiohttp.ClientSession() as http:
-        async with http.get(kollie.url("/env/shared"), headers=ALICE) as r:
+        async with http.get(kollie.url("/env/shared"), headers=alice) as r:
             html = await r.text()
             cookies = SimpleCookie(r.headers["Set-Cookie"])
         token = re.findall(r'name="csrf_token" value="([0-9a-f]+)"', html)[0]
@@ -105,7 +107,7 @@ async def test_over_https_the_cookie_is_secure_and_host_prefixed(
         cookie = cookies["__Host-kollie_csrf"]
         assert cookie["secure"] and cookie["httponly"] and cookie["path"] == "/"
         assert cookie["samesite"] == "Strict" and not cookie["domain"]
-        sent = {**ALICE, "Cookie": f"__Host-kollie_csrf={cookie.value}"}
+        sent = {**alice, "Cookie": f"__Host-kollie_csrf={cookie.value}"}
         for origin, status in (
             ("http://kollie.example.com", 403),  # the same host over plain HTTP is another origin
             (EVIL, 403),
