@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema
 import yaml
 from markupsafe import escape
 
@@ -20,12 +21,53 @@ from kubesim import SimCluster
 from kubesim.demo import GIT_URL, REGISTRY
 from tests.helpers import eventually
 from tests.service.conftest import AUTH, Kollie, StartKollie
+from web.openapi import DOCUMENT
 
 PAGE_USER = {"X-Auth-Request-Email": "dev@example.com"}
 IMAGES = ("image.toolkit.fluxcd.io", "imagerepositories")
 POLICIES = ("image.toolkit.fluxcd.io", "imagepolicies")
 RELEASES = ("helm.toolkit.fluxcd.io", "helmreleases")
 GITREPOS = ("source.toolkit.fluxcd.io", "gitrepositories")
+DESIGN = {
+    "diagnosis": {"summary", "cause", "steps", "commands"},
+    "cause": {"kind", "namespace", "name", "reason", "message"},
+    "step": {"kind", "namespace", "name", "ok", "summary"},
+}
+"""The diagnosis's field names as shared/DESIGN.md §5 states them."""
+
+
+def _json_schema(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema: `nullable: true` becomes a type that allows null."""
+    if isinstance(schema, list):
+        return [_json_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _json_schema(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable") and "type" in schema:
+        out["type"] = [schema["type"], "null"]
+    return out
+
+
+def assert_designed(found: dict[str, Any]) -> None:
+    """A diagnosis has exactly DESIGN §5's fields and fits the OpenAPI document's schema."""
+    assert set(found) == DESIGN["diagnosis"], found
+    assert set(found["cause"]) == DESIGN["cause"], found["cause"]
+    assert found["steps"], "the chain as far as it was followed"
+    for step in found["steps"]:
+        assert set(step) == DESIGN["step"], step
+    schema = DOCUMENT["components"]["schemas"]["Diagnosis"]
+    jsonschema.validate(found, _json_schema(schema))
+
+
+def test_the_openapi_document_states_the_designed_shape() -> None:
+    schemas = DOCUMENT["components"]["schemas"]
+    assert "diagnosis" in schemas["AppStatus"]["properties"]
+    diagnosis = schemas["Diagnosis"]
+    assert set(diagnosis["required"]) == set(diagnosis["properties"]) == DESIGN["diagnosis"]
+    cause = diagnosis["properties"]["cause"]
+    assert set(cause["required"]) == set(cause["properties"]) == DESIGN["cause"]
+    step = diagnosis["properties"]["steps"]["items"]
+    assert set(step["required"]) == set(step["properties"]) == DESIGN["step"]
 
 
 async def sim(cluster: SimCluster, method: str, path: str, body: Any) -> Any:
@@ -83,6 +125,7 @@ async def diagnosed(
     result: dict[str, Any] = await eventually(
         check, within=within, message=f"{env}/{app} diagnosed at its {kind}"
     )
+    assert_designed(result)
     return result
 
 
@@ -295,6 +338,7 @@ async def test_falling_asleep_reaches_the_live_page_when_it_happens(
                 found = env["apps"][0]["diagnosis"]
                 if found["cause"]["kind"] == "Environment":
                     break
+    assert_designed(found)
     assert found["cause"]["reason"] == "Asleep"
     assert found["summary"] == (
         "The environment is asleep: its uptime window ended at 19:00 UTC on Mon 07 Dec, so its "
