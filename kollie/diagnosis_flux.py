@@ -15,6 +15,7 @@ from kollie.diagnosis_links import (
     commands,
     current_tag,
     failing,
+    short_revision,
 )
 from kollie.fluxviews import HelmReleaseView, helm_release_problem, helm_release_state
 from kollie.projections import Condition, KustomizationView
@@ -115,7 +116,7 @@ def source_link(chain: Chain, k: KustomizationView) -> Link:
             ),
         )
     if ready is not None and ready.status == "True":
-        return link(True, f"revision {source.revision or 'unknown'}")
+        return link(True, f"revision {short_revision(source.revision) or 'unknown'}")
     message = ready.message if ready else "not fetched yet"
     return link(
         None,
@@ -201,9 +202,8 @@ def kustomization_link(chain: Chain) -> Link:
             Finding(text, "Progressing", message, look, False, waits_for_workloads=True),
         )
     if ready.status == "True":
-        return Link(
-            "Kustomization", chain.namespace, name, True, f"applied {k.last_applied_revision}", look
-        )
+        applied = f"applied {short_revision(k.last_applied_revision)}"
+        return Link("Kustomization", chain.namespace, name, True, applied, look)
     return link(
         False if failing(ready, stalled=k.stalled) else None,
         f"{ready.reason}: {ready.message}",

@@ -106,6 +106,13 @@ def commands(kind: str, namespace: str, name: str) -> tuple[str, ...]:
     return (*looks, f"kubectl describe {kind.lower()} {where}")
 
 
+def short_revision(revision: str) -> str:
+    """A Flux revision as people read it: `main@sha1:536687d4` for `main@sha1:` and 40 hex
+    digits (as the pages show it; the object holds the full one)."""
+    head, sep, tail = revision.rpartition(":") if ":" in revision else revision.rpartition("/")
+    return f"{head}{sep}{tail[:8]}" if sep and len(tail) > 12 else revision
+
+
 def failing(ready: Condition | None, *, stalled: bool = False) -> bool:
     """Ready=False for a reason that is not a wait (or Stalled)."""
     return (

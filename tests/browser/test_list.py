@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,6 +68,10 @@ async def test_times_yours_and_revisions(start_kollie: StartKollie, browser: Any
     assert re.fullmatch(r"asleep since \d\d:\d\d, expires in 7 days", asleep), asleep
     created = await page.inner_text("[data-section=all] tr[data-env=checkout-redesign] td.who")
     assert "created just now" in created or re.search(r"created \d+ min ago", created)
+    # When a new environment goes to sleep, said where it is created.
+    sleeps = datetime.now(UTC).replace(hour=19, minute=0).astimezone(PARIS)
+    hint = await page.inner_text("#new .hint")
+    assert hint.startswith(f"It runs until {sleeps:%H:%M} your time (the next day"), hint
 
     # An environment's page: when it changed, its short revision, copied whole.
     await page.goto(kollie.url("/env/checkout-redesign"))

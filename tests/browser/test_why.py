@@ -64,6 +64,9 @@ async def test_the_panel_comes_and_goes_live(start_kollie: StartKollie, browser:
     steps = await page.locator("[data-app=api] .why-step").all_text_contents()
     assert steps[0].startswith("✔ fine: ImageRepository flux-system/api scanned")
     assert steps[-1].startswith("✖ broken: ImagePolicy kollie/why-api Failure")
+    assert await page.locator("[data-app=api] .why-cause").count() == 0, (
+        "the broken step quotes Flux already"
+    )
     await page.click("[data-app=api] .why-commands summary")
     commands = await page.inner_text("[data-app=api] .why-commands pre")
     assert "flux get image policy why-api -n kollie" in commands.splitlines()
@@ -123,6 +126,8 @@ async def test_an_app_asleep_offers_the_button_that_wakes_it(
     await page.wait_for_selector("#live.on", timeout=5000)
     wake = page.locator("[data-app=api] .why-wake button")
     assert await wake.inner_text() == "Extend by 3 hours"
+    said = await page.inner_text("[data-app=api] .why-cause")
+    assert said.startswith("Kollie sees Asleep: outside its uptime window"), said
     violations = await axe_violations(page)
     assert not violations, describe(violations)
     async with page.expect_navigation(url="**/env/night"):

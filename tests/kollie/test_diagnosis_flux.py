@@ -323,3 +323,24 @@ def test_a_health_check_that_timed_out_names_what_it_waited_for() -> None:
         "Flux applied the app, but its health check timed out waiting for Deployment pr-1/web "
         "(InProgress); Service pr-1/web (NotFound)."
     )
+
+
+def test_revisions_in_the_chain_are_short() -> None:
+    full = "main@sha1:536687d4508f1cd6e8e30bf7585df8636ec1ff8b"
+    source = git_repository()
+    source["status"]["artifact"]["revision"] = full
+    applied = kustomization("payments", helm_releases=(RELEASE,))
+    applied["status"]["lastAppliedRevision"] = full
+    cache = cache_with(
+        record(),
+        image_policy(),
+        image_repository(),
+        source,
+        applied,
+        image_policy("payments", repository="payments"),
+        image_repository("payments"),
+        helm_release(ready=("False", "InstallFailed", INSTALL_FAILED)),
+    )
+    steps = {s["kind"]: s["summary"] for s in diagnosis(cache, "payments")["steps"]}
+    assert steps["GitRepository"] == "revision main@sha1:536687d4"
+    assert steps["Kustomization"] == "applied main@sha1:536687d4"

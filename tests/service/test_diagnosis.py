@@ -376,6 +376,8 @@ async def test_the_environment_page_and_the_dashboard_row_say_why(
         "<code>flux-system/admin</code>"
     ) in admin
     assert '<li class="why-step why-broken">' in admin
+    assert f"{found['cause']['reason']}: {found['cause']['message']}" in admin
+    assert 'class="why-cause"' not in admin, "Flux's words once: the broken step quotes them"
     assert escape("flux get image policy login-fix-admin -n kollie") in admin
     api = html[html.index('data-app="api"') :]
     api = api[: api.index("</article>")]

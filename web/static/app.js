@@ -63,6 +63,14 @@
   wordTimes(document);
   setInterval(() => wordTimes(document), 30000);
 
+  // An hour of every day in UTC (when new environments go to sleep), as the viewer's clock.
+  document.querySelectorAll("[data-utc-hour]").forEach(node => {
+    const at = new Date();
+    at.setUTCHours(Number(node.dataset.utcHour), 0, 0, 0);
+    node.title = node.textContent;
+    node.textContent = clock.format(at) + " your time";
+  });
+
   // ---------------------------------------------------------------- yours, copy buttons
   function enhance(root) {
     root.querySelectorAll("tr[data-owner], .env-head[data-owner]").forEach(node => {
@@ -319,13 +327,16 @@
         " ", code(step.namespace + "/" + step.name), " ", el("span", "why-note", step.summary));
       chain.append(item);
     }
-    const cause = el("p", "why-cause", "Flux says ");
+    // The cause in its source's words, unless the chain's step already quotes them.
+    const said = why.cause.reason + ": " + why.cause.message;
+    const cause = el("p", "why-cause", why.cause.kind === "Environment" ? "Kollie sees " : "Flux says ");
     cause.append(code(why.cause.reason));
     if (why.cause.message) { cause.append(": " + why.cause.message); }
     // `Backquoted` words of the summary (tags, names) are code, as _why.html shows them.
     const summary = el("p", "why-summary");
     summary.append(...why.summary.split("`").map((part, i) => i % 2 ? code(part) : part));
-    const parts = [el("h4", "why-title", "Why is " + app.name + " not ready?"), summary, chain, cause];
+    const parts = [el("h4", "why-title", "Why is " + app.name + " not ready?"), summary, chain];
+    if (!why.steps.some(step => step.summary === said)) { parts.push(cause); }
     if (why.cause.kind === "Environment") {
       // Submits the page's `wake` form, as in _why.html.
       const wake = el("p", "why-wake");
