@@ -1,6 +1,7 @@
-"""What people read and do on the list and an environment's page: times in their own zone,
-their environments marked, short revisions they can copy, quick actions on the rows (with
-JavaScript and without), extending until a time of their choosing."""
+"""What people read and do on the list and an environment's page: times in their own zone
+(kept current without a reload), their environments marked, short revisions they can copy,
+quick actions on the rows (with JavaScript and without), extending until a time of their
+choosing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kollie import uptime
+from kollie.refusals import Actor
 from tests.browser import showroom
 from tests.browser.conftest import PHONE, USER, VIEWER
 from tests.helpers import eventually
@@ -230,4 +233,33 @@ async def test_a_resync_refreshes_the_lists_in_place(
     assert len(loads) == 2, f"no reload: {loads}"
     focused = await page.evaluate("document.activeElement.getAttribute('formaction')")
     assert focused == "/env/steady/extend", "the focus is where it was"
+    await context.close()
+
+
+async def test_times_stay_current_without_a_reload(start_kollie: StartKollie, browser: Any) -> None:
+    kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
+    now = datetime.now(UTC).replace(microsecond=0)
+    window = uptime.Uptime("until", since=now, until=now + timedelta(hours=3))
+    await kollie.services.operations.put_environment(
+        "ticking", apps={"api": None}, bundle=None, actor=Actor(VIEWER, "ui"), window=window
+    )
+    context = await _context(browser)
+    page = await context.new_page()
+    await page.clock.install(time=now)
+    await page.goto(kollie.url("/"))
+    row = page.locator("[data-section=all] tr[data-env=ticking]")
+    at = f"{window.until.astimezone(PARIS):%H:%M}" if window.until else ""
+    assert await row.locator("time[data-until]").inner_text() == f"sleeps in 3 h, at {at}"
+    assert "created just now" in await row.locator("td.who").inner_text()
+    reloads: list[str] = []
+    page.on("framenavigated", lambda frame: reloads.append(frame.url))
+
+    await page.clock.fast_forward("02:00:00")
+    words = await row.locator("time[data-until]").inner_text()
+    assert re.fullmatch(rf"sleeps in (59|60) min, at {at}", words), words
+    assert "created 2 h ago" in await row.locator("td.who").inner_text()
+    await page.clock.fast_forward("01:00:30")
+    words = await row.locator("time[data-until]").inner_text()
+    assert words == f"asleep since {at}", words
+    assert reloads == []
     await context.close()
