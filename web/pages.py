@@ -62,12 +62,24 @@ def _render(
         "catalog": s.current_catalog(),
         "synced": s.cache.certain(),
         "message": flash.message(request, actor.name) if actor else None,
+        "expires_after": lifetime(s.operations.settings.env_ttl_seconds),
     }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     if fresh:
         csrf.set_cookie(response, fresh)
     flash.forget(request, response)
     return response
+
+
+def lifetime(seconds: int) -> str:
+    """How long an environment may sleep before it expires, in words ("" when it never does)."""
+    if seconds <= 0:
+        return ""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0 or unit == "minute":
+            count = max(1, round(seconds / size))
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")
 
 
 async def _form(request: web.Request, actor: Actor) -> dict[str, str]:

@@ -75,6 +75,7 @@ async def test_times_yours_and_revisions(start_kollie: StartKollie, browser: Any
     sleeps = datetime.now(UTC).replace(hour=19, minute=0).astimezone(PARIS)
     hint = await page.inner_text("#new .hint")
     assert hint.startswith(f"It runs until {sleeps:%H:%M} your time (the next day"), hint
+    assert "left asleep for 7 days, it expires (Kollie deletes it) unless kept." in hint
 
     # An environment's page: when it changed, its short revision, copied whole.
     await page.goto(kollie.url("/env/checkout-redesign"))
