@@ -9,14 +9,14 @@ cache; an operation never deletes anything because a read failed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from kollie import audit, labels, manifests, projections, tombstones, uptime
+from kollie import adoption, audit, labels, manifests, projections, tombstones, uptime
 from kollie.cache import Cache
 from kollie.catalog import AppTemplate, Catalog, ObjectRef
 from kollie.config import Settings
@@ -245,6 +245,12 @@ class Operations:
         else:
             self._check_quota(actor)
             await self._check_namespace_free(name)
+        present = {a.name for a in self.cache.apps(name)}
+        await self._check_names_free(
+            name,
+            record=existing is None,
+            apps=[a for a in desired if a not in present],
+        )
         now = self.clock()
         settings: dict[str, Any] = dict(existing.settings) if existing else {}
         if window is not None:
@@ -293,6 +299,29 @@ class Operations:
             raise QuotaExceeded(
                 f"{actor.name} owns {owned} environments, the most allowed "
                 f"(KOLLIE_LIMIT_ENVIRONMENTS={limit}); delete one first"
+            )
+
+    async def _check_names_free(
+        self,
+        name: str,
+        *,
+        record: bool = False,
+        apps: Iterable[str] = (),
+        copies: Iterable[str] = (),
+    ) -> None:
+        """NameTaken when an object Kollie is about to write for the first time for environment
+        `name` exists in its namespace and is not that environment's (kollie.adoption): its
+        record, the Kustomization and ImagePolicy of `apps`, the GitRepository `copies`."""
+        wanted = [(labels.CONFIG_MAP, name)] if record else []
+        for app in apps:
+            wanted += [(labels.KUSTOMIZATION, kube_name(name, app))]
+            wanted += [(labels.IMAGE_POLICY, kube_name(name, app))]
+        wanted += [(labels.GIT_REPOSITORY, copy) for copy in copies]
+        taken = await adoption.taken_name(self.client, self.namespace, name, wanted)
+        if taken:
+            raise NameTaken(
+                f"environment name {name!r} is taken: {taken} exists in Kollie's namespace and "
+                "is not this environment's; choose another name"
             )
 
     async def _check_namespace_free(self, name: str) -> None:
@@ -425,7 +454,10 @@ class Operations:
         record = self._record(name)
         self.check_may_modify(record, actor)
         resolved = self.resolve_apps({app: prefix}, None)
-        apps = {a.name for a in self.cache.apps(name)} | set(resolved)
+        present = {a.name for a in self.cache.apps(name)}
+        if app not in present:
+            await self._check_names_free(name, apps=[app])
+        apps = present | set(resolved)
         previous = self._prefix_of(name, app)
         await self._apply_app(record, app, resolved[app], apps)
         if previous != resolved[app]:
@@ -564,6 +596,8 @@ class Operations:
         current = self.cache.apps(name)
         templates = {catalog.apps[a.name].git_repository for a in current if a.name in catalog.apps}
         if branch is not None:
+            copies = {manifests.git_repository_name(ref, name) for ref in templates}
+            await self._check_names_free(name, copies=sorted(copies))
             for ref in sorted(templates, key=lambda r: (r.namespace, r.name)):
                 try:
                     template = await self.client.get(labels.GIT_REPOSITORY, ref.namespace, ref.name)
