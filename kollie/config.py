@@ -310,7 +310,10 @@ def parse_tokens(text: str) -> dict[str, str]:
 def token_owner(tokens: Mapping[str, str], presented: str) -> str | None:
     """The name a bearer token belongs to, compared in constant time against every token."""
     found = None
+    # Header bytes that are not UTF-8 arrive as lone surrogates: encoded as they came, they
+    # are a wrong token, not an exception (a 500).
+    offered = presented.encode("utf-8", "surrogatepass")
     for token, name in tokens.items():
-        if hmac.compare_digest(token.encode(), presented.encode()):
+        if hmac.compare_digest(token.encode(), offered):
             found = name
     return found

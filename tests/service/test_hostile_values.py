@@ -4,9 +4,11 @@ newline, digits that are not ASCII, numbers and times too large for Python's typ
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tests.service.conftest import Kollie
+from tests.service.conftest import Kollie, StartKollie
 from tests.service.test_bad_input import _writes
 
 JSON = {"Content-Type": "application/json"}
@@ -87,3 +89,41 @@ async def test_an_event_position_that_is_not_a_number_starts_afresh(
             while first.startswith(b"retry:") and b"event:" not in first:
                 first = await r.content.readuntil(b"\n\n")
             assert b"event: snapshot" in first, first
+
+
+async def _status_of_raw(kollie: Kollie, request: bytes) -> int:
+    """The status Kollie answers `request`, sent as these bytes (header values that are not
+    UTF-8 cannot be sent through aiohttp's client)."""
+    url = kollie.server.make_url("/")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n")
+        return int(head.split(b" ", 2)[1])
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "header"),
+    [
+        ("/api/v1/environments", b"Authorization: Bearer \xff\xfe"),
+        ("/webhooks/registry/harbor", b"Authorization: \xff"),
+        ("/webhooks/registry/generic", b"X-Signature: sha256=\xff"),
+        ("/webhooks/registry/nexus", b"X-Nexus-Webhook-Signature: \xff"),
+        ("/webhooks/registry/artifactory", b"X-JFrog-Event-Auth: \xff"),
+        ("/webhooks/registry/quay", b"Authorization: Bearer \xff"),
+    ],
+)
+async def test_credentials_that_are_not_utf8_are_wrong_not_a_500(
+    start_kollie: StartKollie, path: str, header: bytes
+) -> None:
+    kollie = await start_kollie(KOLLIE_WEBHOOK_SECRET="webhook-secret-0123456789")
+    request = (
+        b"POST " + path.encode() + b" HTTP/1.1\r\nHost: kollie\r\n" + header + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+    if path.startswith("/api/"):
+        request = request.replace(b"POST ", b"GET ", 1)
+    assert await _status_of_raw(kollie, request) == 401
