@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kollie.limits import Limits
 from kollie.naming import label_problem
-from kollie.webhookconfig import DEFAULT_MAX_AGE, WebhookSecretsError, parse_webhook_secrets
+from kollie.webhookconfig import (
+    DEFAULT_MAX_AGE,
+    MIN_SECRET,
+    WebhookSecretsError,
+    parse_webhook_secrets,
+)
 
 
 class ConfigError(ValueError):
@@ -171,6 +176,12 @@ class Settings:
                 f"KOLLIE_LOG_LEVEL={log_level!r}: expected debug, info, warning, error or critical"
             )
         secret = get("KOLLIE_WEBHOOK_SECRET") or None
+        if secret is not None and len(secret) < MIN_SECRET:
+            # It is an HMAC key and, for the registries that cannot sign, a password sent as is.
+            problems.append(
+                f"KOLLIE_WEBHOOK_SECRET: must be at least {MIN_SECRET} characters "
+                "(e.g. `openssl rand -hex 32`), as each secret of KOLLIE_WEBHOOK_SECRETS_FILE"
+            )
         webhook_secrets = _webhook_secrets(get("KOLLIE_WEBHOOK_SECRETS_FILE") or None, problems)
         max_age = duration("KOLLIE_WEBHOOK_MAX_AGE", "1h", like="1h, 30m", zero="no limit")
         csrf_secret = get("KOLLIE_CSRF_SECRET") or None

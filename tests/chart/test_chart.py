@@ -423,6 +423,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"secrets": {"csrfSecret": "too-short"}}, "csrfSecret"),
     ({"secrets": {"webhookSecrets": [{"source": "dockrhub", "secret": "s" * 20}]}}, "source"),
     ({"secrets": {"webhookSecrets": [{"source": "harbor", "secret": "short"}]}}, "secret"),
+    ({"secrets": {"webhookSecret": "short"}}, "webhookSecret"),
     (
         {
             "catalog": {
@@ -596,7 +597,10 @@ def _csrf_key(chart: Any, secrets: dict[str, Any]) -> str:
 def test_the_secrets_checksum_cannot_be_recomputed_from_the_secret_values(chart: Any) -> None:
     """Whoever may read the Deployment must not be able to test guesses of the secrets against
     the pod annotation: it is salted with the Secret's own random CSRF key."""
-    secrets = {"apiTokens": [{"name": "ci", "token": "t" * 32}], "webhookSecret": "hunter2-hunter2"}
+    secrets = {
+        "apiTokens": [{"name": "ci", "token": "t" * 32}],
+        "webhookSecret": "hunter2-hunter2-hunter2",
+    }
     merged = chart.merge_values({"secrets": secrets})["secrets"]
     unsalted = hashlib.sha256(
         json.dumps(merged, separators=(",", ":"), sort_keys=True).encode()
@@ -607,7 +611,7 @@ def test_the_secrets_checksum_cannot_be_recomputed_from_the_secret_values(chart:
     salted = {**secrets, "csrfSecret": "k" * 40}
     assert _checksum(chart, salted) == _checksum(chart, salted), "stable while nothing changes"
     assert _checksum(chart, salted) != _checksum(chart, {**salted, "csrfSecret": "j" * 40})
-    other = {**salted, "webhookSecret": "hunter3-hunter3"}
+    other = {**salted, "webhookSecret": "hunter3-hunter3-hunter3"}
     assert _checksum(chart, other) != _checksum(chart, salted), "a changed secret rolls the pods"
     assert _csrf_key(chart, salted) == "k" * 40
     assert len(_csrf_key(chart, secrets)) == 64
