@@ -56,7 +56,10 @@ async def test_create_watch_live_and_delete(start_kollie: StartKollie, browser: 
     assert "feature-checkout" in await page.inner_text("[data-app=api] [data-field=prefix]")
     await page.fill("input[name=hours]", "5")
     assert re.fullmatch(
-        r"until (tomorrow )?\d\d?:\d\d( [AP]M)? \(\d+ h from now\)",
+        # Past 19:00 UTC the window ends tomorrow, and 5 h more is the day after: then the
+        # preview names the day ("until Tue, Dec 8 12:00 AM (29 h from now)").
+        r"until (tomorrow |[A-Z][a-z]{2}, [A-Z][a-z]{2} \d\d? )?\d\d?:\d\d( [AP]M)? "
+        r"\(\d+ h from now\)",
         await page.inner_text("[data-extend-preview]"),
     ), "the resulting time, before submit"
     async with page.expect_navigation(url="**/env/browser-env"):
