@@ -303,6 +303,116 @@ async def test_a_substitution_the_manifests_need_is_missing(
     assert [s["ok"] for s in found["steps"]] == [True, True, True, False]
 
 
+async def _with_app(
+    start_kollie: StartKollie, tmp_path: Path, app: dict[str, Any], **env: str
+) -> Kollie:
+    """Kollie with the demo catalog and one more app, `broken`, as `app` describes it."""
+    catalog = yaml.safe_load(DEMO_CATALOG.read_text())
+    catalog["apps"].append({"name": "broken", "path": "./apps/api", **app})
+    path = tmp_path / "catalog-broken.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    return await start_kollie(KOLLIE_CATALOG=str(path), **env)
+
+
+PLATFORM = {"name": "platform", "namespace": "flux-system"}
+
+
+async def test_the_image_repository_the_catalog_names_does_not_exist(
+    start_kollie: StartKollie, tmp_path: Path
+) -> None:
+    ghost = {"name": "ghost", "namespace": "flux-system"}
+    kollie = await _with_app(
+        start_kollie, tmp_path, {"gitRepository": PLATFORM, "imageRepository": ghost}
+    )
+    await create(kollie, "haunted", {"broken": {}})
+    found = await diagnosed(kollie, "haunted", "broken", "ImageRepository", reason="NotFound")
+    assert found["summary"] == (
+        "The ImageRepository flux-system/ghost that the catalog names for broken does not "
+        "exist, so Flux looks for no image of it."
+    )
+    assert found["steps"][0] == {
+        "kind": "ImageRepository",
+        "namespace": "flux-system",
+        "name": "ghost",
+        "ok": False,
+        "summary": "does not exist",
+    }
+    assert "kubectl get imagerepositories -n flux-system" in found["commands"]
+
+
+async def test_an_image_repository_that_does_not_let_kollies_namespace_use_it(
+    start_kollie: StartKollie, cluster: SimCluster, tmp_path: Path
+) -> None:
+    cluster.apply_object(
+        {
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImageRepository",
+            "metadata": {"name": "guarded", "namespace": "flux-system"},
+            "spec": {
+                "image": f"{REGISTRY}/api",
+                "interval": "5m",
+                "accessFrom": {"namespaceSelectors": [{"matchLabels": {"team": "payments"}}]},
+            },
+        }
+    )
+    guarded = {"name": "guarded", "namespace": "flux-system"}
+    kollie = await _with_app(
+        start_kollie, tmp_path, {"gitRepository": PLATFORM, "imageRepository": guarded}
+    )
+    await create(kollie, "locked", {"broken": {}})
+    found = await diagnosed(kollie, "locked", "broken", "ImagePolicy", reason="AccessDenied")
+    policy = ready_condition(cluster.store.get(POLICIES, "kollie", "locked-broken"))
+    assert found["cause"]["message"] == policy["message"]
+    assert "access denied" in policy["message"]
+    assert found["summary"] == (
+        "The ImageRepository flux-system/guarded does not let ImagePolicies in namespace "
+        "'kollie' use it: its spec.accessFrom must select that namespace."
+    )
+    assert "kubectl get imagerepository guarded -n flux-system -o yaml" in found["commands"]
+
+
+async def test_the_git_credentials_secret_is_missing(
+    start_kollie: StartKollie, cluster: SimCluster, tmp_path: Path
+) -> None:
+    url = "https://git.example.com/acme/private"
+    cluster.flux.git.add_repository(url, branches=["main"], paths={"./apps/api": []})
+    cluster.apply_object(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "private", "namespace": "flux-system"},
+            "spec": {
+                "url": url,
+                "interval": "5m",
+                "ref": {"branch": "main"},
+                "secretRef": {"name": "git-credentials"},
+            },
+        }
+    )
+    private = {"name": "private", "namespace": "flux-system"}
+    api = {"name": "api", "namespace": "flux-system"}
+    kollie = await _with_app(
+        start_kollie, tmp_path, {"gitRepository": private, "imageRepository": api}
+    )
+    await create(kollie, "secretless", {"broken": {}})
+    found = await diagnosed(
+        kollie, "secretless", "broken", "GitRepository", reason="AuthenticationFailed"
+    )
+    source = ready_condition(cluster.store.get(GITREPOS, "flux-system", "private"))
+    assert found["cause"]["message"] == source["message"]
+    assert source["message"].endswith('secrets "git-credentials" not found')
+    assert found["summary"] == (
+        "Flux cannot read the git credentials of GitRepository flux-system/private: the Secret "
+        "its spec.secretRef names does not exist."
+    )
+    assert [s["kind"] for s in found["steps"]] == [
+        "ImageRepository",
+        "ImagePolicy",
+        "GitRepository",
+    ]
+    assert "flux reconcile source git private -n flux-system" in found["commands"]
+
+
 async def _environment_events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
     """The `environment` events of an SSE stream, decoded."""
     event = ""
