@@ -42,28 +42,32 @@ def environment_link(chain: Chain) -> Link | None:
     sleep = chain.sleep
     if sleep is None or not sleep.asleep:
         return None
+    # The step says the state in a few words; the summary (the cause) says what it means.
     if sleep.schedule:
         wakes = f"it wakes at {_when(sleep.wakes_at)}" if sleep.wakes_at else "it stays asleep"
         summary = (
             f"The environment is asleep outside its schedule ({sleep.schedule}), so its "
             f"workloads are scaled to zero; {wakes}, or now if you extend it."
         )
+        step = f"asleep outside {sleep.schedule}"
     elif sleep.wakes_at is not None:
         summary = (
             f"The environment is asleep until its uptime window starts at {_when(sleep.wakes_at)}."
         )
+        step = f"asleep until {_when(sleep.wakes_at)}"
     else:
         summary = (
             f"The environment is asleep: its uptime window ended at {_when(sleep.until)}, so "
             "its workloads are scaled to zero. Extending it wakes it up."
         )
+        step = f"asleep since {_when(sleep.until)}"
     look = (
         f"kubectl get deployments -n {chain.env}",
         f"kubectl get configmap {chain.env} -n {chain.namespace} -o yaml",
     )
     message = f"outside its uptime window (downscaler_uptime: {chain.window})"
     finding = Finding(summary, "Asleep", message, look)
-    return Link("Environment", chain.namespace, chain.env, False, summary, look, finding)
+    return Link("Environment", chain.namespace, chain.env, False, step, look, finding)
 
 
 def _when(moment: datetime | None) -> str:

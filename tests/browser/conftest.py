@@ -74,3 +74,19 @@ def describe(violations: list[dict[str, Any]]) -> str:
 async def screenshot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def nothing_sticks_out(page: Any, container: str = ".app-card") -> None:
+    """No text or control reaches past the right edge of the card it is in (a long word or URL
+    that cannot wrap would), at the page's current width."""
+    out = await page.eval_on_selector_all(
+        container,
+        """cards => cards.flatMap(card => {
+             const edge = card.getBoundingClientRect().right;
+             const out = n => n.getClientRects().length
+               && n.getBoundingClientRect().right > edge + 0.5;
+             return Array.from(card.querySelectorAll("*")).filter(out)
+               .map(n => n.tagName.toLowerCase() + ": " + (n.textContent || "").trim());
+           })""",
+    )
+    assert not out, f"sticking out of their {container} on {page.url}: {out}"

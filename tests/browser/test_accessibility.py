@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from tests.browser import showroom
-from tests.browser.conftest import PHONE, USER, WIDE, axe_violations, describe, screenshot
+from tests.browser.conftest import (
+    PHONE,
+    USER,
+    WIDE,
+    axe_violations,
+    describe,
+    nothing_sticks_out,
+    screenshot,
+)
 from tests.service.conftest import StartKollie
 
 PAGES = {
@@ -92,6 +100,7 @@ async def test_every_page_light_and_dark_at_both_widths(
                     await _actions_apart(page)
                 if name in ("environment", "failing"):
                     await _no_empty_panel(page)
+                    await nothing_sticks_out(page)
                 await _no_sideways_scroll(page)
                 label = f"{name}-{width}-{scheme}"
                 if violations := await axe_violations(page):

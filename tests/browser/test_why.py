@@ -12,7 +12,15 @@ from typing import Any
 from kollie import uptime
 from kollie.refusals import Actor
 from kubesim.demo import REGISTRY
-from tests.browser.conftest import USER, VIEWER, axe_violations, describe, screenshot
+from tests.browser.conftest import (
+    PHONE,
+    USER,
+    VIEWER,
+    axe_violations,
+    describe,
+    nothing_sticks_out,
+    screenshot,
+)
 from tests.helpers import eventually
 from tests.service.conftest import StartKollie
 
@@ -120,7 +128,7 @@ async def test_an_app_asleep_offers_the_button_that_wakes_it(
     assert f"{button}Extend by 3 hours</button>" in html
     assert '<form id="wake" method="post" action="/env/night/extend" hidden>' in html
 
-    context = await browser.new_context(extra_http_headers=USER)
+    context = await browser.new_context(extra_http_headers=USER, viewport=PHONE)
     page = await context.new_page()
     await page.goto(kollie.url("/env/night"))
     await page.wait_for_selector("#live.on", timeout=5000)
@@ -130,6 +138,8 @@ async def test_an_app_asleep_offers_the_button_that_wakes_it(
     assert said.startswith("Kollie sees Asleep: outside its uptime window"), said
     violations = await axe_violations(page)
     assert not violations, describe(violations)
+    await nothing_sticks_out(page)
+    await screenshot(page, "why-asleep-390-light")
     async with page.expect_navigation(url="**/env/night"):
         await wake.click()
     assert "Extended by 3 hours" in await page.inner_text(".flash")

@@ -273,6 +273,9 @@ def test_asleep_explains_a_health_check_that_times_out() -> None:
         "workloads are scaled to zero. Extending it wakes it up."
     )
     assert [s["kind"] for s in found["steps"]][-2:] == ["Kustomization", "Environment"]
+    assert found["steps"][-1]["summary"] == "asleep since 19:00 UTC on Mon 02 Mar", (
+        "the step in a few words; the summary does not say it twice"
+    )
     # Awake, the same state is the health check's.
     assert diagnosis(cache)["cause"]["kind"] == "Kustomization"
 
@@ -302,6 +305,7 @@ def test_asleep_on_a_schedule_says_when_it_wakes() -> None:
         "so its workloads are scaled to zero; it wakes at 07:00 UTC on Mon 09 Mar, or now if "
         "you extend it."
     )
+    assert found["steps"][-1]["summary"] == "asleep outside Mon-Fri 07:00-19:00 Europe/London"
 
 
 def test_a_schedules_wake_up_time_is_given_in_utc() -> None:
