@@ -71,7 +71,8 @@ def environment_link(chain: Chain) -> Link | None:
 
 
 def _when(moment: datetime | None) -> str:
-    """A moment in UTC, in words every reader shares (pages word it again in their zone)."""
+    """A moment in UTC, in words every reader shares: the diagnosis is the same text for every
+    viewer, the API and the CLI (the page's uptime card words it in the viewer's zone)."""
     if moment is None:
         return "an unknown time"
     return moment.astimezone(UTC).strftime("%H:%M UTC on %a %d %b")
