@@ -122,3 +122,15 @@ async def test_status_and_a_failed_wait_say_why(kollie: Kollie) -> None:
     code, out, _ = await _cli(kollie, "status", "login-fix")
     assert code == 1
     assert "admin" in out and "    why: CI pushed `fix-login-" in out
+
+
+async def test_a_wait_that_times_out_says_why(kollie: Kollie) -> None:
+    # Flux is slow today: nothing it does lands within the wait, so nothing has Failed yet.
+    kollie.cluster.flux.reconcile_delay = 3600
+    code, out, _ = await _cli(kollie, "up", "slow", "--app", "api", "--wait", "--timeout", "3s")
+    assert code == 1, out
+    assert "slow not ready after 3s:" in out
+    assert "  api: Progressing " in out
+    assert "    why: Flux has not picked an image tagged `main-<sha>-<timestamp>` yet." in out
+    assert "      [...] ImagePolicy kollie/slow-api: " in out
+    assert "      flux get image policy slow-api -n kollie" in out
