@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -64,7 +64,7 @@ async def test_times_yours_and_revisions(start_kollie: StartKollie, browser: Any
     until = _paris((await _env(kollie, "checkout-redesign"))["uptime"]["until"])
     uptime = page.locator("[data-section=all] tr[data-env=checkout-redesign] time[data-until]")
     assert re.fullmatch(
-        rf"sleeps in \d+ (h|min), at (tomorrow )?{until:%H:%M}", await uptime.inner_text()
+        rf"sleeps in \d+ (h|min), (tomorrow )?at {until:%H:%M}", await uptime.inner_text()
     ), await uptime.inner_text()
     assert str(until.year) in (await uptime.get_attribute("title") or "")
     asleep = await page.inner_text("[data-section=all] tr[data-env=nightly-qa] [data-uptime]")
@@ -237,30 +237,48 @@ async def test_a_resync_refreshes_the_lists_in_place(
     await context.close()
 
 
+def _at(moment: datetime, now: datetime) -> str:
+    """How the list words a moment to come as seen from `now`, in Paris (today or tomorrow)."""
+    local, today = moment.astimezone(PARIS), now.astimezone(PARIS).date()
+    return f"{'' if local.date() == today else 'tomorrow '}at {local:%H:%M}"
+
+
 async def test_times_stay_current_without_a_reload(start_kollie: StartKollie, browser: Any) -> None:
     kollie = await start_kollie(KOLLIE_TRUST_PROXY_HEADERS="true")
     now = datetime.now(UTC).replace(microsecond=0)
-    window = uptime.Uptime("until", since=now, until=now + timedelta(hours=3))
-    await kollie.services.operations.put_environment(
-        "ticking", apps={"api": None}, bundle=None, actor=Actor(VIEWER, "ui"), window=window
-    )
+    until = now + timedelta(hours=3)
+    # Noon in Paris tomorrow: whatever the time of day the test runs at.
+    noon = datetime.combine(now.astimezone(PARIS).date() + timedelta(days=1), time(12), PARIS)
+    for name, end in (("ticking", until), ("noon", noon)):
+        await kollie.services.operations.put_environment(
+            name,
+            apps={"api": None},
+            bundle=None,
+            actor=Actor(VIEWER, "ui"),
+            window=uptime.Uptime("until", since=now, until=end.astimezone(UTC)),
+        )
     context = await _context(browser)
     page = await context.new_page()
     await page.clock.install(time=now)
     await page.goto(kollie.url("/"))
     row = page.locator("[data-section=all] tr[data-env=ticking]")
-    at = f"{window.until.astimezone(PARIS):%H:%M}" if window.until else ""
-    assert await row.locator("time[data-until]").inner_text() == f"sleeps in 3 h, at {at}"
+    words = await row.locator("time[data-until]").inner_text()
+    assert words == f"sleeps in 3 h, {_at(until, now)}", words
+    noon_words = await page.inner_text("[data-section=all] tr[data-env=noon] time[data-until]")
+    assert re.fullmatch(r"sleeps in \d+ h, tomorrow at 12:00", noon_words), noon_words
     assert "created just now" in await row.locator("td.who").inner_text()
     reloads: list[str] = []
     page.on("framenavigated", lambda frame: reloads.append(frame.url))
 
     await page.clock.fast_forward("02:00:00")
     words = await row.locator("time[data-until]").inner_text()
-    assert re.fullmatch(rf"sleeps in (59|60) min, at {at}", words), words
+    later = now + timedelta(hours=2)
+    assert re.fullmatch(rf"sleeps in (59|60) min, {_at(until, later)}", words), words
     assert "created 2 h ago" in await row.locator("td.who").inner_text()
     await page.clock.fast_forward("01:00:30")
     words = await row.locator("time[data-until]").inner_text()
-    assert words == f"asleep since {at}", words
+    assert re.fullmatch(
+        rf"asleep since (\w{{3}} \d\d? \w{{3}} )?{until.astimezone(PARIS):%H:%M}", words
+    ), words
     assert reloads == []
     await context.close()

@@ -34,13 +34,20 @@
     return day.format(date) + " " + clock.format(date);
   }
 
+  // "at 19:00", "tomorrow at 07:00", "Tue 8 Dec at 19:00": a moment to come, in a sentence.
+  function atWhen(date, now) {
+    const words = when(date, now);
+    const time = clock.format(date);
+    return words === time ? "at " + time : words.slice(0, -time.length) + "at " + time;
+  }
+
   function wordTime(node, now) {
     const date = new Date(node.getAttribute("datetime"));
     if (isNaN(date)) { return; }
     const ms = date - now;
     node.title = exact.format(date);
     if (node.hasAttribute("data-until")) {
-      node.textContent = ms > 0 ? "sleeps in " + span(ms) + ", at " + when(date, now)
+      node.textContent = ms > 0 ? "sleeps in " + span(ms) + ", " + atWhen(date, now)
         : "asleep since " + when(date, now);
       node.classList.toggle("asleep", ms <= 0);
     } else if (node.hasAttribute("data-expires")) {
