@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from kollie.catalog import Catalog
 from kollie.listing import EnvironmentIndex
-from kollie.views import Rendering
+from kollie.views import Rendering, kept_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class Fragments:
                 env=rendering.body, worst=rendering.summary.worst, defaults=defaults
             )
         )
-        row = _Row(rendering.version, catalog, html, orjson.dumps({"name": name, "html": html}))
+        row = _Row(rendering.version, catalog, html, kept_json({"name": name, "html": html}))
         self._rows[name] = row
         return row
 
