@@ -16,6 +16,8 @@ the counts over all of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -90,7 +92,7 @@ class EventHub:
     rows_event: RowsEvent
     counts_event: CountsEvent
     history: int = 1024
-    max_buffer: int = 256 * 1024
+    max_buffer: int = 128 * 1024
     """Unsent bytes after which a stream is dropped (it reconnects and catches up)."""
     streams: set[Stream] = field(default_factory=set)
     sequence: int = field(default_factory=time.time_ns)
@@ -344,6 +346,19 @@ class EventHub:
         return frame(self.sequence, "snapshot", data)
 
 
+STREAM_SEND_BUFFER = 64 * 1024
+
+
+def _bound_kernel_buffer(transport: asyncio.Transport) -> None:
+    """A stream's socket holds at most this much in the kernel (Linux grows it to megabytes
+    on its own): what a frozen tab does not take waits in the transport, where `max_buffer`
+    sees it, and a hundred frozen tabs cannot put the host's TCP memory under pressure."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
+
+
 async def serve(
     hub: EventHub, request: web.Request, env: str | None, view: View
 ) -> web.StreamResponse:
@@ -364,6 +379,7 @@ async def serve(
         await response.prepare(request)
         await response.write(RECONNECT)
         return response
+    _bound_kernel_buffer(transport)
     stream, first = hub.open(transport, env, view, chunked=chunked, since=since)
     if chunked:
         response.enable_chunked_encoding()
